@@ -1,0 +1,1 @@
+"""Set-up of the demo and test databases, and the deterministic demo data generator."""

@@ -1,0 +1,210 @@
+"""Tenant health: the fleet at a glance, and one tenant's trends, failures and playbooks."""
+
+import pandas as pd
+import streamlit as st
+
+from services import charts, health, playbooks, queues
+from services.config import rules
+from ui.common import STATUS_BADGE, STATUS_ICON, ViewContext, cached, guard, record_view
+
+ctx: ViewContext = st.session_state["view_context"]
+health_rules = rules("health")
+
+fleet_metrics = cached(ttl=60)(health.fleet_metrics)
+tenant_metrics = cached(ttl=60)(health.tenant_metrics)
+tenant_trend = cached(ttl=60)(health.tenant_trend)
+tenant_failures = cached(ttl=60)(health.tenant_failures)
+
+
+def queue_snapshot() -> queues.QueueSnapshot | None:
+    with guard("the live queue"):
+        return queues.snapshot()
+    return None
+
+
+def fmt_seconds(value: float | None) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.0f} s"
+
+
+def fmt_when(value, now) -> str:
+    if value is None or pd.isna(value):
+        return "never"
+    minutes = (pd.Timestamp(now) - pd.Timestamp(value)).total_seconds() / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min ago"
+    return f"{minutes / 60:.1f} h ago" if minutes < 48 * 60 else f"{minutes / 1440:.0f} d ago"
+
+
+def causes_text(failures: dict[str, int]) -> str:
+    ranked = sorted(failures.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{health.failure_label(k)} {n}" for k, n in ranked) or "–"
+
+
+def fleet_table(frame: pd.DataFrame, snapshot: queues.QueueSnapshot | None) -> pd.DataFrame:
+    shares = snapshot.tenant_counts() if snapshot else {}
+    rows = []
+    for row in frame.to_dict("records"):
+        oldest = snapshot.oldest_age_seconds(row["tenant_id"]) if snapshot else None
+        verdict = health.assess(row, queue_oldest_s=oldest)
+        rows.append(
+            {
+                "Status": f"{STATUS_ICON[verdict.status]} {verdict.status}",
+                "Tenant": row["name"],
+                "Tenant id": row["tenant_id"],
+                "Why": verdict.summary,
+                "Received": row["received"],
+                "Success": row["success_rate"],
+                "p50": fmt_seconds(row["p50_s"]),
+                "p95": fmt_seconds(row["p95_s"]),
+                "Failures by cause": causes_text(row["failures_by_cause"]),
+                "Rating": row["avg_rating"],
+                "Positive %": row["positive_pct"],
+                "Last enhancement": fmt_when(row["last_completed"], ctx.now),
+                "Queued": shares.get(row["tenant_id"], 0),
+                "History tickets": row["history_tickets"],
+                "_rank": health.SEVERITY_ORDER[verdict.status] if row["is_active"] else -1,
+            }
+        )
+    table = pd.DataFrame(rows)
+    return table.sort_values("_rank", ascending=False, kind="stable").drop(columns="_rank")
+
+
+def select_tenant_from_table() -> None:
+    selection = st.session_state["fleet_table"].selection.rows
+    if selection:
+        st.session_state["tenant"] = st.session_state["fleet_rows"][selection[0]]
+
+
+def show_fleet() -> None:
+    st.title("Tenant health")
+    st.caption(f"Every tenant over the {ctx.range_label}. Select a row for its detail.")
+    frame = fleet_metrics(ctx.since, ctx.now)
+    snapshot = queue_snapshot()
+    table = fleet_table(frame, snapshot)
+    record_view(ctx, "fleet_health", "*", {"range": ctx.range_key}, row_count=len(table))
+
+    counts = table["Status"].str.split(" ").str[1].value_counts()
+    finished = frame["completed"].sum() + frame["failed"].sum()
+    tiles = st.columns(5)
+    tiles[0].metric("Critical", int(counts.get("critical", 0)), border=True)
+    tiles[1].metric("Degraded", int(counts.get("degraded", 0)), border=True)
+    tiles[2].metric("Healthy", int(counts.get("healthy", 0)), border=True)
+    tiles[3].metric(
+        "Fleet success rate",
+        f"{frame['completed'].sum() / finished:.1%}" if finished else "–",
+        border=True,
+    )
+    tiles[4].metric("Queued now", snapshot.total if snapshot else "–", border=True)
+
+    st.session_state["fleet_rows"] = table["Tenant id"].tolist()
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        key="fleet_table",
+        on_select=select_tenant_from_table,
+        selection_mode="single-row",
+        column_config={
+            "Why": st.column_config.TextColumn(width="large"),
+            "Success": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+            "Rating": st.column_config.NumberColumn(format="%.2f"),
+            "Positive %": st.column_config.NumberColumn(format="%.0f%%"),
+            "Failures by cause": st.column_config.TextColumn(width="medium"),
+        },
+    )
+    with st.expander("How status is decided"):
+        st.markdown(
+            f"- **Critical**: success rate below {health_rules['success_rate_critical']:.0%}, "
+            f"p95 latency over {health_rules['p95_critical_s']} s, webhooks arriving but nothing "
+            f"completed for {health_rules['stalled_after_minutes']} min, or the tenant's oldest "
+            f"queued job older than {rules('queue')['oldest_job_stuck_minutes']} min.\n"
+            f"- **Degraded**: success below {health_rules['success_rate_target']:.0%}, p95 over "
+            f"{health_rules['p95_target_s']} s, runs pending past "
+            f"{health_rules['stuck_pending_seconds']} s, rating below "
+            f"{health_rules['rating_red_flag']}, positive feedback below "
+            f"{health_rules['positive_warning_pct']:.0f}%, fewer than "
+            f"{health_rules['ticket_history_min']} history tickets, or no webhooks at all.\n"
+            f"- Ratios are judged from {health_rules['min_volume_for_ratios']} finished runs up. "
+            "Thresholds live in `dashboard.toml`."
+        )
+
+
+def show_tenant(tenant_id: str) -> None:
+    frame = tenant_metrics(tenant_id, ctx.since, ctx.now)
+    if frame.empty:
+        st.warning(f"No tenant `{tenant_id}` is configured.")
+        return
+    row = frame.iloc[0].to_dict()
+    snapshot = queue_snapshot()
+    oldest = snapshot.oldest_age_seconds(tenant_id) if snapshot else None
+    verdict = health.assess(row, queue_oldest_s=oldest)
+    record_view(ctx, "tenant_health", tenant_id, {"range": ctx.range_key}, row_count=1)
+
+    st.title(row["name"])
+    st.markdown(f"{STATUS_BADGE[verdict.status]} &nbsp; `{tenant_id}` · {ctx.range_label}")
+    tiles = st.columns(6)
+    tiles[0].metric("Received", f"{row['received']:,}", border=True)
+    rate = row["success_rate"]
+    tiles[1].metric("Success rate", "–" if pd.isna(rate) else f"{rate:.1%}", border=True)
+    tiles[2].metric(
+        "p50 / p95", f"{fmt_seconds(row['p50_s'])} / {fmt_seconds(row['p95_s'])}", border=True
+    )
+    rating = row["avg_rating"]
+    tiles[3].metric("Avg rating", "–" if pd.isna(rating) else f"{rating:.2f} / 5", border=True)
+    tiles[4].metric("Last enhancement", fmt_when(row["last_completed"], ctx.now), border=True)
+    tiles[5].metric(
+        "Queued now", snapshot.tenant_counts().get(tenant_id, 0) if snapshot else "–", border=True
+    )
+
+    failures = tenant_failures(tenant_id, ctx.since, ctx.now)
+    if verdict.reasons and verdict.status != health.INACTIVE:
+        st.subheader("What needs attention")
+        top_step = failures["next_step"].iloc[0] if not failures.empty else None
+        for reason in verdict.reasons:
+            book = playbooks.for_rule(reason.rule, tenant_id, top_step)
+            icon = "🔴" if reason.severity == health.CRITICAL else "🟠"
+            with st.expander(f"{icon} {reason.text}", expanded=reason.severity == health.CRITICAL):
+                if book:
+                    st.markdown(
+                        f"**{book.scenario}** ({book.severity})\n\n"
+                        f"- **Quick diagnosis:** {book.diagnosis}\n"
+                        f"- **Quick fix:** {book.fix}\n"
+                        f"- **Escalate:** {book.escalate}"
+                    )
+    elif verdict.status == health.HEALTHY:
+        st.success("All health rules pass for this tenant.", icon=":material/check_circle:")
+
+    trend = tenant_trend(tenant_id, ctx.since, ctx.now)
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(
+            charts.volume_and_success(trend, health_rules["success_rate_target"]),
+            width="stretch",
+            config={"displayModeBar": False},
+        )
+    with right:
+        st.plotly_chart(
+            charts.latency_p95(trend, health_rules["p95_target_s"], health_rules["p95_critical_s"]),
+            width="stretch",
+            config={"displayModeBar": False},
+        )
+    st.subheader("Failures by cause")
+    if failures.empty:
+        st.info("No failed runs in this range.")
+    else:
+        left, right = st.columns([2, 3])
+        left.plotly_chart(
+            charts.failure_breakdown(failures), width="stretch", config={"displayModeBar": False}
+        )
+        right.dataframe(
+            failures[["cause", "runs", "last_seen", "typical_error", "next_step"]],
+            hide_index=True,
+            width="stretch",
+        )
+
+
+with guard("tenant health"):
+    if ctx.tenant_id:
+        show_tenant(ctx.tenant_id)
+    else:
+        show_fleet()

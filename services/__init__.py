@@ -1,0 +1,1 @@
+"""Everything that knows about data. No Streamlit here except the thin adapters in ui_cache.py."""

@@ -1,0 +1,45 @@
+"""Settings from the environment and rules from dashboard.toml: one place for both."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "dashboard.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the data lives. Missing values are reported on the page, not raised at import."""
+
+    database_url: str | None
+    admin_database_url: str | None
+    redis_url: str | None
+    prometheus_url: str | None
+    jaeger_url: str | None
+
+
+def settings() -> Settings:
+    # Read on every call (cheap) so tests can point the app at their own databases.
+    return Settings(
+        database_url=os.environ.get("DATABASE_URL"),
+        admin_database_url=os.environ.get("ADMIN_DATABASE_URL"),
+        redis_url=os.environ.get("REDIS_URL"),
+        prometheus_url=os.environ.get("PROMETHEUS_URL"),
+        jaeger_url=os.environ.get("JAEGER_URL"),
+    )
+
+
+@cache
+def _load_rules(path: str) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def rules(section: str) -> dict[str, Any]:
+    """One section of dashboard.toml (or of the file DASHBOARD_CONFIG names)."""
+    return dict(_load_rules(os.environ.get("DASHBOARD_CONFIG", str(DEFAULT_CONFIG)))[section])

@@ -1,0 +1,23 @@
+"""Errors a page can show as a plain message. Anything else is a bug and is logged, not shown."""
+
+
+class DashboardError(Exception):
+    """Base: its str() is written for a support engineer, never a traceback or SQL."""
+
+
+class SourceUnavailable(DashboardError):
+    """PostgreSQL, Redis or Prometheus is not configured, not reachable, or refused us."""
+
+    def __init__(self, source: str, detail: str):
+        self.source = source
+        super().__init__(f"{source} is not available: {detail}")
+
+
+class QueryTimeout(DashboardError):
+    def __init__(self, source: str = "PostgreSQL"):
+        self.source = source
+        super().__init__(f"{source} did not answer in time; try a shorter time range.")
+
+
+class InvalidInput(DashboardError):
+    """Bad user input (a ticket id, a tenant id): the message says what is wrong."""

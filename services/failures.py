@@ -1,0 +1,89 @@
+"""The platform's failure modes, as the procedures name them, with their next steps.
+
+One ordered list drives both the Python classifier (investigation of one run) and the SQL CASE
+expression (aggregates over many runs), so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FailureMode:
+    key: str
+    label: str
+    pattern: str  # POSIX/Python-compatible regex, matched case-insensitively
+    next_step: str
+
+
+# Order matters: the first match wins ("openai.RateLimitError: 429" is the LLM, not SDP).
+FAILURE_MODES: tuple[FailureMode, ...] = (
+    FailureMode(
+        "soft_time_limit", "Soft time limit (100 s)", r"soft time limit|time ?limit exceeded",
+        "The whole job ran past Celery's limit: open the trace to find the slow span "
+        "(context gathering, LLM or ServiceDesk Plus), then re-queue once it has recovered.",
+    ),
+    FailureMode(
+        "context_timeout", "Context gathering timeout",
+        r"node_name\W+all\W|context gathering.*(timeout|timed out)",
+        "Slow context sources: check slow queries on ticket_history and the KB API, "
+        "and the tenant's kb_timeout_seconds preference.",
+    ),
+    FailureMode(
+        "llm_error", "LLM timeout or error",
+        r"openai|openrouter|llm|gpt|ratelimiterror|apitimeouterror|completion",
+        "OpenAI service issue or rate limit: check the provider status and the LLM span; "
+        "re-queue after it recovers; escalate to Engineering if it persists.",
+    ),
+    FailureMode(
+        "sdp_auth", "ServiceDesk Plus credentials expired (401/403)",
+        r"\m40[13]\M|unauthori[sz]ed|forbidden|invalid api key",
+        "Ask the client for a new ServiceDesk Plus API key and follow the credential-update "
+        "procedure; validate with a test enhancement.",
+    ),
+    FailureMode(
+        "sdp_rate_limit", "ServiceDesk Plus rate limit (429)", r"\m429\M|too many requests",
+        "The client's ServiceDesk Plus is throttling us: check their API limits and the "
+        "tenant's volume; spread re-queues out.",
+    ),
+    FailureMode(
+        "sdp_error", "ServiceDesk Plus API error or timeout",
+        r"servicedesk|sdp|httpstatuserror|timeouterror|connecterror|read ?timeout",
+        "ServiceDesk Plus API slow or failing: check its latency in the trace and the ticket id; "
+        "re-queue once it answers.",
+    ),
+)
+
+UNKNOWN = FailureMode(
+    "unknown", "Unknown failure", "",
+    "Read the error and the worker logs for this job; escalate to Engineering with the ticket id.",
+)
+MODES_BY_KEY = {mode.key: mode for mode in (*FAILURE_MODES, UNKNOWN)}
+
+
+def _python_pattern(pattern: str) -> str:
+    # PostgreSQL's \m and \M (word start/end) are \b in Python.
+    return pattern.replace(r"\m", r"\b").replace(r"\M", r"\b")
+
+
+_COMPILED = [(mode, re.compile(_python_pattern(mode.pattern), re.I)) for mode in FAILURE_MODES]
+
+
+def classify(error_message: str | None, context_errors: str | None = None) -> FailureMode:
+    """The failure mode of one failed run, from its error text and its context-gathering errors."""
+    text = " ".join(part for part in (error_message, context_errors) if part)
+    for mode, regex in _COMPILED:
+        if regex.search(text):
+            return mode
+    return UNKNOWN
+
+
+def sql_case(error_column: str = "error_message", context_column: str = "context_gathered") -> str:
+    """SQL expression giving the failure-mode key of a row (same order as classify)."""
+    text = f"concat_ws(' ', {error_column}, ({context_column})::text)"
+    whens = " ".join(
+        f"WHEN {text} ~* '{mode.pattern}' THEN '{mode.key}'" for mode in FAILURE_MODES
+    )
+    return f"CASE {whens} ELSE 'unknown' END"

@@ -1,0 +1,66 @@
+"""The procedures' troubleshooting cheatsheet, filled in with one tenant's values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NAMESPACE = "ai-agents-production"
+
+
+@dataclass(frozen=True)
+class Playbook:
+    scenario: str
+    severity: str  # the procedures' P0-P3
+    diagnosis: str
+    fix: str
+    escalate: str
+
+
+def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> Playbook | None:
+    """The cheatsheet line for a failing health rule, or None for rules that have none."""
+    api_logs = (f'kubectl logs deployment/ai-agents-api -n {NAMESPACE} --since=1h'
+                f' | grep "tenant_id: {tenant_id}"')
+    worker_logs = (f'kubectl logs deployment/ai-agents-worker -n {NAMESPACE} --since=1h'
+                   f' | grep "{tenant_id}"')
+    if rule in ("stalled", "no_traffic"):
+        return Playbook(
+            "Enhancements stopped for one tenant", "P1",
+            f"Are webhooks arriving and being accepted? `{api_logs}` (look for 403: signature "
+            "validation failures).",
+            "Verify the webhook secret and the ServiceDesk Plus webhook URL with the client, then "
+            f"`kubectl rollout restart deployment/ai-agents-api -n {NAMESPACE}`.",
+            "If the webhook configuration is correct, escalate to Engineering (P1: respond "
+            "within 30 min).",
+        )
+    if rule == "success_rate":
+        return Playbook(
+            "Enhancements failing for one tenant", "P2",
+            f"Failures by cause below; worker logs: `{worker_logs}`.",
+            top_failure_step or "Follow the next step of the most frequent failure cause.",
+            "All of the tenant's tickets failing is P1 (30 min); intermittent failures are P2 "
+            "(2 h): escalate to Engineering if the cause is not on the client's side.",
+        )
+    if rule in ("latency", "stuck", "queue_stuck"):
+        return Playbook(
+            "Slow enhancements for one tenant", "P2",
+            "Check the queue depth (`redis-cli -h redis LLEN celery`, or the Queues view) and "
+            f"the worker logs: `{worker_logs}`.",
+            f"Scale workers (`kubectl scale deployment/ai-agents-worker -n {NAMESPACE} "
+            "--replicas=10`) and check ServiceDesk Plus API latency in the traces.",
+            "If it persists, escalate to Engineering for dedicated resources.",
+        )
+    if rule in ("rating", "positive"):
+        return Playbook(
+            "Low enhancement quality for one tenant", "P3",
+            "Read the tenant's feedback (Feedback view): which kinds of tickets are rated low?",
+            "Review with the client and gather 5-10 example tickets with their ratings.",
+            "Escalate to Engineering for prompt tuning or extra context sources (P3: 24 h).",
+        )
+    if rule == "history":
+        return Playbook(
+            "Insufficient ticket history for context", "P3",
+            "Count resolved tickets in ticket_history (need 50+, healthy 100+ over 30+ days).",
+            "Ask the client for a bulk import of resolved tickets; explain the learning curve.",
+            "Escalate to Engineering if the import fails.",
+        )
+    return None

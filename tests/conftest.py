@@ -1,0 +1,210 @@
+"""Shared fixtures: real PostgreSQL, Redis and Prometheus from the private stack (.stack/),
+a database of our own per test session (never the demo one), and the app in real Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _load_stack_env() -> None:
+    env_file = ROOT / ".stack" / "env"
+    if not env_file.exists():
+        pytest.exit(
+            "The private stack is not running: run `make test` (or scripts/stack.sh start)."
+        )
+    for line in env_file.read_text().splitlines():
+        if line.startswith("export "):
+            for pair in line[len("export ") :].split(" "):
+                key, _, value = pair.partition("=")
+                os.environ.setdefault(key, value.strip("'"))
+
+
+_load_stack_env()
+
+from demo import dbsetup  # noqa: E402  (needs the stack environment)
+from services import db  # noqa: E402
+
+
+@dataclass(frozen=True)
+class PlatformDb:
+    name: str
+    reader_url: str
+    admin_url: str
+
+    def superuser(self) -> psycopg.Connection:
+        """A superuser connection (bypasses RLS) for planting rows; autocommit."""
+        return psycopg.connect(
+            dbname=self.name,
+            host=os.environ["PGHOST"],
+            port=os.environ["PGPORT"],
+            user="postgres",
+            autocommit=True,
+        )
+
+    def use(self) -> None:
+        """Point the dashboard's gateway at this database."""
+        os.environ["DATABASE_URL"] = self.reader_url
+        os.environ["ADMIN_DATABASE_URL"] = self.admin_url
+        db.dispose_engines()
+
+
+def _role_url(role: str, password: str, database: str) -> str:
+    return f"postgresql://{role}:{password}@127.0.0.1:{os.environ['PGPORT']}/{database}"
+
+
+@pytest.fixture(scope="session")
+def make_platform_db() -> Iterator[Callable[[str], PlatformDb]]:
+    """Factory: a fresh platform-shaped database with roles and migrations, dropped at the end."""
+    created: list[str] = []
+
+    def make(label: str) -> PlatformDb:
+        name = f"test_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        dbsetup.prepare(name)
+        created.append(name)
+        return PlatformDb(
+            name,
+            _role_url("dashboard_reader", os.environ["STACK_READER_PASSWORD"], name),
+            _role_url("dashboard_admin", os.environ["STACK_ADMIN_PASSWORD"], name),
+        )
+
+    yield make
+    db.dispose_engines()
+    for name in created:
+        dbsetup.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def platform_db(make_platform_db: Callable[[str], PlatformDb]) -> PlatformDb:
+    """One shared empty platform database; tests plant rows under their own tenant ids."""
+    return make_platform_db("shared")
+
+
+@pytest.fixture
+def use_db(platform_db: PlatformDb) -> Iterator[PlatformDb]:
+    platform_db.use()
+    yield platform_db
+
+
+@pytest.fixture
+def tenant_id() -> str:
+    """A tenant id no other test uses, so planted rows never collide."""
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis logical database of this test process on the private Redis, emptied per test."""
+    import redis
+
+    port = os.environ.get("REDIS_PORT", "56379")
+    url = f"redis://127.0.0.1:{port}/{os.getpid() % 12 + 1}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    old = os.environ.get("REDIS_URL")
+    os.environ["REDIS_URL"] = url
+    yield url
+    client.flushdb()
+    if old is not None:
+        os.environ["REDIS_URL"] = old
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, seconds: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+@dataclass
+class RunningApp:
+    url: str
+    process: subprocess.Popen
+
+
+def start_app(env: dict[str, str]) -> RunningApp:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless=true",
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--browser.gatherUsageStats=false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/_stcore/health")
+    return RunningApp(url, process)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+def wait_rendered(page, timeout_ms: int = 30000) -> None:
+    """Streamlit has finished the script run and no skeleton placeholder is left."""
+    page.wait_for_selector(
+        '[data-test-script-state="notRunning"]', state="attached", timeout=timeout_ms
+    )
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
+        timeout=timeout_ms,
+    )
+    page.wait_for_timeout(300)  # let charts finish their first paint
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

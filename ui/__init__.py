@@ -1,0 +1,1 @@
+"""Streamlit adapters shared by the pages: identity, the sidebar context, caching, errors."""

@@ -1,0 +1,136 @@
+"""Shared page plumbing: the sidebar context, caching, error display and access recording."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from services import access_log
+from services.errors import DashboardError
+from services.tenants import Tenant, list_tenants
+from ui.identity import User, current_user
+
+log = logging.getLogger("dashboard")
+F = TypeVar("F", bound=Callable[..., Any])
+
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+DEFAULT_RANGE = "24h"
+
+
+def cached(ttl: int = 60) -> Callable[[F], F]:
+    """st.cache_data with a ttl. Tenant functions take tenant_id as an argument: it is the key."""
+    return st.cache_data(ttl=ttl, show_spinner=False)  # type: ignore[return-value]
+
+
+@contextmanager
+def guard(what: str = "this view") -> Iterator[None]:
+    """Show a plain message instead of a traceback; unexpected errors are logged with a ref."""
+    try:
+        yield
+    except DashboardError as exc:
+        st.error(str(exc), icon=":material/error:")
+    except Exception:  # noqa: BLE001 - the page must survive anything; the log keeps the detail
+        ref = uuid.uuid4().hex[:8]
+        log.exception("unexpected error in %s (ref %s)", what, ref)
+        st.error(f"Something went wrong while loading {what}. It has been logged as ref {ref}.",
+                 icon=":material/error:")
+
+
+@dataclass(frozen=True)
+class ViewContext:
+    user: User
+    tenant_id: str | None
+    range_key: str
+    since: datetime
+    now: datetime
+    purpose: str
+
+    @property
+    def range_label(self) -> str:
+        return {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}[self.range_key]
+
+
+@cached(ttl=300)
+def _tenants() -> list[Tenant]:
+    return list_tenants()
+
+
+def tenants() -> list[Tenant]:
+    with guard("the tenant list"):
+        return _tenants()
+    return []
+
+
+def _tenant_picker(labels: dict[str, str]) -> str | None:
+    """Tenant selectbox kept in step with ?tenant=<id> by hand: Streamlit's own binding would
+    put the display label in the URL, and links must carry the plain tenant id."""
+    wanted = st.query_params.get("tenant")
+    if wanted != st.session_state.get("_tenant_in_url"):  # first load, or the URL was edited
+        st.session_state["_tenant_in_url"] = wanted
+        st.session_state["tenant"] = wanted if wanted in labels else None
+        if wanted and wanted not in labels:
+            st.warning(f"No tenant `{wanted[:100]}` is known; showing the fleet.")
+    tenant_id = st.selectbox(
+        "Tenant", list(labels), index=None, key="tenant",
+        format_func=lambda t: labels.get(t, t), placeholder="All tenants (fleet)",
+    )
+    if tenant_id:
+        st.query_params["tenant"] = tenant_id
+    else:
+        st.query_params.pop("tenant", None)
+    st.session_state["_tenant_in_url"] = tenant_id
+    return tenant_id
+
+
+def sidebar() -> ViewContext:
+    """The shared sidebar: tenant and time range (both in the URL), and the access purpose."""
+    user = current_user()
+    with st.sidebar:
+        known = tenants()
+        labels = {t.tenant_id: t.label for t in known}
+        tenant_id = _tenant_picker(labels)
+        range_key = st.segmented_control(
+            "Time range", list(RANGES), default=DEFAULT_RANGE, key="range", bind="query-params",
+            required=True,
+        ) or DEFAULT_RANGE
+        purpose = st.text_input(
+            "Purpose of access", key="purpose", placeholder="e.g. SUP-567 or weekly review",
+            help="Recorded with every access to a tenant's data.",
+        ).strip()
+        st.caption(f"Signed in as **{user.email}** ({user.role})")
+    # Round to the minute so cached results are shared between reruns within that minute.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return ViewContext(user, tenant_id, range_key, now - RANGES[range_key], now,
+                       purpose or "routine monitoring")
+
+
+def record_view(ctx: ViewContext, kind: str, tenant_id: str, params: dict[str, Any],
+                row_count: int | None = None, sensitive: bool = False) -> None:
+    """Record an access once per session for the same view, tenant, parameters and purpose."""
+    key = ("access", kind, tenant_id, repr(sorted(params.items())), ctx.purpose, sensitive)
+    seen: set = st.session_state.setdefault("_recorded_access", set())
+    if key in seen:
+        return
+    with guard("the access record"):
+        access_log.record(access_log.Access(
+            actor=ctx.user.email, actor_role=ctx.user.role, tenant_id=tenant_id,
+            purpose=ctx.purpose, query_kind=kind, query_params=params, row_count=row_count,
+            sensitive_revealed=sensitive,
+        ))
+        seen.add(key)
+
+
+STATUS_BADGE = {
+    "critical": ":red-badge[:material/error: Critical]",
+    "degraded": ":orange-badge[:material/warning: Degraded]",
+    "healthy": ":green-badge[:material/check_circle: Healthy]",
+    "inactive": ":gray-badge[Inactive]",
+}
+STATUS_ICON = {"critical": "🔴", "degraded": "🟠", "healthy": "🟢", "inactive": "⚪"}
