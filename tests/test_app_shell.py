@@ -1,0 +1,86 @@
+"""The app shell and the Tenant Health page under AppTest, on a real database and Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+from tests.planting import add_run, add_runs, add_tenant
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def stalled_tenant(use_db, redis_url, tenant_id):
+    """Webhooks keep arriving for the last 90 minutes, nothing completed since 3 hours ago."""
+    now = datetime.now(UTC)
+    with use_db.superuser() as conn:
+        add_tenant(conn, tenant_id, "Stalled Works")
+        add_runs(conn, tenant_id, 60, "completed", now - timedelta(hours=10), latency_s=25,
+                 step=timedelta(minutes=7))
+        for i in range(15):
+            add_run(conn, tenant_id, f"stuck-{i}", "pending", now - timedelta(minutes=6 * i + 1))
+    return tenant_id
+
+
+def run_app(**query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def test_fleet_overview_explains_the_stalled_tenant(stalled_tenant):
+    at = run_app()
+    assert not at.exception
+    assert at.title[0].value == "Tenant health"
+    table = at.dataframe[0].value
+    row = table[table["Tenant id"] == stalled_tenant].iloc[0]
+    assert row["Status"].endswith("critical")
+    assert "Enhancements stopped" in row["Why"]
+    labels = [m.label for m in at.metric]
+    assert labels[:3] == ["Critical", "Degraded", "Healthy"]
+    assert int(at.metric[0].value) >= 1
+
+
+def test_tenant_detail_from_a_deep_link(stalled_tenant):
+    at = run_app(tenant=stalled_tenant, range="7d")
+    assert not at.exception
+    assert at.title[0].value == "Stalled Works"
+    attention = [e.label for e in at.expander]
+    assert any("Enhancements stopped" in label for label in attention)
+    texts = " ".join(m.value for m in at.markdown)
+    assert "kubectl logs deployment/ai-agents-api" in texts and stalled_tenant in texts
+    assert at.segmented_control[0].value == "7d"
+
+
+def test_unknown_tenant_in_the_url_falls_back_to_the_fleet(stalled_tenant):
+    at = run_app(tenant="no-such-tenant")
+    assert not at.exception
+    assert any("No tenant `no-such-tenant`" in w.value for w in at.warning)
+    assert at.title[0].value == "Tenant health"
+
+
+def test_database_down_is_a_message_not_a_traceback(stalled_tenant, monkeypatch):
+    monkeypatch.setenv("ADMIN_DATABASE_URL", "postgresql://dashboard_admin:x@127.0.0.1:1/x")
+    at = run_app()
+    assert not at.exception
+    assert any("PostgreSQL is not available" in e.value for e in at.error)
+
+
+def test_redis_down_still_shows_health(stalled_tenant, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    at = run_app(tenant=stalled_tenant)
+    assert not at.exception
+    assert any("Redis is not available" in e.value for e in at.error)
+    assert at.title[0].value == "Stalled Works"
+    assert any(m.label == "Queued now" and m.value == "–" for m in at.metric)

@@ -1,0 +1,149 @@
+"""Health metrics on planted data (real PostgreSQL) and the rules at their boundaries (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services import health
+from tests.planting import add_feedback, add_history, add_run, add_runs, add_tenant
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SINCE = NOW - timedelta(hours=24)
+
+
+def base_row(**overrides):
+    row = dict(is_active=True, received=100, completed=100, failed=0, pending=0, stuck=0,
+               success_rate=1.0, p50_s=20.0, p95_s=40.0, received_recent=5, completed_recent=5,
+               last_completed=NOW, avg_rating=4.5, positive_pct=90.0, history_tickets=200,
+               as_of=NOW)
+    row.update(overrides)
+    return row
+
+
+def test_healthy_row_passes_every_rule():
+    verdict = health.assess(base_row())
+    assert verdict.status == health.HEALTHY
+    assert verdict.reasons == ()
+
+
+@pytest.mark.parametrize(("completed", "failed", "status"), [
+    (96, 4, health.HEALTHY),      # 96%: above the 95% target
+    (95, 5, health.HEALTHY),      # exactly on target passes
+    (94, 6, health.DEGRADED),     # below target
+    (90, 10, health.DEGRADED),    # exactly at the critical line is not below it
+    (89, 11, health.CRITICAL),
+])
+def test_success_rate_boundaries(completed, failed, status):
+    row = base_row(completed=completed, failed=failed,
+                   success_rate=completed / (completed + failed))
+    assert health.assess(row).status == status
+
+
+def test_ratios_are_not_judged_on_tiny_volume():
+    row = base_row(received=10, completed=5, failed=5, success_rate=0.5)
+    assert "success_rate" not in {r.rule for r in health.assess(row).reasons}
+
+
+@pytest.mark.parametrize(("p95", "status"), [(60.0, health.HEALTHY), (61.0, health.DEGRADED),
+                                             (120.0, health.DEGRADED), (121.0, health.CRITICAL)])
+def test_latency_boundaries(p95, status):
+    assert health.assess(base_row(p95_s=p95)).status == status
+
+
+def test_stopped_enhancements_are_critical_even_with_good_ratios():
+    row = base_row(received_recent=12, completed_recent=0,
+                   last_completed=NOW - timedelta(hours=3))
+    verdict = health.assess(row)
+    assert verdict.status == health.CRITICAL
+    stalled = [r for r in verdict.reasons if r.rule == "stalled"]
+    assert "12 webhooks" in stalled[0].text and "3.0 h ago" in stalled[0].text
+
+
+def test_quality_and_context_rules():
+    rules = {r.rule for r in health.assess(
+        base_row(avg_rating=2.9, positive_pct=69.0, history_tickets=49)).reasons}
+    assert rules == {"rating", "positive", "history"}
+    assert health.assess(base_row(avg_rating=3.0, positive_pct=70.0,
+                                  history_tickets=50)).status == health.HEALTHY
+
+
+def test_inactive_tenant_is_not_alarmed():
+    assert health.assess(base_row(is_active=False, received=0)).status == health.INACTIVE
+
+
+def test_old_queued_job_is_critical():
+    assert health.assess(base_row(), queue_oldest_s=31 * 60).status == health.CRITICAL
+    assert health.assess(base_row(), queue_oldest_s=29 * 60).status == health.HEALTHY
+
+
+@pytest.fixture
+def planted(use_db, tenant_id):
+    """One tenant with a known mix; a second tenant whose rows must never be counted."""
+    other = f"{tenant_id}-x"
+    with use_db.superuser() as conn:
+        add_tenant(conn, tenant_id, "Planted Co")
+        add_tenant(conn, other, "Other Co")
+        start = NOW - timedelta(hours=20)
+        # 40 completed with latencies 1..40 s, 8 failed (5 SDP 401, 3 LLM), 2 pending (1 stale).
+        for i in range(40):
+            add_run(conn, tenant_id, f"c{i}", "completed", start + timedelta(minutes=i),
+                    latency_s=i + 1)
+        add_runs(conn, tenant_id, 5, "failed", start, 10,
+                 "HTTPStatusError: 401 Unauthorized for url https://sdp/api/v3/requests")
+        add_runs(conn, tenant_id, 3, "failed", start, 30,
+                 "TimeoutError: OpenAI request timed out after 30s")
+        add_run(conn, tenant_id, "p-old", "pending", NOW - timedelta(minutes=10))
+        add_run(conn, tenant_id, "p-new", "pending", NOW - timedelta(seconds=30))
+        add_run(conn, tenant_id, "old", "failed", NOW - timedelta(days=3), 5, "outside window")
+        add_runs(conn, other, 500, "failed", start, 5, "HTTPStatusError: 429 Too Many Requests")
+        for rating in (5, 4, 2):
+            add_feedback(conn, tenant_id, "c1", "rating", start, rating=rating)
+        add_feedback(conn, tenant_id, "c1", "thumbs_up", start)
+        add_feedback(conn, tenant_id, "c2", "thumbs_up", start)
+        add_feedback(conn, tenant_id, "c3", "thumbs_down", start)
+        add_history(conn, tenant_id, 30, NOW)
+    return tenant_id, other
+
+
+def test_tenant_metrics_match_hand_computed_values(planted):
+    tenant, _ = planted
+    frame = health.tenant_metrics(tenant, SINCE, NOW)
+    assert len(frame) == 1  # RLS: the other tenant's config row is invisible too
+    row = frame.iloc[0]
+    assert (row.received, row.completed, row.failed, row.pending, row.stuck) == (50, 40, 8, 2, 1)
+    assert row.success_rate == pytest.approx(40 / 48)
+    assert row.p50_s == pytest.approx(20.5)            # median of 1..40
+    assert row.p95_s == pytest.approx(1 + 0.95 * 39)   # percentile_cont, linear interpolation
+    assert row.failures_by_cause == {"sdp_auth": 5, "llm_error": 3}
+    assert row.avg_rating == pytest.approx(11 / 3)
+    assert row.positive_pct == pytest.approx(66.67)
+    assert row.history_tickets == 30
+    verdict = health.assess(row.to_dict())
+    assert verdict.status == health.CRITICAL  # 83% success
+    assert {r.rule for r in verdict.reasons} >= {"success_rate", "stuck", "positive", "history"}
+
+
+def test_fleet_and_tenant_views_agree(planted):
+    tenant, other = planted
+    fleet = health.fleet_metrics(SINCE, NOW).set_index("tenant_id")
+    assert fleet.loc[other, "failed"] == 500
+    mine = health.tenant_metrics(tenant, SINCE, NOW).iloc[0]
+    for column in ("received", "completed", "failed", "p95_s", "avg_rating"):
+        assert fleet.loc[tenant, column] == pytest.approx(mine[column])
+
+
+def test_trend_and_failure_breakdown(planted):
+    tenant, _ = planted
+    trend = health.tenant_trend(tenant, SINCE, NOW)
+    assert trend["received"].sum() == 50
+    assert trend["failed"].sum() == 8
+    failures = health.tenant_failures(tenant, SINCE, NOW)
+    assert dict(zip(failures["mode"], failures["runs"], strict=True)) == {"sdp_auth": 5,
+                                                                          "llm_error": 3}
+    assert failures.iloc[0]["cause"].startswith("ServiceDesk Plus credentials")
+
+
+def test_unknown_tenant_has_no_metrics(use_db):
+    assert health.tenant_metrics("no-such-tenant", SINCE, NOW).empty
