@@ -105,3 +105,11 @@ def write_scope(admin: bool = False) -> Iterator[Connection]:
 def read_frame(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
     result = conn.execute(text(sql), dict(params or {}))
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+@contextmanager
+def reader_without_tenant() -> Iterator[Connection]:
+    """The reader role with no tenant set. Only the RLS self-test uses this: it must prove that
+    such a connection sees nothing."""
+    with _transaction(_engine(settings().database_url, "DATABASE_URL")) as conn:
+        yield conn
