@@ -64,3 +64,41 @@ def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> 
             "Escalate to Engineering if the import fails.",
         )
     return None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    state: str  # "firing", "clear" or "manual" (not observable from the dashboard's data)
+    detail: str
+    playbook: Playbook | None
+
+
+# Cheatsheet scenario -> the health rules that detect it.
+_SCENARIO_RULES = {
+    "Enhancements stopped for one tenant": ("stalled", "no_traffic"),
+    "Slow enhancements for one tenant": ("latency", "stuck", "queue_stuck"),
+    "Enhancements failing for one tenant": ("success_rate",),
+    "Low enhancement quality for one tenant": ("rating", "positive"),
+}
+
+
+def cheatsheet(tenant_id: str, failing: dict[str, str], config_updated: str) -> list[Scenario]:
+    """Every cheatsheet scenario for this tenant. `failing` maps failing rule -> its reason."""
+    scenarios = []
+    for name, rule_keys in _SCENARIO_RULES.items():
+        hits = [failing[k] for k in rule_keys if k in failing]
+        scenarios.append(Scenario(name, "firing" if hits else "clear",
+                                  "; ".join(hits) or "no matching rule fails",
+                                  for_rule(rule_keys[0], tenant_id)))
+    scenarios.append(Scenario(
+        "Tenant cannot access feedback API", "manual",
+        "Not visible in the platform's data: test the tenant's token with "
+        "`curl -H \"Authorization: Bearer <token>\" /api/v1/feedback`; escalate if it is an "
+        "authentication issue.", None))
+    scenarios.append(Scenario(
+        "Tenant-specific configuration not applied", "manual",
+        f"Configuration last changed {config_updated}; workers load it at start: restart "
+        f"them (`kubectl rollout restart deployment/ai-agents-worker -n {NAMESPACE}`) and "
+        "escalate if the change does not persist.", None))
+    return scenarios

@@ -15,7 +15,7 @@ import streamlit as st
 from services import access_log
 from services.errors import DashboardError
 from services.tenants import Tenant, list_tenants
-from ui.identity import User, current_user
+from ui.identity import User, current_user, sign_out
 
 log = logging.getLogger("dashboard")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,17 +30,22 @@ def cached(ttl: int = 60) -> Callable[[F], F]:
 
 
 @contextmanager
-def guard(what: str = "this view") -> Iterator[None]:
-    """Show a plain message instead of a traceback; unexpected errors are logged with a ref."""
+def guard(what: str = "this view", public: bool = False) -> Iterator[None]:
+    """Show a plain message instead of a traceback; unexpected errors are logged with a ref.
+    public=True (client screens) shows no detail at all, only that data is unavailable."""
     try:
         yield
-    except DashboardError as exc:
-        st.error(str(exc), icon=":material/error:")
-    except Exception:  # noqa: BLE001 - the page must survive anything; the log keeps the detail
+    except Exception as exc:  # noqa: BLE001 - the page must survive anything; the log keeps it
         ref = uuid.uuid4().hex[:8]
-        log.exception("unexpected error in %s (ref %s)", what, ref)
-        st.error(f"Something went wrong while loading {what}. It has been logged as ref {ref}.",
-                 icon=":material/error:")
+        if public:
+            log.warning("error on a client screen in %s (ref %s): %s", what, ref, exc)
+            st.info("This information is temporarily unavailable. Please check back shortly.")
+        elif isinstance(exc, DashboardError):
+            st.error(str(exc), icon=":material/error:")
+        else:
+            log.exception("unexpected error in %s (ref %s)", what, ref)
+            st.error(f"Something went wrong while loading {what}. It has been logged as ref "
+                     f"{ref}.", icon=":material/error:")
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,19 @@ def sidebar() -> ViewContext:
             "Purpose of access", key="purpose", placeholder="e.g. SUP-567 or weekly review",
             help="Recorded with every access to a tenant's data.",
         ).strip()
+        if tenant_id:
+            st.link_button("Present to client", f"?view=client&tenant={tenant_id}",
+                           icon=":material/present_to_all:", width="stretch",
+                           help="Opens this tenant's client-safe health screen in a new tab.")
         st.caption(f"Signed in as **{user.email}** ({user.role})")
+        if st.button("Sign out", icon=":material/logout:", type="tertiary"):
+            sign_out()
+            st.rerun()
+    return context(user, tenant_id, range_key, purpose)
+
+
+def context(user: User, tenant_id: str | None, range_key: str = DEFAULT_RANGE,
+            purpose: str = "") -> ViewContext:
     # Round to the minute so cached results are shared between reruns within that minute.
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     return ViewContext(user, tenant_id, range_key, now - RANGES[range_key], now,
@@ -112,12 +129,13 @@ def sidebar() -> ViewContext:
 
 
 def record_view(ctx: ViewContext, kind: str, tenant_id: str, params: dict[str, Any],
-                row_count: int | None = None, sensitive: bool = False) -> None:
-    """Record an access once per session for the same view, tenant, parameters and purpose."""
+                row_count: int | None = None, sensitive: bool = False) -> bool:
+    """Record an access once per session for the same view, tenant, parameters and purpose.
+    False when it could not be recorded: views that must not show unrecorded data stop then."""
     key = ("access", kind, tenant_id, repr(sorted(params.items())), ctx.purpose, sensitive)
     seen: set = st.session_state.setdefault("_recorded_access", set())
     if key in seen:
-        return
+        return True
     with guard("the access record"):
         access_log.record(access_log.Access(
             actor=ctx.user.email, actor_role=ctx.user.role, tenant_id=tenant_id,
@@ -125,6 +143,7 @@ def record_view(ctx: ViewContext, kind: str, tenant_id: str, params: dict[str, A
             sensitive_revealed=sensitive,
         ))
         seen.add(key)
+    return key in seen
 
 
 STATUS_BADGE = {

@@ -1,14 +1,21 @@
-"""Who is using the dashboard. Every page asks current_user(); tests replace it via environment.
+"""Who is using the dashboard. Every page asks current_user(): the one place identity comes from.
 
-Placeholder until sign-in lands: the demo identity comes from DASHBOARD_USER / DASHBOARD_ROLE.
+- With an identity provider in .streamlit/secrets.toml ([auth]), st.login (OIDC) signs users in
+  and the users file maps their email to a role.
+- Otherwise the users file holds bcrypt hashes for local sign-in (small teams, the demo).
+Signed out, current_user() is None and the app shows nothing but the sign-in page.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+import streamlit as st
+
+from services import users
+
 ADMIN, SUPPORT, CLIENT = "admin", "support", "client"
+SESSION_KEY = "signed_in_user"
 
 
 @dataclass(frozen=True)
@@ -16,15 +23,51 @@ class User:
     email: str
     name: str
     role: str
-    tenant_id: str | None = None  # set for client users: the one tenant they may see
+    tenant_id: str | None = None  # client users: the one tenant they may see
 
     @property
     def is_admin(self) -> bool:
         return self.role == ADMIN
 
 
-def current_user() -> User:
-    email = os.environ.get("DASHBOARD_USER", "demo.engineer@example.com")
-    role = os.environ.get("DASHBOARD_ROLE", ADMIN)
-    return User(email=email, name=email.split("@")[0], role=role,
-                tenant_id=os.environ.get("DASHBOARD_TENANT"))
+def oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:
+        return False
+    except Exception:  # noqa: BLE001 - a malformed secrets file means no identity provider
+        return False
+
+
+def _from_account(account: users.Account) -> User:
+    return User(account.email, account.name, account.role, account.tenant_id)
+
+
+def current_user() -> User | None:
+    if oidc_configured():
+        if not st.user.is_logged_in:
+            return None
+        account = users.load().get(str(st.user.get("email", "")).lower())
+        return _from_account(account) if account else None
+    # TEMPORARY until sign-in is wired into app.py: the old placeholder identity.
+    import os
+    if SESSION_KEY not in st.session_state and "DASHBOARD_USERS_FILE" not in os.environ:
+        email = os.environ.get("DASHBOARD_USER", "demo.engineer@example.com")
+        return User(email, email.split("@")[0], os.environ.get("DASHBOARD_ROLE", ADMIN),
+                    os.environ.get("DASHBOARD_TENANT"))
+    return st.session_state.get(SESSION_KEY)
+
+
+def sign_in_locally(email: str, password: str) -> User | None:
+    account = users.verify(email, password)
+    if account is None:
+        return None
+    user = _from_account(account)
+    st.session_state[SESSION_KEY] = user
+    return user
+
+
+def sign_out() -> None:
+    st.session_state.clear()
+    if oidc_configured():
+        st.logout()

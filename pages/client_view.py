@@ -1,0 +1,107 @@
+"""Screenshare mode: one client's service health, in plain words, with nothing internal and
+nothing of any other client. The tenant comes from app.py (a client user's own tenant)."""
+
+import pandas as pd
+import streamlit as st
+
+from services import charts, health, queues
+from services.config import rules
+from ui.common import RANGES as ALL_RANGES
+from ui.common import ViewContext, cached, guard, record_view
+
+ctx: ViewContext = st.session_state["view_context"]
+tenant_id: str = st.session_state["screenshare_tenant"]
+health_rules = rules("health")
+
+tenant_metrics = cached(ttl=60)(health.tenant_metrics)
+tenant_trend = cached(ttl=60)(health.tenant_trend)
+
+RANGES = {"Last 7 days": "7d", "Last 30 days": "30d"}
+HEADLINE = {
+    health.HEALTHY: ("🟢", "Running normally"),
+    health.DEGRADED: ("🟠", "Running, with some points we are watching"),
+    health.CRITICAL: ("🔴", "Service disruption: our team is on it"),
+    health.INACTIVE: ("⚪", "Service not active"),
+}
+# Plain-language versions of the health rules; nothing internal, no numbers of other clients.
+CLIENT_WORDS = {
+    "stalled": "New tickets are currently waiting for their enhancement.",
+    "no_traffic": "No new tickets were received in this period.",
+    "success_rate": "Some tickets did not receive an enhancement.",
+    "latency": "Enhancements are taking longer than usual.",
+    "stuck": "A few tickets are taking longer than usual.",
+    "queue_stuck": "Tickets are waiting longer than usual to be processed.",
+    "rating": "Technician ratings are below our target.",
+    "positive": "Technician feedback is below our target.",
+    "history": "More resolved-ticket history would improve the suggestions.",
+}
+
+st.html("""<style>
+[data-testid="stMetricValue"] { font-size: 2.6rem; }
+[data-testid="stMetricLabel"] p { font-size: 1.1rem; }
+</style>""")
+
+
+def minutes(seconds: float | None) -> str:
+    if seconds is None or pd.isna(seconds):
+        return "–"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def show() -> None:
+    choice = st.segmented_control("Period", list(RANGES), default="Last 7 days",
+                                  key="client_range", required=True) or "Last 7 days"
+    now = ctx.now
+    since = now - ALL_RANGES[RANGES[choice]]
+    metrics = tenant_metrics(tenant_id, since, now)
+    if metrics.empty:
+        st.info("No service data is available for this account yet.")
+        return
+    row = metrics.iloc[0].to_dict()
+    waiting, longest = 0, None
+    try:
+        snapshot = queues.snapshot()
+        waiting = snapshot.tenant_counts().get(tenant_id, 0)
+        longest = snapshot.oldest_age_seconds(tenant_id)
+    except Exception:  # noqa: BLE001 - the queue tile is optional on a client screen
+        snapshot = None
+    verdict = health.assess(row, queue_oldest_s=longest)
+    record_view(ctx, "client_screenshare", tenant_id, {"range": RANGES[choice]}, row_count=1)
+
+    icon, headline = HEADLINE[verdict.status]
+    st.title(f"{row['name']}: ticket enhancement service")
+    st.subheader(f"{icon} {headline}")
+    for reason in verdict.reasons:
+        if reason.rule in CLIENT_WORDS:
+            st.markdown(f"- {CLIENT_WORDS[reason.rule]}")
+
+    top = st.columns(3)
+    top[0].metric("Tickets enhanced", f"{row['completed']:,}", border=True,
+                  help=f"of {row['received']:,} tickets received")
+    rate = row["success_rate"]
+    top[1].metric("Enhanced successfully", "–" if pd.isna(rate) else f"{rate:.1%}", border=True)
+    top[2].metric("Typical time to enhancement", minutes(row["p50_s"]), border=True)
+    bottom = st.columns(3)
+    bottom[0].metric("95% of tickets enhanced within", minutes(row["p95_s"]), border=True)
+    rating = row["avg_rating"]
+    positive = row["positive_pct"]
+    bottom[1].metric("Technician satisfaction",
+                     "–" if pd.isna(rating) else f"{rating:.1f} / 5", border=True,
+                     delta=None if pd.isna(positive) else f"{positive:.0f}% thumbs up",
+                     delta_color="off")
+    bottom[2].metric("Waiting right now", "–" if snapshot is None else f"{waiting}",
+                     border=True, delta=None if longest is None
+                     else f"longest {minutes(longest)}", delta_color="off")
+
+    trend = tenant_trend(tenant_id, since, now)
+    left, right = st.columns(2)
+    left.plotly_chart(charts.volume_and_success(trend, health_rules["success_rate_target"]),
+                      width="stretch", config={"displayModeBar": False, "staticPlot": True})
+    right.plotly_chart(charts.latency_p95(trend, health_rules["p95_target_s"],
+                                          health_rules["p95_critical_s"]),
+                       width="stretch", config={"displayModeBar": False, "staticPlot": True})
+    st.caption(f"Figures for {choice.lower()}, updated {now:%Y-%m-%d %H:%M} UTC.")
+
+
+with guard("service health", public=True):
+    show()
