@@ -49,8 +49,9 @@ def minutes(seconds: float | None) -> str:
 
 
 def show() -> None:
-    choice = st.segmented_control("Period", list(RANGES), default="Last 7 days",
-                                  key="client_range", required=True) or "Last 7 days"
+    title, period = st.columns([4, 1], vertical_alignment="bottom")
+    choice = period.segmented_control("Period", list(RANGES), default="Last 7 days",
+                                      key="client_range", required=True) or "Last 7 days"
     now = ctx.now
     since = now - ALL_RANGES[RANGES[choice]]
     metrics = tenant_metrics(tenant_id, since, now)
@@ -69,7 +70,7 @@ def show() -> None:
     record_view(ctx, "client_screenshare", tenant_id, {"range": RANGES[choice]}, row_count=1)
 
     icon, headline = HEADLINE[verdict.status]
-    st.title(f"{row['name']}: ticket enhancement service")
+    title.title(f"{row['name']}: ticket enhancement service")
     st.subheader(f"{icon} {headline}")
     for reason in verdict.reasons:
         if reason.rule in CLIENT_WORDS:
@@ -95,10 +96,12 @@ def show() -> None:
 
     trend = tenant_trend(tenant_id, since, now)
     left, right = st.columns(2)
-    left.plotly_chart(charts.volume_and_success(trend, health_rules["success_rate_target"]),
+    left.plotly_chart(charts.volume_and_success(trend, health_rules["success_rate_target"],
+                                                title="Tickets and success rate"),
                       width="stretch", config={"displayModeBar": False, "staticPlot": True})
     right.plotly_chart(charts.latency_p95(trend, health_rules["p95_target_s"],
-                                          health_rules["p95_critical_s"]),
+                                          health_rules["p95_critical_s"],
+                                          title="Time until 95% of tickets were enhanced"),
                        width="stretch", config={"displayModeBar": False, "staticPlot": True})
     st.caption(f"Figures for {choice.lower()}, updated {now:%Y-%m-%d %H:%M} UTC.")
 

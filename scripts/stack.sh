@@ -20,7 +20,9 @@ install() {
     command -v prometheus >/dev/null || missing+=(prometheus)
     command -v promtool >/dev/null || missing+=(prometheus)
     [ -x /usr/bin/chromium ] || missing+=(chromium)
-    fc-list 2>/dev/null | grep -qi dejavu || missing+=(fonts-dejavu-core)
+    # Fonts for screenshots: text, and the status emoji used in tables.
+    [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
+    [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
     command -v runuser >/dev/null || missing+=(util-linux)
     command -v make >/dev/null || missing+=(make)
     if [ ${#missing[@]} -gt 0 ]; then

@@ -18,7 +18,8 @@ def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
     return fig
 
 
-def volume_and_success(trend: pd.DataFrame, success_target: float) -> go.Figure:
+def volume_and_success(trend: pd.DataFrame, success_target: float,
+                       title: str = "Volume and success rate") -> go.Figure:
     """Bars: runs received (completed / failed / other); line: success rate with its target."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     other = trend["received"] - trend["completed"] - trend["failed"]
@@ -28,15 +29,18 @@ def volume_and_success(trend: pd.DataFrame, success_target: float) -> go.Figure:
         fig.add_bar(x=trend["bucket"], y=values, name=name, marker_color=color)
     fig.add_scatter(x=trend["bucket"], y=trend["success_rate"] * 100, name="Success rate %",
                     mode="lines+markers", line=dict(color=INK, width=2), secondary_y=True)
-    fig.add_hline(y=success_target * 100, line_dash="dot", line_color=WARN_ORANGE,
-                  annotation_text=f"target {success_target:.0%}", secondary_y=True)
+    fig.add_scatter(x=trend["bucket"], y=[success_target * 100] * len(trend), mode="lines",
+                    name=f"Target {success_target:.0%}", secondary_y=True,
+                    line=dict(color=WARN_ORANGE, dash="dot", width=1.5))
     fig.update_layout(barmode="stack")
+    fig.update_xaxes(type="date")
     fig.update_yaxes(title_text="runs", secondary_y=False)
     fig.update_yaxes(title_text="success %", range=[0, 105], secondary_y=True, showgrid=False)
-    return _layout(fig, "Volume and success rate")
+    return _layout(fig, title)
 
 
-def latency_p95(trend: pd.DataFrame, target_s: float, critical_s: float) -> go.Figure:
+def latency_p95(trend: pd.DataFrame, target_s: float, critical_s: float,
+                title: str = "p95 latency (webhook received → enhancement completed)") -> go.Figure:
     fig = go.Figure()
     fig.add_scatter(x=trend["bucket"], y=trend["p95_s"], name="p95 latency (s)",
                     mode="lines+markers", line=dict(color=INK, width=2))
@@ -44,8 +48,9 @@ def latency_p95(trend: pd.DataFrame, target_s: float, critical_s: float) -> go.F
                   annotation_text=f"target {target_s:.0f} s")
     fig.add_hline(y=critical_s, line_dash="dash", line_color=BAD_RED,
                   annotation_text=f"SLA {critical_s:.0f} s")
+    fig.update_xaxes(type="date")
     fig.update_yaxes(title_text="seconds", rangemode="tozero")
-    return _layout(fig, "p95 latency (webhook received → enhancement completed)")
+    return _layout(fig, title)
 
 
 def failure_breakdown(failures: pd.DataFrame) -> go.Figure:

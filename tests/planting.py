@@ -8,35 +8,69 @@ from datetime import datetime, timedelta
 import psycopg
 
 
-def add_tenant(conn: psycopg.Connection, tenant_id: str, name: str | None = None,
-               active: bool = True, preferences: dict | None = None) -> None:
+def add_tenant(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    name: str | None = None,
+    active: bool = True,
+    preferences: dict | None = None,
+) -> None:
     conn.execute(
         "INSERT INTO tenant_configs (tenant_id, name, servicedesk_url,"
         " servicedesk_api_key_encrypted, webhook_signing_secret_encrypted,"
         " enhancement_preferences, is_active)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (tenant_id, name or f"Tenant {tenant_id}", f"https://{tenant_id}.example.com",
-         f"gAAAAA-secret-key-of-{tenant_id}", f"gAAAAA-webhook-secret-of-{tenant_id}",
-         json.dumps(preferences or {}), active),
+        (
+            tenant_id,
+            name or f"Tenant {tenant_id}",
+            f"https://{tenant_id}.example.com",
+            f"gAAAAA-secret-key-of-{tenant_id}",
+            f"gAAAAA-webhook-secret-of-{tenant_id}",
+            json.dumps(preferences or {}),
+            active,
+        ),
     )
 
 
-def add_run(conn: psycopg.Connection, tenant_id: str, ticket_id: str, status: str,
-            created_at: datetime, latency_s: float | None = None,
-            error_message: str | None = None, context: dict | str | None = None) -> None:
+def add_run(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    ticket_id: str,
+    status: str,
+    created_at: datetime,
+    latency_s: float | None = None,
+    error_message: str | None = None,
+    context: dict | str | None = None,
+) -> None:
     completed_at = created_at + timedelta(seconds=latency_s) if latency_s is not None else None
     conn.execute(
         "INSERT INTO enhancement_history (tenant_id, ticket_id, status, created_at, completed_at,"
         " processing_time_ms, error_message, context_gathered) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
-        (tenant_id, ticket_id, status, created_at, completed_at,
-         int(latency_s * 1000) if latency_s is not None else None, error_message,
-         None if context is None else (context if isinstance(context, str) else json.dumps(context))),
+        (
+            tenant_id,
+            ticket_id,
+            status,
+            created_at,
+            completed_at,
+            int(latency_s * 1000) if latency_s is not None else None,
+            error_message,
+            None
+            if context is None
+            else (context if isinstance(context, str) else json.dumps(context)),
+        ),
     )
 
 
-def add_runs(conn: psycopg.Connection, tenant_id: str, count: int, status: str,
-             start: datetime, latency_s: float = 20.0, error_message: str | None = None,
-             step: timedelta = timedelta(minutes=1)) -> None:
+def add_runs(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    count: int,
+    status: str,
+    start: datetime,
+    latency_s: float = 20.0,
+    error_message: str | None = None,
+    step: timedelta = timedelta(minutes=1),
+) -> None:
     """`count` runs one `step` apart from `start`, all with the same status and latency."""
     with conn.cursor().copy(
         "COPY enhancement_history (tenant_id, ticket_id, status, created_at, completed_at,"
@@ -48,19 +82,25 @@ def add_runs(conn: psycopg.Connection, tenant_id: str, count: int, status: str,
             copy.write_row((tenant_id, f"{status}-{i}", status, created, done, error_message))
 
 
-def add_feedback(conn: psycopg.Connection, tenant_id: str, ticket_id: str, kind: str,
-                 created_at: datetime, rating: int | None = None,
-                 comment: str | None = None) -> None:
+def add_feedback(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    ticket_id: str,
+    kind: str,
+    created_at: datetime,
+    rating: int | None = None,
+    comment: str | None = None,
+) -> None:
     conn.execute(
         "INSERT INTO enhancement_feedback (tenant_id, ticket_id, feedback_type, rating_value,"
         " feedback_comment, technician_email, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s)",
-        (tenant_id, ticket_id, kind, rating, comment, f"tech@{tenant_id}.example.com",
-         created_at),
+        (tenant_id, ticket_id, kind, rating, comment, f"tech@{tenant_id}.example.com", created_at),
     )
 
 
-def add_history(conn: psycopg.Connection, tenant_id: str, count: int, newest: datetime,
-                span_days: int = 60) -> None:
+def add_history(
+    conn: psycopg.Connection, tenant_id: str, count: int, newest: datetime, span_days: int = 60
+) -> None:
     with conn.cursor().copy(
         "COPY ticket_history (tenant_id, ticket_id, description, resolved_date) FROM STDIN"
     ) as copy:
