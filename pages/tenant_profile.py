@@ -2,7 +2,6 @@
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from services import health, playbooks, tenant_profile
@@ -25,8 +24,10 @@ def show(tenant_id: str) -> None:
     record_view(ctx, "tenant_profile", tenant_id, {})
     config = profile.config
     st.title(f"{config['name']} · profile")
-    st.caption(f"`{tenant_id}` · {config['tool_type']} · created {config['created_at']:%Y-%m-%d}"
-               f" · configuration updated {config['updated_at']:%Y-%m-%d %H:%M} UTC")
+    st.caption(
+        f"`{tenant_id}` · {config['tool_type']} · created {config['created_at']:%Y-%m-%d}"
+        f" · configuration updated {config['updated_at']:%Y-%m-%d %H:%M} UTC"
+    )
 
     left, right = st.columns(2)
     with left:
@@ -35,35 +36,46 @@ def show(tenant_id: str) -> None:
             st.markdown(f"{mark(item.ok)} **{item.name}**: {item.detail}")
     with right:
         st.subheader("Configuration")
-        st.markdown(f"- **ServiceDesk Plus URL:** {config['servicedesk_url']}\n"
-                    f"- **Active:** {'yes' if config['is_active'] else 'no'}\n"
-                    f"- **Jira:** {config['jira_url'] or '–'} {config['jira_project_key'] or ''}")
+        st.markdown(
+            f"- **ServiceDesk Plus URL:** {config['servicedesk_url']}\n"
+            f"- **Active:** {'yes' if config['is_active'] else 'no'}\n"
+            f"- **Jira:** {config['jira_url'] or '–'} {config['jira_project_key'] or ''}"
+        )
         st.markdown("**Secrets** (never read, only whether they are stored)")
-        st.markdown("\n".join(f"- {name}: {'set' if present else '**missing**'}"
-                              for name, present in profile.secrets.items()))
+        st.markdown(
+            "\n".join(
+                f"- {name}: {'set' if present else '**missing**'}"
+                for name, present in profile.secrets.items()
+            )
+        )
         st.markdown("**Enhancement preferences**")
-        st.dataframe(pd.DataFrame([{"": mark(p.ok), "setting": p.name, "value": p.detail}
-                                   for p in profile.preferences]),
-                     hide_index=True, width="stretch")
+        st.markdown(
+            "\n".join(f"- {mark(p.ok)} `{p.name}`: {p.detail}" for p in profile.preferences)
+        )
         st.markdown("**Rate limits** (per minute)")
         st.code(json.dumps(config["rate_limits"], indent=2), language="json")
-        st.caption("Model, temperature, time limits and concurrency are platform-wide, not "
-                   "per tenant.")
+        st.caption(
+            "Model, temperature, time limits and concurrency are platform-wide, not per tenant."
+        )
 
     st.subheader("Troubleshooting cheatsheet")
     metrics = tenant_metrics(tenant_id, ctx.since, ctx.now)
     verdict = health.assess(metrics.iloc[0].to_dict())
     failing = {reason.rule: reason.text for reason in verdict.reasons}
     state_icon = {"firing": "🔴", "clear": "🟢", "manual": "🔎"}
-    for scenario in playbooks.cheatsheet(tenant_id, failing,
-                                         f"{config['updated_at']:%Y-%m-%d %H:%M} UTC"):
-        with st.expander(f"{state_icon[scenario.state]} {scenario.name}",
-                         expanded=scenario.state == "firing"):
+    for scenario in playbooks.cheatsheet(
+        tenant_id, failing, f"{config['updated_at']:%Y-%m-%d %H:%M} UTC"
+    ):
+        with st.expander(
+            f"{state_icon[scenario.state]} {scenario.name}", expanded=scenario.state == "firing"
+        ):
             st.markdown(scenario.detail)
             book = scenario.playbook
             if book and scenario.state == "firing":
-                st.markdown(f"- **Quick diagnosis:** {book.diagnosis}\n"
-                            f"- **Quick fix:** {book.fix}\n- **Escalate:** {book.escalate}")
+                st.markdown(
+                    f"- **Quick diagnosis:** {book.diagnosis}\n"
+                    f"- **Quick fix:** {book.fix}\n- **Escalate:** {book.escalate}"
+                )
 
 
 with guard("the tenant profile"):

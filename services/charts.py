@@ -35,7 +35,8 @@ def volume_and_success(trend: pd.DataFrame, success_target: float,
     fig.update_layout(barmode="stack")
     fig.update_xaxes(type="date")
     fig.update_yaxes(title_text="runs", secondary_y=False)
-    fig.update_yaxes(title_text="success %", range=[0, 105], secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="success %", range=[0, 102], tickvals=[0, 25, 50, 75, 100],
+                     secondary_y=True, showgrid=False)
     return _layout(fig, title)
 
 
@@ -59,3 +60,212 @@ def failure_breakdown(failures: pd.DataFrame) -> go.Figure:
                            marker_color=BAD_RED, text=ordered["runs"], textposition="auto"))
     fig.update_xaxes(title_text="failed runs")
     return _layout(fig, "Failures by cause", height=max(220, 60 + 45 * len(ordered)))
+
+
+RATING_COLORS = ("#c8382d", "#e0702d", "#e0b000", "#7fb069", OK_GREEN)  # 1 star .. 5 stars
+VERDICT_COLORS = {"PASS": OK_GREEN, "MARGINAL": WARN_ORANGE, "FAIL": BAD_RED, "NO DATA": "#b8c0cc"}
+
+
+def feedback_over_time(over_time: pd.DataFrame, rating_target: float) -> go.Figure:
+    """Bars: feedback entries per bucket by type; line: average rating with its target."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for column, name, color in (("thumbs_up", "Thumbs up", OK_GREEN),
+                                ("thumbs_down", "Thumbs down", BAD_RED),
+                                ("rating", "Ratings", "#9aa5b8")):
+        fig.add_bar(x=over_time["bucket"], y=over_time[column], name=name, marker_color=color)
+    fig.add_scatter(x=over_time["bucket"], y=over_time["average_rating"], name="Average rating",
+                    mode="lines+markers", line=dict(color=INK, width=2), secondary_y=True,
+                    connectgaps=True)
+    fig.add_hline(y=rating_target, line_dash="dot", line_color=WARN_ORANGE,
+                  annotation_text=f"target {rating_target:g}", secondary_y=True)
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="feedback entries", secondary_y=False)
+    fig.update_yaxes(title_text="average rating", range=[0.8, 5.2], secondary_y=True,
+                     showgrid=False)
+    return _layout(fig, "Feedback over time")
+
+
+def rating_distribution(ratings: pd.DataFrame) -> go.Figure:
+    fig = go.Figure(go.Bar(x=[f"{v} ★" for v in ratings["rating_value"]], y=ratings["n"],
+                           marker_color=list(RATING_COLORS), text=ratings["n"],
+                           textposition="auto"))
+    fig.update_yaxes(title_text="ratings")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, "Rating distribution")
+
+
+def thumbs_split(thumbs_up: int, thumbs_down: int) -> go.Figure:
+    fig = go.Figure(go.Pie(labels=["Thumbs up", "Thumbs down"], values=[thumbs_up, thumbs_down],
+                           hole=0.55, marker_colors=[OK_GREEN, BAD_RED], sort=False,
+                           textinfo="value+percent"))
+    total = thumbs_up + thumbs_down
+    fig.update_layout(annotations=[dict(text=f"{total}<br>votes", showarrow=False,
+                                        font_size=16)], hovermode="closest")
+    return _layout(fig, "Thumbs up / down")
+
+
+def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:
+    """For each theme: the share of negative and of positive feedback that mentions it."""
+    ordered = themes.iloc[::-1]
+    this, other = ("Negative", "Positive") if side == "negative" else ("Positive", "Negative")
+    colors = {"Negative": BAD_RED, "Positive": OK_GREEN}
+    fig = go.Figure()
+    fig.add_bar(y=ordered["term"], x=ordered["other_share"] * 100, orientation="h",
+                name=f"% of {other.lower()} feedback", marker_color=colors[other], opacity=0.45)
+    fig.add_bar(y=ordered["term"], x=ordered["share"] * 100, orientation="h",
+                name=f"% of {this.lower()} feedback", marker_color=colors[this],
+                text=[f"lift {lift:.1f}×" for lift in ordered["lift"]], textposition="outside")
+    fig.update_layout(barmode="group", hovermode="closest")
+    fig.update_xaxes(title_text="% of feedback entries mentioning the theme", rangemode="tozero")
+    return _layout(fig, f"{this} themes", height=max(240, 90 + 50 * len(ordered)))
+
+
+def weekly_scorecard(rows: pd.DataFrame) -> go.Figure:
+    """One panel per criterion: each tenant's value as a bar coloured by its verdict, with the
+    target as a dotted line. `rows`: scope, criterion, value (display units), verdict, low, high
+    (the target bounds, NaN when open)."""
+    labels = list(dict.fromkeys(rows["criterion"]))
+    fig = make_subplots(rows=1, cols=len(labels), subplot_titles=labels, shared_yaxes=True,
+                        horizontal_spacing=0.03)
+    for col, label in enumerate(labels, start=1):
+        part = rows[rows["criterion"] == label].iloc[::-1]
+        fig.add_bar(y=part["scope"], x=part["value"], orientation="h", showlegend=False,
+                    marker_color=[VERDICT_COLORS[v] for v in part["verdict"]],
+                    text=part["value_text"], textposition="auto", row=1, col=col,
+                    hovertemplate="%{y}: %{text}<extra></extra>")
+        for bound in ("low", "high"):
+            value = part[bound].dropna()
+            if not value.empty:
+                fig.add_vline(x=float(value.iloc[0]), line_dash="dot", line_color=INK,
+                              row=1, col=col)
+    fig.update_layout(hovermode="closest")
+    height = max(260, 110 + 28 * rows["scope"].nunique())
+    return _layout(fig, "Criteria by tenant (dotted line: target)", height=height)
+
+
+# --- Queues and scaling ----------------------------------------------------------------------
+
+BAND_COLORS = {"ok": OK_GREEN, "info": "#e0b000", "warning": WARN_ORANGE, "critical": BAD_RED}
+
+
+def queue_history(history: pd.DataFrame, bands: pd.DataFrame, episodes: pd.DataFrame) -> go.Figure:
+    """The celery queue length over time on its depth bands, episodes shaded.
+
+    history: UTC time index, column queue_length; bands: low, high (NaN: open), label, severity;
+    episodes: start, end (NaT: still going)."""
+    fig = go.Figure()
+    top = max(float(history["queue_length"].max(skipna=True) or 0) * 1.15, 25.0)
+    for band in bands.itertuples():
+        if band.low >= top:
+            continue
+        high = top if pd.isna(band.high) else min(float(band.high), top)
+        fig.add_hrect(
+            y0=band.low,
+            y1=high,
+            fillcolor=BAND_COLORS[band.severity],
+            opacity=0.10,
+            line_width=0,
+            layer="below",
+            annotation_text=band.label,
+            annotation_position="top left",
+            annotation_font_size=10,
+            annotation_font_color="#5b6475",
+        )
+    last = history.index.max() if len(history) else None
+    for episode in episodes.itertuples():
+        end = last if pd.isna(episode.end) else episode.end
+        fig.add_vrect(x0=episode.start, x1=end, fillcolor=INK, opacity=0.08, line_width=0)
+    fig.add_scatter(
+        x=history.index,
+        y=history["queue_length"],
+        name="Jobs in the celery queue",
+        mode="lines",
+        line=dict(color=INK, width=2),
+        connectgaps=False,
+    )
+    fig.update_yaxes(title_text="jobs queued", range=[0, top])
+    return _layout(fig, "Queue length (shaded: episodes)", height=340)
+
+
+def workers_history(history: pd.DataFrame) -> go.Figure:
+    """Workers available and the HPA's min / current / max; requests received on a second axis."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_bar(
+        x=history.index,
+        y=history["request_rate"],
+        name="Requests received / min",
+        marker_color="#c9d3e3",
+        secondary_y=True,
+    )
+    for column, name, style in (
+        ("hpa_max", "HPA max", dict(color=BAD_RED, dash="dash", width=1.5)),
+        ("hpa_min", "HPA min", dict(color=WARN_ORANGE, dash="dash", width=1.5)),
+        ("hpa_current", "HPA current", dict(color="#7a5bbf", dash="dot", width=2)),
+        ("replicas_available", "Workers available", dict(color=OK_GREEN, width=2.5)),
+        ("workers_up", "Celery workers up", dict(color=INK, width=1.5)),
+    ):
+        if history[column].notna().any():
+            fig.add_scatter(
+                x=history.index,
+                y=history[column],
+                name=name,
+                mode="lines",
+                line=dict(shape="hv", **style),
+            )
+    fig.update_yaxes(title_text="workers", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(
+        title_text="requests / min", rangemode="tozero", showgrid=False, secondary_y=True
+    )
+    fig.update_layout(bargap=0)
+    return _layout(fig, "Workers and autoscaler", height=340)
+
+
+def arrival_heatmap(load: pd.DataFrame, weekdays: tuple[str, ...], title: str) -> go.Figure:
+    """Average arrivals per hour for each weekday (rows) and hour of day (columns)."""
+    grid = load.pivot(index="dow", columns="hour", values="per_hour").sort_index()
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=[f"{h:02d}" for h in grid.columns],
+            y=[weekdays[d - 1] for d in grid.index],
+            colorscale="Blues",
+            colorbar=dict(title="jobs/h"),
+            hovertemplate="%{y} %{x}:00 · %{z:.1f} jobs/h<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="hour of day")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, title, height=300)
+
+
+def service_time_histogram(histogram: pd.DataFrame, mean_s: float, width_s: int) -> go.Figure:
+    """Worker time per job: runs per bucket, with the mean the model uses."""
+    fig = go.Figure(
+        go.Bar(
+            x=histogram["bucket_s"] + width_s / 2,
+            y=histogram["runs"],
+            width=width_s * 0.9,
+            marker_color=INK,
+            name="runs",
+            hovertemplate="%{x:.0f} s · %{y} runs<extra></extra>",
+        )
+    )
+    fig.add_vline(
+        x=mean_s, line_dash="dot", line_color=WARN_ORANGE, annotation_text=f"mean {mean_s:.0f} s"
+    )
+    fig.update_xaxes(title_text="seconds of worker time per job", rangemode="tozero")
+    fig.update_yaxes(title_text="runs")
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, "Service time (processing_time_ms of finished runs)", height=300)
+
+
+def statement_over_time(history: pd.DataFrame) -> go.Figure:
+    """One SQL statement between consecutive snapshots: calls (bars) and mean time (line)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_bar(x=history["taken_at"], y=history["calls"], name="Calls", marker_color="#9aa5b8")
+    fig.add_scatter(x=history["taken_at"], y=history["mean_ms"], name="Mean time (ms)",
+                    mode="lines+markers", line=dict(color=INK, width=2), secondary_y=True)
+    fig.update_yaxes(title_text="calls per interval", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text="mean ms", rangemode="tozero", secondary_y=True, showgrid=False)
+    return _layout(fig, "The selected statement between snapshots")

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Connection
 
 from services.config import rules
 from services.db import admin_scope, read_frame, tenant_scope
@@ -21,8 +22,8 @@ from services.failures import MODES_BY_KEY, sql_case
 HEALTHY, DEGRADED, CRITICAL, INACTIVE = "healthy", "degraded", "critical", "inactive"
 SEVERITY_ORDER = {HEALTHY: 0, INACTIVE: 0, DEGRADED: 1, CRITICAL: 2}
 
-# Latency = webhook received -> enhancement completed.
-_LATENCY_S = "extract(epoch FROM completed_at - created_at)"
+# Latency = webhook received -> enhancement completed (shared: the weekly review uses it too).
+LATENCY_S = "extract(epoch FROM completed_at - created_at)"
 
 _METRICS_SQL = f"""
 WITH runs AS (
@@ -33,11 +34,14 @@ WITH runs AS (
            count(*) FILTER (WHERE status = 'pending') AS pending,
            count(*) FILTER (WHERE status = 'pending'
                               AND created_at < :now - make_interval(secs => :stuck_s)) AS stuck,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY {_LATENCY_S})
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY {LATENCY_S})
                FILTER (WHERE status = 'completed') AS p50_s,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY {_LATENCY_S})
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY {LATENCY_S})
                FILTER (WHERE status = 'completed') AS p95_s,
-           count(*) FILTER (WHERE created_at >= :now - make_interval(mins => :stalled_min))
+           -- webhooks of the last hour that should have finished by now (older than the
+           -- worker time limit): if none of the hour's runs completed, enhancements stopped
+           count(*) FILTER (WHERE created_at >= :now - make_interval(mins => :stalled_min)
+                              AND created_at < :now - make_interval(secs => :stuck_s))
                AS received_recent,
            count(*) FILTER (WHERE status = 'completed'
                               AND completed_at >= :now - make_interval(mins => :stalled_min))
@@ -160,7 +164,7 @@ def assess(row: pd.Series | dict[str, Any], queue_oldest_s: float | None = None)
         reasons.append(Reason(rule, severity, text))
 
     stalled_min = h["stalled_after_minutes"]
-    if r["received_recent"] > 0 and r["completed_recent"] == 0:
+    if r["received_recent"] >= h["stalled_min_webhooks"] and r["completed_recent"] == 0:
         add("stalled", CRITICAL,
             f"Enhancements stopped: {r['received_recent']} webhooks in the last {stalled_min} min,"
             f" none completed (last completed {_ago(r.get('last_completed'), r.get('as_of'))})")
@@ -230,7 +234,7 @@ SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
        count(*) AS received,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'failed') AS failed,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY {_LATENCY_S})
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY {LATENCY_S})
            FILTER (WHERE status = 'completed') AS p95_s
   FROM enhancement_history
  WHERE created_at >= :since AND created_at <= :now
@@ -241,8 +245,18 @@ SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
 def tenant_trend(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame:
     """Volume, success rate and p95 per hour (ranges up to 2 days) or per day."""
     with tenant_scope(tenant_id) as conn:
-        frame = read_frame(conn, _TREND_SQL,
-                           {"bucket": bucket_for(since, now), "since": since, "now": now})
+        return _trend(conn, since, now)
+
+
+def fleet_trend(since: datetime, now: datetime) -> pd.DataFrame:
+    """The same trend over every tenant (admin path)."""
+    with admin_scope() as conn:
+        return _trend(conn, since, now)
+
+
+def _trend(conn: Connection, since: datetime, now: datetime) -> pd.DataFrame:
+    frame = read_frame(conn, _TREND_SQL,
+                       {"bucket": bucket_for(since, now), "since": since, "now": now})
     finished = frame["completed"] + frame["failed"]
     frame["success_rate"] = (frame["completed"] / finished.where(finished > 0)).astype(float)
     frame["p95_s"] = frame["p95_s"].astype(float)

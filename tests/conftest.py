@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -208,3 +209,37 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def fleet_db(make_platform_db: Callable[[str], PlatformDb]) -> PlatformDb:
+    """The demo fleet (every planted case) at a small scale, in a database of its own."""
+    from demo.generate import generate
+
+    platform = make_platform_db("fleet")
+    with platform.superuser() as conn:
+        generate(conn, days=8, scale=0.25)
+    return platform
+
+
+@pytest.fixture(scope="session")
+def fleet_redis_url() -> str:
+    """A Redis database of this session holding the demo queues (DB index 13)."""
+    import redis
+    from demo.seed_redis import seed
+
+    url = f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '56379')}/13"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    seed(client, datetime.now(UTC).replace(second=0, microsecond=0))
+    return url
+
+
+@pytest.fixture(scope="session")
+def fleet_app(fleet_db: PlatformDb, fleet_redis_url: str) -> Iterator[RunningApp]:
+    """The dashboard served on the demo fleet, for browser tests."""
+    app = start_app({"DATABASE_URL": fleet_db.reader_url, "ADMIN_DATABASE_URL": fleet_db.admin_url,
+                     "REDIS_URL": fleet_redis_url})
+    yield app
+    app.process.terminate()
+    app.process.wait(timeout=10)

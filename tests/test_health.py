@@ -61,6 +61,21 @@ def test_stopped_enhancements_are_critical_even_with_good_ratios():
     assert "12 webhooks" in stalled[0].text and "3.0 h ago" in stalled[0].text
 
 
+def test_a_couple_of_slow_webhooks_are_not_a_stall():
+    row = base_row(received_recent=2, completed_recent=0)
+    assert "stalled" not in {r.rule for r in health.assess(row).reasons}
+
+
+def test_stall_counts_only_webhooks_that_should_have_finished(use_db, tenant_id):
+    with use_db.superuser() as conn:
+        add_tenant(conn, tenant_id)
+        for seconds in (30, 60, 90, 300, 600, 1200):  # three are younger than the time limit
+            add_run(conn, tenant_id, f"p{seconds}", "pending", NOW - timedelta(seconds=seconds))
+    row = health.tenant_metrics(tenant_id, SINCE, NOW).iloc[0]
+    assert (row.received_recent, row.completed_recent) == (3, 0)
+    assert "stalled" in {r.rule for r in health.assess(row.to_dict()).reasons}
+
+
 def test_quality_and_context_rules():
     rules = {r.rule for r in health.assess(
         base_row(avg_rating=2.9, positive_pct=69.0, history_tickets=49)).reasons}
