@@ -50,8 +50,12 @@ def minutes(seconds: float | None) -> str:
 
 def show() -> None:
     title, period = st.columns([4, 1], vertical_alignment="bottom")
-    choice = period.segmented_control("Period", list(RANGES), default="Last 7 days",
-                                      key="client_range", required=True) or "Last 7 days"
+    choice = (
+        period.segmented_control(
+            "Period", list(RANGES), default="Last 7 days", key="client_range", required=True
+        )
+        or "Last 7 days"
+    )
     now = ctx.now
     since = now - ALL_RANGES[RANGES[choice]]
     metrics = tenant_metrics(tenant_id, since, now)
@@ -77,8 +81,12 @@ def show() -> None:
             st.markdown(f"- {CLIENT_WORDS[reason.rule]}")
 
     top = st.columns(3)
-    top[0].metric("Tickets enhanced", f"{row['completed']:,}", border=True,
-                  help=f"of {row['received']:,} tickets received")
+    top[0].metric(
+        "Tickets enhanced",
+        f"{row['completed']:,}",
+        border=True,
+        help=f"of {row['received']:,} tickets received",
+    )
     rate = row["success_rate"]
     top[1].metric("Enhanced successfully", "–" if pd.isna(rate) else f"{rate:.1%}", border=True)
     top[2].metric("Typical time to enhancement", minutes(row["p50_s"]), border=True)
@@ -86,23 +94,42 @@ def show() -> None:
     bottom[0].metric("95% of tickets enhanced within", minutes(row["p95_s"]), border=True)
     rating = row["avg_rating"]
     positive = row["positive_pct"]
-    bottom[1].metric("Technician satisfaction",
-                     "–" if pd.isna(rating) else f"{rating:.1f} / 5", border=True,
-                     delta=None if pd.isna(positive) else f"{positive:.0f}% thumbs up",
-                     delta_color="off")
-    bottom[2].metric("Waiting right now", "–" if snapshot is None else f"{waiting}",
-                     border=True, delta=None if longest is None
-                     else f"longest {minutes(longest)}", delta_color="off")
+    bottom[1].metric(
+        "Technician satisfaction",
+        "–" if pd.isna(rating) else f"{rating:.1f} / 5",
+        border=True,
+        delta=None if pd.isna(positive) else f"{positive:.0f}% thumbs up",
+        delta_color="off",
+        delta_arrow="off",
+    )
+    bottom[2].metric(
+        "Waiting right now",
+        "–" if snapshot is None else f"{waiting}",
+        border=True,
+        delta=None if longest is None else f"longest {minutes(longest)}",
+        delta_color="off",
+        delta_arrow="off",
+    )
 
     trend = tenant_trend(tenant_id, since, now)
     left, right = st.columns(2)
-    left.plotly_chart(charts.volume_and_success(trend, health_rules["success_rate_target"],
-                                                title="Tickets and success rate"),
-                      width="stretch", config={"displayModeBar": False, "staticPlot": True})
-    right.plotly_chart(charts.latency_p95(trend, health_rules["p95_target_s"],
-                                          health_rules["p95_critical_s"],
-                                          title="Time until 95% of tickets were enhanced"),
-                       width="stretch", config={"displayModeBar": False, "staticPlot": True})
+    left.plotly_chart(
+        charts.volume_and_success(
+            trend, health_rules["success_rate_target"], title="Tickets and success rate"
+        ),
+        width="stretch",
+        config={"displayModeBar": False, "staticPlot": True},
+    )
+    right.plotly_chart(
+        charts.latency_p95(
+            trend,
+            health_rules["p95_target_s"],
+            health_rules["p95_critical_s"],
+            title="Time until 95% of tickets were enhanced",
+        ),
+        width="stretch",
+        config={"displayModeBar": False, "staticPlot": True},
+    )
     st.caption(f"Figures for {choice.lower()}, updated {now:%Y-%m-%d %H:%M} UTC.")
 
 
