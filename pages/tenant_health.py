@@ -65,6 +65,8 @@ def fleet_table(frame: pd.DataFrame, snapshot: queues.QueueSnapshot | None) -> p
                 "_rank": health.SEVERITY_ORDER[verdict.status] if row["is_active"] else -1,
             }
         )
+    if not rows:
+        return pd.DataFrame(columns=["Status", "Tenant", "Tenant id", "Why"])
     table = pd.DataFrame(rows)
     return table.sort_values("_rank", ascending=False, kind="stable").drop(columns="_rank")
 
@@ -96,6 +98,9 @@ def show_fleet() -> None:
     )
     tiles[4].metric("Queued now", snapshot.total if snapshot else "–", border=True)
 
+    if table.empty:
+        st.info("No tenants are configured in this platform database yet.")
+        return
     st.session_state["fleet_rows"] = table["Tenant id"].tolist()
     st.dataframe(
         table,

@@ -84,3 +84,10 @@ def test_redis_down_still_shows_health(stalled_tenant, monkeypatch):
     assert any("Redis is not available" in e.value for e in at.error)
     assert at.title[0].value == "Stalled Works"
     assert any(m.label == "Queued now" and m.value == "–" for m in at.metric)
+
+
+def test_empty_platform_database_says_so(make_platform_db):
+    make_platform_db("empty").use()
+    at = run_app()
+    assert not at.exception and not at.error
+    assert any("No tenants are configured" in i.value for i in at.info)
