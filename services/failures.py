@@ -81,8 +81,14 @@ def classify(error_message: str | None, context_errors: str | None = None) -> Fa
 
 
 def sql_case(error_column: str = "error_message", context_column: str = "context_gathered") -> str:
-    """SQL expression giving the failure-mode key of a row (same order as classify)."""
-    text = f"concat_ws(' ', {error_column}, ({context_column})::text)"
+    """SQL expression giving the failure-mode key of a row (same order as classify).
+
+    Only the context's `errors` entries count (not similar tickets' text), whether the column
+    holds a JSON object or a JSON string holding one."""
+    errors = (f"(CASE WHEN json_typeof({context_column}) = 'string'"
+              f" THEN ({context_column} #>> '{{}}')::json -> 'errors'"
+              f" ELSE {context_column} -> 'errors' END)::text")
+    text = f"concat_ws(' ', {error_column}, {errors})"
     whens = " ".join(
         f"WHEN {text} ~* '{mode.pattern}' THEN '{mode.key}'" for mode in FAILURE_MODES
     )

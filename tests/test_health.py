@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -162,3 +163,19 @@ def test_trend_and_failure_breakdown(planted):
 
 def test_unknown_tenant_has_no_metrics(use_db):
     assert health.tenant_metrics("no-such-tenant", SINCE, NOW).empty
+
+
+def test_failure_cause_ignores_similar_tickets_text(use_db, tenant_id):
+    """Only the context's errors entries classify a failure, in either JSON shape."""
+    context = {"similar_tickets": [{"subject": "401 Unauthorized on VPN"}],
+               "errors": [{"node_name": "all", "message": "Timeout after 30s"}]}
+    with use_db.superuser() as conn:
+        add_tenant(conn, tenant_id)
+        add_run(conn, tenant_id, "obj", "failed", NOW - timedelta(hours=1), 5, None, context)
+        add_run(conn, tenant_id, "str", "failed", NOW - timedelta(hours=1), 5, None,
+                json.dumps(json.dumps(context)))
+        add_run(conn, tenant_id, "llm", "failed", NOW - timedelta(hours=1), 5,
+                "TimeoutError: OpenAI request timed out after 30s",
+                {"similar_tickets": [{"subject": "401 Unauthorized"}]})
+    row = health.tenant_metrics(tenant_id, SINCE, NOW).iloc[0]
+    assert row.failures_by_cause == {"context_timeout": 2, "llm_error": 1}
