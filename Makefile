@@ -13,20 +13,24 @@ install:
 stack: install
 	scripts/stack.sh start
 
-# The demo fleet: ~1M enhancement runs over 30 days, live Redis queues, 30 days of Prometheus
-# history. Loaded once; `make demo-data` again reloads it from scratch.
+# The demo fleet: 52 tenants over a year (about 1M enhancement runs), its live Redis queues and
+# 60 days of Prometheus history, all generated for the same moment (kept in .stack/demo-loaded).
+# Loaded once; `make demo-data` reloads it from scratch.
 .stack/demo-loaded: | stack
 	$(MAKE) demo-data
 
 demo-data: stack
+	$(eval NOW := $(shell date -u +%Y-%m-%dT%H:%M))
 	$(ENV) $(PY) -m demo.dbsetup $(DEMO_DB)
-	$(ENV) $(PY) -m demo.generate --database $(DEMO_DB) --days 30 --tickets-per-day-scale 4.5
-	touch .stack/demo-loaded
+	$(ENV) $(PY) -m demo.generate --database $(DEMO_DB) --tenants 52 --days 365 --now $(NOW)
+	$(ENV) $(PY) -m demo.seed_redis --now $(NOW)
+	$(ENV) $(PY) -m demo.backfill_prometheus --data-dir .stack/prometheus --days 60 --now $(NOW)
+	echo $(NOW) > .stack/demo-loaded
 
 demo: .stack/demo-loaded
-	$(ENV) $(PY) -m demo.seed_redis
-	$(ENV) $(PY) -m demo.backfill_prometheus --data-dir .stack/prometheus --days 30
-	@echo "Dashboard: http://127.0.0.1:8501 (Ctrl-C to stop it; make stop stops the stack)"
+	# Redis keeps nothing on disk: refill the queues as they were at load time.
+	$(ENV) $(PY) -m demo.seed_redis --now $$(cat .stack/demo-loaded)
+	@echo "Dashboard: http://127.0.0.1:8501 (Ctrl-C stops it; make stop stops the stack)"
 	$(ENV) exec .venv/bin/streamlit run app.py --server.port 8501
 
 test: stack

@@ -47,23 +47,36 @@ def apply_platform_schema(database: str, force_rls: bool = True) -> None:
 
 
 def apply_grants(database: str, reader_password: str, admin_password: str) -> None:
-    _psql(database, "-v", f"reader_password={reader_password}",
-          "-v", f"admin_password={admin_password}", "-f", str(SCHEMA_DIR / "grants.sql"))
+    _psql(
+        database,
+        "-v",
+        f"reader_password={reader_password}",
+        "-v",
+        f"admin_password={admin_password}",
+        "-f",
+        str(SCHEMA_DIR / "grants.sql"),
+    )
 
 
 def apply_migrations(database: str) -> list[str]:
     """Apply schema/migrations/NNN_*.sql not applied yet, each in one transaction."""
-    _psql(database, "-c", "CREATE SCHEMA IF NOT EXISTS dashboard; "
-          "CREATE TABLE IF NOT EXISTS dashboard.schema_migrations ("
-          "version TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-    done = set(_psql(database, "-tA", "-c",
-                     "SELECT version FROM dashboard.schema_migrations").split())
+    _psql(
+        database,
+        "-c",
+        "CREATE SCHEMA IF NOT EXISTS dashboard; "
+        "CREATE TABLE IF NOT EXISTS dashboard.schema_migrations ("
+        "version TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    done = set(
+        _psql(database, "-tA", "-c", "SELECT version FROM dashboard.schema_migrations").split()
+    )
     applied = []
     for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
         if path.stem in done:
             continue
         sql = path.read_text() + (
-            f"\nINSERT INTO dashboard.schema_migrations (version) VALUES ('{path.stem}');\n")
+            f"\nINSERT INTO dashboard.schema_migrations (version) VALUES ('{path.stem}');\n"
+        )
         _psql(database, "-1", stdin=sql)
         applied.append(path.stem)
     return applied
