@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -44,8 +45,10 @@ def guard(what: str = "this view", public: bool = False) -> Iterator[None]:
             st.error(str(exc), icon=":material/error:")
         else:
             log.exception("unexpected error in %s (ref %s)", what, ref)
-            st.error(f"Something went wrong while loading {what}. It has been logged as ref "
-                     f"{ref}.", icon=":material/error:")
+            st.error(
+                f"Something went wrong while loading {what}. It has been logged as ref {ref}.",
+                icon=":material/error:",
+            )
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,12 @@ def _tenant_picker(labels: dict[str, str]) -> str | None:
         if wanted and wanted not in labels:
             st.warning(f"No tenant `{wanted[:100]}` is known; showing the fleet.")
     tenant_id = st.selectbox(
-        "Tenant", list(labels), index=None, key="tenant",
-        format_func=lambda t: labels.get(t, t), placeholder="All tenants (fleet)",
+        "Tenant",
+        list(labels),
+        index=None,
+        key="tenant",
+        format_func=lambda t: labels.get(t, t),
+        placeholder="All tenants (fleet)",
     )
     if tenant_id:
         st.query_params["tenant"] = tenant_id
@@ -101,18 +108,31 @@ def sidebar() -> ViewContext:
         known = tenants()
         labels = {t.tenant_id: t.label for t in known}
         tenant_id = _tenant_picker(labels)
-        range_key = st.segmented_control(
-            "Time range", list(RANGES), default=DEFAULT_RANGE, key="range", bind="query-params",
-            required=True,
-        ) or DEFAULT_RANGE
+        range_key = (
+            st.segmented_control(
+                "Time range",
+                list(RANGES),
+                default=DEFAULT_RANGE,
+                key="range",
+                bind="query-params",
+                required=True,
+            )
+            or DEFAULT_RANGE
+        )
         purpose = st.text_input(
-            "Purpose of access", key="purpose", placeholder="e.g. SUP-567 or weekly review",
+            "Purpose of access",
+            key="purpose",
+            placeholder="e.g. SUP-567 or weekly review",
             help="Recorded with every access to a tenant's data.",
         ).strip()
         if tenant_id:
-            st.link_button("Present to client", f"?view=client&tenant={tenant_id}",
-                           icon=":material/present_to_all:", width="stretch",
-                           help="Opens this tenant's client-safe health screen in a new tab.")
+            st.link_button(
+                "Present to client",
+                f"?view=client&tenant={tenant_id}",
+                icon=":material/present_to_all:",
+                width="stretch",
+                help="Opens this tenant's client-safe health screen in a new tab.",
+            )
         st.caption(f"Signed in as **{user.email}** ({user.role})")
         if st.button("Sign out", icon=":material/logout:", type="tertiary"):
             sign_out()
@@ -120,16 +140,24 @@ def sidebar() -> ViewContext:
     return context(user, tenant_id, range_key, purpose)
 
 
-def context(user: User, tenant_id: str | None, range_key: str = DEFAULT_RANGE,
-            purpose: str = "") -> ViewContext:
+def context(
+    user: User, tenant_id: str | None, range_key: str = DEFAULT_RANGE, purpose: str = ""
+) -> ViewContext:
     # Round to the minute so cached results are shared between reruns within that minute.
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    return ViewContext(user, tenant_id, range_key, now - RANGES[range_key], now,
-                       purpose or "routine monitoring")
+    return ViewContext(
+        user, tenant_id, range_key, now - RANGES[range_key], now, purpose or "routine monitoring"
+    )
 
 
-def record_view(ctx: ViewContext, kind: str, tenant_id: str, params: dict[str, Any],
-                row_count: int | None = None, sensitive: bool = False) -> bool:
+def record_view(
+    ctx: ViewContext,
+    kind: str,
+    tenant_id: str,
+    params: dict[str, Any],
+    row_count: int | None = None,
+    sensitive: bool = False,
+) -> bool:
     """Record an access once per session for the same view, tenant, parameters and purpose.
     False when it could not be recorded: views that must not show unrecorded data stop then."""
     key = ("access", kind, tenant_id, repr(sorted(params.items())), ctx.purpose, sensitive)
@@ -137,11 +165,18 @@ def record_view(ctx: ViewContext, kind: str, tenant_id: str, params: dict[str, A
     if key in seen:
         return True
     with guard("the access record"):
-        access_log.record(access_log.Access(
-            actor=ctx.user.email, actor_role=ctx.user.role, tenant_id=tenant_id,
-            purpose=ctx.purpose, query_kind=kind, query_params=params, row_count=row_count,
-            sensitive_revealed=sensitive,
-        ))
+        access_log.record(
+            access_log.Access(
+                actor=ctx.user.email,
+                actor_role=ctx.user.role,
+                tenant_id=tenant_id,
+                purpose=ctx.purpose,
+                query_kind=kind,
+                query_params=params,
+                row_count=row_count,
+                sensitive_revealed=sensitive,
+            )
+        )
         seen.add(key)
     return key in seen
 
@@ -153,3 +188,9 @@ STATUS_BADGE = {
     "inactive": ":gray-badge[Inactive]",
 }
 STATUS_ICON = {"critical": "🔴", "degraded": "🟠", "healthy": "🟢", "inactive": "⚪"}
+
+
+def investigation_link(tenant_id: str, ticket_id: str) -> str:
+    """Relative link to one ticket in the investigation view (pages/investigation.py), so it
+    also works when the app is served under a base path."""
+    return f"investigation?{urlencode({'tenant': tenant_id, 'ticket': ticket_id})}"
