@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection
 
 from services.config import rules
 from services.db import admin_scope, read_frame, tenant_scope
@@ -117,8 +116,10 @@ class Assessment:
 def _params(since: datetime, now: datetime) -> dict[str, Any]:
     health = rules("health")
     return {
-        "since": since, "now": now,
-        "stuck_s": health["stuck_pending_seconds"], "stalled_min": health["stalled_after_minutes"],
+        "since": since,
+        "now": now,
+        "stuck_s": health["stuck_pending_seconds"],
+        "stalled_min": health["stalled_after_minutes"],
     }
 
 
@@ -165,46 +166,80 @@ def assess(row: pd.Series | dict[str, Any], queue_oldest_s: float | None = None)
 
     stalled_min = h["stalled_after_minutes"]
     if r["received_recent"] >= h["stalled_min_webhooks"] and r["completed_recent"] == 0:
-        add("stalled", CRITICAL,
+        add(
+            "stalled",
+            CRITICAL,
             f"Enhancements stopped: {r['received_recent']} webhooks in the last {stalled_min} min,"
-            f" none completed (last completed {_ago(r.get('last_completed'), r.get('as_of'))})")
+            f" none completed (last completed {_ago(r.get('last_completed'), r.get('as_of'))})",
+        )
     if r["received"] == 0:
         add("no_traffic", DEGRADED, "No webhooks received in this time range")
     finished = r["completed"] + r["failed"]
     rate = r.get("success_rate")
     if finished >= h["min_volume_for_ratios"] and rate is not None and not _nan(rate):
         if rate < h["success_rate_critical"]:
-            add("success_rate", CRITICAL, f"Success rate {rate:.1%} is below "
-                f"{h['success_rate_critical']:.0%} ({r['failed']} of {finished} failed)")
+            add(
+                "success_rate",
+                CRITICAL,
+                f"Success rate {rate:.1%} is below "
+                f"{h['success_rate_critical']:.0%} ({r['failed']} of {finished} failed)",
+            )
         elif rate < h["success_rate_target"]:
-            add("success_rate", DEGRADED, f"Success rate {rate:.1%} is below the "
-                f"{h['success_rate_target']:.0%} target ({r['failed']} of {finished} failed)")
+            add(
+                "success_rate",
+                DEGRADED,
+                f"Success rate {rate:.1%} is below the "
+                f"{h['success_rate_target']:.0%} target ({r['failed']} of {finished} failed)",
+            )
     p95 = r.get("p95_s")
     if r["completed"] >= h["min_volume_for_ratios"] and p95 is not None and not _nan(p95):
         if p95 > h["p95_critical_s"]:
-            add("latency", CRITICAL, f"p95 latency {p95:.0f} s exceeds the "
-                f"{h['p95_critical_s']} s SLA")
+            add(
+                "latency",
+                CRITICAL,
+                f"p95 latency {p95:.0f} s exceeds the {h['p95_critical_s']} s SLA",
+            )
         elif p95 > h["p95_target_s"]:
-            add("latency", DEGRADED, f"p95 latency {p95:.0f} s is above the "
-                f"{h['p95_target_s']} s target")
+            add(
+                "latency",
+                DEGRADED,
+                f"p95 latency {p95:.0f} s is above the {h['p95_target_s']} s target",
+            )
     if r["stuck"] > 0:
-        add("stuck", DEGRADED, f"{r['stuck']} runs pending longer than "
-            f"{h['stuck_pending_seconds']} s (the worker time limit)")
+        add(
+            "stuck",
+            DEGRADED,
+            f"{r['stuck']} runs pending longer than "
+            f"{h['stuck_pending_seconds']} s (the worker time limit)",
+        )
     rating = r.get("avg_rating")
     if rating is not None and not _nan(rating) and rating < h["rating_red_flag"]:
-        add("rating", DEGRADED, f"Average rating {rating:.2f} / 5 is a red flag "
-            f"(< {h['rating_red_flag']})")
+        add(
+            "rating",
+            DEGRADED,
+            f"Average rating {rating:.2f} / 5 is a red flag (< {h['rating_red_flag']})",
+        )
     positive = r.get("positive_pct")
     if positive is not None and not _nan(positive) and positive < h["positive_warning_pct"]:
-        add("positive", DEGRADED, f"Only {positive:.0f}% positive feedback "
-            f"(< {h['positive_warning_pct']:.0f}%)")
+        add(
+            "positive",
+            DEGRADED,
+            f"Only {positive:.0f}% positive feedback (< {h['positive_warning_pct']:.0f}%)",
+        )
     if r["history_tickets"] < h["ticket_history_min"]:
-        add("history", DEGRADED, f"Only {r['history_tickets']} resolved tickets of history "
-            f"(< {h['ticket_history_min']}): enhancements lack context")
+        add(
+            "history",
+            DEGRADED,
+            f"Only {r['history_tickets']} resolved tickets of history "
+            f"(< {h['ticket_history_min']}): enhancements lack context",
+        )
     stuck_queue_min = rules("queue")["oldest_job_stuck_minutes"]
     if queue_oldest_s is not None and queue_oldest_s > stuck_queue_min * 60:
-        add("queue_stuck", CRITICAL, f"Oldest queued job waiting {queue_oldest_s / 60:.0f} min "
-            f"(> {stuck_queue_min} min)")
+        add(
+            "queue_stuck",
+            CRITICAL,
+            f"Oldest queued job waiting {queue_oldest_s / 60:.0f} min (> {stuck_queue_min} min)",
+        )
     status = max((r.severity for r in reasons), key=SEVERITY_ORDER.__getitem__, default=HEALTHY)
     return Assessment(status, tuple(reasons))
 
@@ -245,18 +280,9 @@ SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
 def tenant_trend(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame:
     """Volume, success rate and p95 per hour (ranges up to 2 days) or per day."""
     with tenant_scope(tenant_id) as conn:
-        return _trend(conn, since, now)
-
-
-def fleet_trend(since: datetime, now: datetime) -> pd.DataFrame:
-    """The same trend over every tenant (admin path)."""
-    with admin_scope() as conn:
-        return _trend(conn, since, now)
-
-
-def _trend(conn: Connection, since: datetime, now: datetime) -> pd.DataFrame:
-    frame = read_frame(conn, _TREND_SQL,
-                       {"bucket": bucket_for(since, now), "since": since, "now": now})
+        frame = read_frame(
+            conn, _TREND_SQL, {"bucket": bucket_for(since, now), "since": since, "now": now}
+        )
     finished = frame["completed"] + frame["failed"]
     frame["success_rate"] = (frame["completed"] / finished.where(finished > 0)).astype(float)
     frame["p95_s"] = frame["p95_s"].astype(float)

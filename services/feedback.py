@@ -1,0 +1,216 @@
+"""Technician feedback: the platform's own statistics, trends and the worst-rated enhancements.
+
+The statistics are the feedback API's (`GET /api/v1/feedback/stats`), reproduced exactly:
+average_rating = AVG(rating_value) over `rating` rows that have a value (None when there are
+none), positive_percentage = up / (up + down) * 100 rounded to 2 decimals (0.0 without votes),
+feedback_counts per type, total_feedback; both ends of the time range are inclusive, as there.
+The same SQL serves one tenant (tenant scope, RLS) and the fleet (admin scope).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from services.config import rules
+from services.db import admin_scope, read_frame, tenant_scope
+from services.health import bucket_for
+
+FEEDBACK_TYPES = ("thumbs_up", "thumbs_down", "rating")
+
+
+@dataclass(frozen=True)
+class FeedbackStats:
+    average_rating: float | None
+    feedback_counts: dict[str, int]
+    total_feedback: int
+    positive_percentage: float
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> FeedbackStats:
+        counts = {kind: int(row[kind]) for kind in FEEDBACK_TYPES}
+        return cls(
+            average_rating=_float_or_none(row["average_rating"]),
+            feedback_counts=counts,
+            total_feedback=int(row["total_feedback"]),
+            positive_percentage=positive_percentage(counts["thumbs_up"], counts["thumbs_down"]),
+        )
+
+    def as_api(self) -> dict[str, Any]:
+        """The shape the platform's stats endpoint returns, to compare side by side."""
+        return {
+            "average_rating": self.average_rating,
+            "feedback_counts": dict(self.feedback_counts),
+            "total_feedback": self.total_feedback,
+            "positive_percentage": self.positive_percentage,
+        }
+
+
+def positive_percentage(thumbs_up: int, thumbs_down: int) -> float:
+    votes = thumbs_up + thumbs_down
+    # Python's round() on the float, exactly as the platform computes it.
+    return round(thumbs_up / votes * 100, 2) if votes > 0 else 0.0
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+@dataclass(frozen=True)
+class FeedbackSummary:
+    total: FeedbackStats
+    by_tenant: pd.DataFrame  # one row per tenant with feedback in the range
+
+
+# One row per tenant plus the total (GROUPING SETS: the () set yields a row even with no rows).
+_STATS_SQL = """
+SELECT f.tenant_id, GROUPING(f.tenant_id) = 1 AS is_total, max(c.name) AS name,
+       avg(f.rating_value) FILTER (WHERE f.feedback_type = 'rating'
+                                     AND f.rating_value IS NOT NULL) AS average_rating,
+       count(*) FILTER (WHERE f.feedback_type = 'thumbs_up') AS thumbs_up,
+       count(*) FILTER (WHERE f.feedback_type = 'thumbs_down') AS thumbs_down,
+       count(*) FILTER (WHERE f.feedback_type = 'rating') AS rating,
+       count(*) AS total_feedback
+  FROM enhancement_feedback f
+  LEFT JOIN tenant_configs c ON c.tenant_id = f.tenant_id
+ WHERE f.created_at >= :since AND f.created_at <= :until
+ GROUP BY GROUPING SETS ((f.tenant_id), ())
+"""
+
+
+def _summary(conn: Connection, since: datetime, until: datetime) -> FeedbackSummary:
+    frame = read_frame(conn, _STATS_SQL, {"since": since, "until": until})
+    total = FeedbackStats.from_row(frame[frame["is_total"]].iloc[0].to_dict())
+    tenants = frame[~frame["is_total"]].drop(columns="is_total").copy()
+    tenants["name"] = tenants["name"].fillna(tenants["tenant_id"])
+    tenants["average_rating"] = tenants["average_rating"].astype(float)
+    tenants["positive_percentage"] = [
+        positive_percentage(up, down)
+        for up, down in zip(tenants["thumbs_up"], tenants["thumbs_down"], strict=True)
+    ]
+    return FeedbackSummary(total, tenants.sort_values("name").reset_index(drop=True))
+
+
+def tenant_summary(tenant_id: str, since: datetime, until: datetime) -> FeedbackSummary:
+    with tenant_scope(tenant_id) as conn:
+        return _summary(conn, since, until)
+
+
+def fleet_summary(since: datetime, until: datetime) -> FeedbackSummary:
+    """Every tenant (admin path)."""
+    with admin_scope() as conn:
+        return _summary(conn, since, until)
+
+
+_TREND_SQL = """
+SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
+       count(*) FILTER (WHERE feedback_type = 'thumbs_up') AS thumbs_up,
+       count(*) FILTER (WHERE feedback_type = 'thumbs_down') AS thumbs_down,
+       count(*) FILTER (WHERE feedback_type = 'rating') AS rating,
+       avg(rating_value) FILTER (WHERE feedback_type = 'rating'
+                                   AND rating_value IS NOT NULL) AS average_rating
+  FROM enhancement_feedback
+ WHERE created_at >= :since AND created_at <= :until
+ GROUP BY 1 ORDER BY 1
+"""
+
+_DISTRIBUTION_SQL = """
+SELECT rating_value, count(*) AS n
+  FROM enhancement_feedback
+ WHERE feedback_type = 'rating' AND rating_value IS NOT NULL
+   AND created_at >= :since AND created_at <= :until
+ GROUP BY 1
+"""
+
+
+@dataclass(frozen=True)
+class FeedbackTrend:
+    over_time: pd.DataFrame  # bucket, thumbs_up, thumbs_down, rating, average_rating, positive %
+    ratings: pd.DataFrame  # rating_value 1..5, n (zeros included)
+
+
+def _trend(conn: Connection, since: datetime, until: datetime) -> FeedbackTrend:
+    params = {"since": since, "until": until}
+    over_time = read_frame(conn, _TREND_SQL, {**params, "bucket": bucket_for(since, until)})
+    over_time["average_rating"] = over_time["average_rating"].astype(float)
+    votes = over_time["thumbs_up"] + over_time["thumbs_down"]
+    over_time["positive_pct"] = (100 * over_time["thumbs_up"] / votes.where(votes > 0)).round(2)
+    counts = read_frame(conn, _DISTRIBUTION_SQL, params).set_index("rating_value")["n"]
+    ratings = pd.DataFrame({"rating_value": range(1, 6)})
+    ratings["n"] = [int(counts.get(value, 0)) for value in ratings["rating_value"]]
+    return FeedbackTrend(over_time, ratings)
+
+
+def tenant_trend(tenant_id: str, since: datetime, until: datetime) -> FeedbackTrend:
+    with tenant_scope(tenant_id) as conn:
+        return _trend(conn, since, until)
+
+
+def fleet_trend(since: datetime, until: datetime) -> FeedbackTrend:
+    with admin_scope() as conn:
+        return _trend(conn, since, until)
+
+
+# Tickets whose enhancement got the lowest average rating, with what is known of the ticket.
+# Comments are read only when the caller has the client's consent (with_comments).
+_WORST_SQL = """
+WITH rated AS (
+    SELECT tenant_id, ticket_id,
+           avg(rating_value) FILTER (WHERE feedback_type = 'rating') AS average_rating,
+           min(rating_value) FILTER (WHERE feedback_type = 'rating') AS lowest_rating,
+           count(rating_value) FILTER (WHERE feedback_type = 'rating') AS ratings,
+           count(*) FILTER (WHERE feedback_type = 'thumbs_down') AS thumbs_down,
+           count(*) FILTER (WHERE feedback_type = 'thumbs_up') AS thumbs_up,
+           max(created_at) AS last_feedback,
+           CASE WHEN :with_comments THEN
+               string_agg(left(feedback_comment, 300), ' | ' ORDER BY created_at DESC)
+           END AS comments
+      FROM enhancement_feedback
+     WHERE created_at >= :since AND created_at <= :until
+     GROUP BY tenant_id, ticket_id
+    HAVING count(rating_value) FILTER (WHERE feedback_type = 'rating') > 0
+     ORDER BY average_rating, ratings DESC, last_feedback DESC
+     LIMIT :limit
+)
+SELECT r.tenant_id, coalesce(c.name, r.tenant_id) AS tenant_name, r.ticket_id,
+       r.average_rating, r.lowest_rating, r.ratings, r.thumbs_down, r.thumbs_up,
+       r.last_feedback, t.priority, array_to_string(t.tags, ', ') AS tags,
+       CASE WHEN :with_comments THEN t.subject END AS subject, r.comments
+  FROM rated r
+  LEFT JOIN tenant_configs c ON c.tenant_id = r.tenant_id
+  LEFT JOIN ticket_history t ON t.tenant_id = r.tenant_id AND t.ticket_id = r.ticket_id
+ ORDER BY r.average_rating, r.ratings DESC, r.last_feedback DESC
+"""
+
+
+def _worst(conn: Connection, since: datetime, until: datetime, with_comments: bool) -> pd.DataFrame:
+    frame = read_frame(
+        conn,
+        _WORST_SQL,
+        {
+            "since": since,
+            "until": until,
+            "with_comments": with_comments,
+            "limit": rules("feedback")["worst_rated_limit"],
+        },
+    )
+    frame["average_rating"] = frame["average_rating"].astype(float)
+    return frame
+
+
+def tenant_worst_rated(
+    tenant_id: str, since: datetime, until: datetime, with_comments: bool = False
+) -> pd.DataFrame:
+    """with_comments only after the client consented and the access was recorded as sensitive."""
+    with tenant_scope(tenant_id) as conn:
+        return _worst(conn, since, until, with_comments)
+
+
+def fleet_worst_rated(since: datetime, until: datetime) -> pd.DataFrame:
+    """Across tenants there is no single client to consent: never with comments."""
+    with admin_scope() as conn:
+        return _worst(conn, since, until, with_comments=False)

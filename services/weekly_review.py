@@ -1,0 +1,521 @@
+"""The Monday weekly metrics review: each tenant and the fleet against their targets.
+
+A week is an ISO week, Monday 00:00 to the next Monday 00:00 UTC. For the week and the one
+before it, one pass over the runs (GROUPING SETS) gives per tenant, for the fleet and per day:
+requests, success rate and p95 latency (health.LATENCY_S); a second, small query the feedback.
+Throughput is requests received per day, as the platform's baseline plan counts it (its
+`enhancement_requests_total` rate); a re-run counts as a request. Pure functions then judge
+each criterion PASS / MARGINAL / FAIL, compute the week-over-week change and the escalation
+level by the review's rules (contract section 6; thresholds in dashboard.toml).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from services import health, themes
+from services.config import rules
+from services.db import admin_scope, read_frame, tenant_scope
+from services.errors import InvalidInput
+
+PASS, MARGINAL, FAIL, NO_DATA = "PASS", "MARGINAL", "FAIL", "NO DATA"
+CRITICAL, HIGH, MEDIUM, NONE = "critical", "high", "medium", "none"
+LEVEL_ORDER = {NONE: 0, MEDIUM: 1, HIGH: 2, CRITICAL: 3}
+HIGHER, LOWER, RANGE = "higher", "lower", "range"
+
+_WEEK_LABEL = re.compile(r"(\d{4})-W(\d{2})")
+
+
+@dataclass(frozen=True)
+class Week:
+    monday: date
+
+    @classmethod
+    def parse(cls, label: str) -> Week:
+        """'2025-W45' (ISO year and week)."""
+        match = _WEEK_LABEL.fullmatch(str(label).strip())
+        if not match:
+            raise InvalidInput("A week looks like 2025-W45 (ISO year, W, week number).")
+        try:
+            return cls(date.fromisocalendar(int(match[1]), int(match[2]), 1))
+        except ValueError as exc:
+            raise InvalidInput(f"{label.strip()} is not a week of that year.") from exc
+
+    @classmethod
+    def of(cls, moment: datetime) -> Week:
+        day = moment.astimezone(UTC).date()
+        return cls(day - timedelta(days=day.weekday()))
+
+    @property
+    def label(self) -> str:
+        year, week, _ = self.monday.isocalendar()
+        return f"{year}-W{week:02d}"
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.monday.year, self.monday.month, self.monday.day, tzinfo=UTC)
+
+    @property
+    def end(self) -> datetime:
+        """The next Monday 00:00 UTC (exclusive)."""
+        return self.start + timedelta(days=7)
+
+    @property
+    def last_instant(self) -> datetime:
+        # PostgreSQL keeps microseconds: `<= end - 1 µs` is exactly `< end`, for the services
+        # whose ranges are inclusive at both ends like the platform's feedback API.
+        return self.end - timedelta(microseconds=1)
+
+    @property
+    def previous(self) -> Week:
+        return Week(self.monday - timedelta(days=7))
+
+    @property
+    def span(self) -> str:
+        sunday = self.monday + timedelta(days=6)
+        return f"Mon {self.monday:%d %b} – Sun {sunday:%d %b %Y} (UTC)"
+
+
+def recent_weeks(now: datetime, count: int | None = None) -> list[Week]:
+    """The current week (in progress) first, then the weeks before it."""
+    count = count or rules("weekly_review")["weeks_offered"]
+    current = Week.of(now)
+    return [Week(current.monday - timedelta(days=7 * i)) for i in range(count)]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    key: str
+    label: str
+    better: str  # HIGHER, LOWER or RANGE
+    low: float | None  # PASS needs value >= low (HIGHER, RANGE)
+    high: float | None  # PASS needs value <= high (LOWER, RANGE)
+    min_sample: int  # judged from this many runs / ratings / votes up
+
+    def display(self, value: float | None) -> float | None:
+        """The value in the unit people read (success rate in %)."""
+        if value is None:
+            return None
+        return value * 100 if self.key == "success_rate" else value
+
+    def fmt(self, value: float | None) -> str:
+        if value is None:
+            return "–"
+        if self.key == "satisfaction":
+            return f"{value:.2f} / 5"
+        if self.key == "success_rate":
+            return f"{value:.1%}"
+        if self.key == "positive_pct":
+            return f"{value:.1f}%"
+        if self.key == "p95_s":
+            return f"{value:.0f} s"
+        return f"{value:.1f} / day"
+
+    @property
+    def target_text(self) -> str:
+        if self.better == RANGE:
+            return f"{self.low:g}–{self.high:g} / day"
+        if self.better == LOWER:
+            return f"≤ {self.fmt(self.high)}"
+        return f"≥ {self.fmt(self.low)}"
+
+
+def criteria(tenants_in_fleet: int | None = None) -> tuple[Criterion, ...]:
+    """The review's criteria. For the fleet, the per-tenant throughput range is multiplied by
+    the number of tenants reviewed (their targets add up)."""
+    h, w = rules("health"), rules("weekly_review")
+    scale = tenants_in_fleet or 1
+    runs, feedback = h["min_volume_for_ratios"], w["min_feedback_for_ratios"]
+    return (
+        Criterion("satisfaction", "Satisfaction", HIGHER, h["rating_target"], None, feedback),
+        Criterion("success_rate", "Success rate", HIGHER, h["success_rate_target"], None, runs),
+        Criterion("p95_s", "p95 latency", LOWER, None, h["p95_target_s"], runs),
+        Criterion(
+            "throughput",
+            "Throughput",
+            RANGE,
+            w["throughput_min_per_day"] * scale,
+            w["throughput_max_per_day"] * scale,
+            0,
+        ),
+        Criterion(
+            "positive_pct", "Positive feedback", HIGHER, h["positive_target_pct"], None, feedback
+        ),
+    )
+
+
+def judge(criterion: Criterion, value: float | None, sample: int | None = None) -> str:
+    """PASS at or better than the target; MARGINAL within marginal_band of it (on the wrong
+    side); FAIL beyond; NO DATA without a value or with too small a sample."""
+    if value is None or (sample is not None and sample < criterion.min_sample):
+        return NO_DATA
+    band = rules("weekly_review")["marginal_band"]
+    low_ok = criterion.low is None or value >= criterion.low
+    high_ok = criterion.high is None or value <= criterion.high
+    if low_ok and high_ok:
+        return PASS
+    # Rounded so that 0.95 * (1 - 0.05) is 0.9025 and not 0.90249999...
+    near_low = criterion.low is None or value >= round(criterion.low * (1 - band), 9)
+    near_high = criterion.high is None or value <= round(criterion.high * (1 + band), 9)
+    return MARGINAL if near_low and near_high else FAIL
+
+
+@dataclass(frozen=True)
+class Change:
+    relative: float | None  # (this week - last week) / last week; None when not comparable
+    arrow: str  # ↑ ↓ → ("" when not comparable)
+    declined: bool  # worse by more than decline_escalation
+
+    @property
+    def text(self) -> str:
+        if not self.arrow:
+            return "–"
+        if self.relative is None:
+            return f"{self.arrow} new"
+        return f"{self.arrow} {self.relative:+.1%}"
+
+
+def week_over_week(criterion: Criterion, current: float | None, previous: float | None) -> Change:
+    """Relative change; a decline is a drop for every criterion except latency (a rise)."""
+    if current is None or previous is None:
+        return Change(None, "", False)
+    if previous == 0:
+        return Change(0.0, "→", False) if current == 0 else Change(None, "↑", False)
+    relative = round((current - previous) / abs(previous), 9)
+    w = rules("weekly_review")
+    arrow = "→" if abs(relative) < w["unchanged_below"] else ("↑" if relative > 0 else "↓")
+    worse_by = relative if criterion.better == LOWER else -relative
+    return Change(relative, arrow, worse_by > w["decline_escalation"])
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    criterion: Criterion
+    value: float | None
+    previous: float | None
+    sample: int | None  # runs / ratings / votes behind the value this week
+    verdict: str
+    change: Change
+
+    @property
+    def cell(self) -> str:
+        """One table cell: verdict mark, value, change."""
+        return f"{VERDICT_MARK[self.verdict]} {self.criterion.fmt(self.value)}  {self.change.text}"
+
+
+VERDICT_MARK = {PASS: "✅", MARGINAL: "⚠️", FAIL: "❌", NO_DATA: "▫️"}
+
+
+@dataclass(frozen=True)
+class Reason:
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Escalation:
+    level: str
+    reasons: tuple[Reason, ...]
+
+
+def _misses(c: Criterion, value: float) -> str:
+    if c.better == RANGE:  # over the range is a capacity concern, under it too little traffic
+        side = "above the planned" if value > c.high else "below the expected"
+        return f"is {side} {c.target_text}"
+    return f"fails its target ({c.target_text})"
+
+
+def escalate(metrics: tuple[MetricResult, ...]) -> Escalation:
+    """critical: success rate below success_rate_critical or p95 above p95_critical_s;
+    high: any criterion failing or declining by more than decline_escalation week over week;
+    medium: a marginal criterion. (Major client escalations and security incidents are not in
+    the data: the review adds them by hand.)"""
+    h = rules("health")
+    decline = rules("weekly_review")["decline_escalation"]
+    reasons: list[Reason] = []
+    for m in metrics:
+        c, judged = m.criterion, m.verdict != NO_DATA
+        if judged and c.key == "success_rate" and m.value < h["success_rate_critical"]:
+            reasons.append(
+                Reason(
+                    CRITICAL,
+                    f"Success rate {c.fmt(m.value)} is below {h['success_rate_critical']:.0%}",
+                )
+            )
+        if judged and c.key == "p95_s" and m.value > h["p95_critical_s"]:
+            reasons.append(
+                Reason(
+                    CRITICAL,
+                    f"p95 latency {c.fmt(m.value)} exceeds the {h['p95_critical_s']} s SLA",
+                )
+            )
+        if m.verdict == FAIL:
+            reasons.append(Reason(HIGH, f"{c.label} {c.fmt(m.value)} {_misses(c, m.value)}"))
+        if m.change.declined:
+            moved = "rose" if c.better == LOWER else "fell"
+            reasons.append(
+                Reason(
+                    HIGH,
+                    f"{c.label} {moved} {abs(m.change.relative):.1%} week over week (a decline "
+                    f"of more than {decline:.0%}): {c.fmt(m.previous)} → {c.fmt(m.value)}",
+                )
+            )
+        if m.verdict == MARGINAL:
+            reasons.append(
+                Reason(MEDIUM, f"{c.label} {c.fmt(m.value)} is marginal (target {c.target_text})")
+            )
+    level = max((r.level for r in reasons), key=LEVEL_ORDER.__getitem__, default=NONE)
+    ordered = sorted(reasons, key=lambda r: -LEVEL_ORDER[r.level])
+    return Escalation(level, tuple(ordered))
+
+
+@dataclass(frozen=True)
+class ScopeReview:
+    tenant_id: str | None  # None: the fleet
+    name: str
+    metrics: tuple[MetricResult, ...]
+    escalation: Escalation
+    received: int  # enhancement requests (runs) this week
+    feedback: int  # feedback entries this week
+
+
+@dataclass(frozen=True)
+class WeeklyReview:
+    week: Week
+    as_of: datetime  # the data's cut-off: now, or the end of a past week
+    days: float  # days of the week elapsed (7 for a past week)
+    tenant_id: str | None  # the tenant reviewed, None for the fleet review
+    fleet: ScopeReview | None
+    tenants: tuple[ScopeReview, ...]
+    themes: themes.Themes
+    daily: pd.DataFrame  # per day: received, completed, failed, success_rate, p95_s
+
+    @property
+    def scopes(self) -> tuple[ScopeReview, ...]:
+        return ((self.fleet,) if self.fleet else ()) + self.tenants
+
+    @property
+    def in_progress(self) -> bool:
+        return self.days < 7
+
+
+# One pass over the two weeks' runs: per tenant and week, the fleet per week, and the fleet
+# (or, in a tenant scope, the tenant) per day for the chart. The heap read is the cost, so it
+# is read once.
+_RUNS_SQL = f"""
+SELECT tenant_id, this_week, day,
+       GROUPING(tenant_id) = 1 AND GROUPING(day) = 1 AS is_fleet, GROUPING(day) = 0 AS is_day,
+       count(*) AS received,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s)
+           FILTER (WHERE status = 'completed') AS p95_s
+  FROM (SELECT tenant_id, status, created_at >= :start AS this_week,
+               date_trunc('day', created_at, 'UTC') AS day, {health.LATENCY_S} AS latency_s
+          FROM enhancement_history
+         WHERE created_at >= :previous_start AND created_at < :end) e
+ GROUP BY GROUPING SETS ((tenant_id, this_week), (this_week), (day))
+"""
+
+_FEEDBACK_SQL = """
+SELECT tenant_id, this_week, GROUPING(tenant_id) = 1 AS is_fleet,
+       avg(rating_value) FILTER (WHERE feedback_type = 'rating') AS satisfaction,
+       count(rating_value) FILTER (WHERE feedback_type = 'rating') AS ratings,
+       count(*) FILTER (WHERE feedback_type = 'thumbs_up') AS thumbs_up,
+       count(*) FILTER (WHERE feedback_type = 'thumbs_down') AS thumbs_down,
+       count(*) AS feedback
+  FROM (SELECT tenant_id, feedback_type, rating_value, created_at >= :start AS this_week
+          FROM enhancement_feedback
+         WHERE created_at >= :previous_start AND created_at < :end) f
+ GROUP BY GROUPING SETS ((tenant_id, this_week), (this_week))
+"""
+
+_TENANTS_SQL = """
+SELECT tenant_id, name FROM tenant_configs
+ WHERE is_active AND created_at < :end
+ ORDER BY lower(name)
+"""
+
+
+_NO_ACTIVITY = {
+    "received": 0,
+    "completed": 0,
+    "failed": 0,
+    "p95_s": None,
+    "satisfaction": None,
+    "ratings": 0,
+    "thumbs_up": 0,
+    "thumbs_down": 0,
+    "feedback": 0,
+}
+
+
+def _values(row: dict[str, Any], days: float) -> dict[str, tuple[float | None, int | None]]:
+    """Each criterion's value and the sample it rests on, from one scope's week."""
+    finished = row["completed"] + row["failed"]
+    votes = row["thumbs_up"] + row["thumbs_down"]
+    return {
+        "satisfaction": (_number(row["satisfaction"]), row["ratings"]),
+        "success_rate": (row["completed"] / finished if finished else None, finished),
+        "p95_s": (_number(row["p95_s"]), row["completed"]),
+        # Requests (webhooks) received per day, as the platform's baseline plan counts it.
+        "throughput": (row["received"] / days if days > 0 else None, None),
+        "positive_pct": (100 * row["thumbs_up"] / votes if votes else None, votes),
+    }
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def review_scope(
+    tenant_id: str | None,
+    name: str,
+    current: dict[str, Any],
+    previous: dict[str, Any],
+    days: float,
+    tenants_in_fleet: int | None = None,
+) -> ScopeReview:
+    """Judge one tenant (or the fleet) from the aggregates of its two weeks."""
+    now_values, before = _values(current, days), _values(previous, 7.0)
+    metrics = []
+    for criterion in criteria(tenants_in_fleet):
+        value, sample = now_values[criterion.key]
+        prev_value, prev_sample = before[criterion.key]
+        verdict = judge(criterion, value, sample)
+        comparable = verdict != NO_DATA and judge(criterion, prev_value, prev_sample) != NO_DATA
+        change = (
+            week_over_week(criterion, value, prev_value) if comparable else Change(None, "", False)
+        )
+        metrics.append(MetricResult(criterion, value, prev_value, sample, verdict, change))
+    result = tuple(metrics)
+    return ScopeReview(
+        tenant_id,
+        name,
+        result,
+        escalate(result),
+        int(current["received"]),
+        int(current["feedback"]),
+    )
+
+
+def _days_elapsed(week: Week, now: datetime) -> float:
+    if now < week.start:
+        raise InvalidInput(f"{week.label} has not started yet.")
+    return min(7.0, (now - week.start).total_seconds() / 86400)
+
+
+Key = tuple[str | None, bool]  # (tenant_id, or None for the fleet; this week?)
+
+
+def _weeks(conn: Connection, week: Week, days: float) -> tuple[dict[Key, dict], pd.DataFrame]:
+    """Aggregates per scope and week, and the week's days."""
+    # A week in progress is read up to now, as its throughput is per elapsed day.
+    end = min(week.end, week.start + timedelta(days=days))
+    params = {"start": week.start, "end": end, "previous_start": week.previous.start}
+    runs = read_frame(conn, _RUNS_SQL, params)
+    feedback = read_frame(conn, _FEEDBACK_SQL, params)
+    is_day = runs["is_day"].astype(bool)
+    rows: dict[Key, dict] = {}
+    for frame in (runs[~is_day], feedback):
+        for r in frame.to_dict("records"):
+            key = (None if r["is_fleet"] else r["tenant_id"], bool(r["this_week"]))
+            rows.setdefault(key, dict(_NO_ACTIVITY)).update(r)
+    days_frame = runs[is_day & (runs["day"] >= week.start)].sort_values("day")
+    return rows, _daily(days_frame)
+
+
+def _daily(frame: pd.DataFrame) -> pd.DataFrame:
+    """The shape of health.tenant_trend, so the same charts draw it."""
+    daily = frame[["day", "received", "completed", "failed", "p95_s"]].rename(
+        columns={"day": "bucket"}
+    )
+    finished = daily["completed"] + daily["failed"]
+    daily["success_rate"] = (daily["completed"] / finished.where(finished > 0)).astype(float)
+    daily["p95_s"] = daily["p95_s"].astype(float)
+    return daily.reset_index(drop=True)
+
+
+def _review(
+    conn: Connection,
+    week: Week,
+    now: datetime,
+    days: float,
+    tenant_id: str | None,
+    found: themes.Themes,
+) -> WeeklyReview:
+    rows, daily = _weeks(conn, week, days)
+    known = read_frame(conn, _TENANTS_SQL, {"end": week.end})
+
+    def scope(key: str | None, name: str, fleet_size: int | None = None) -> ScopeReview:
+        return review_scope(
+            key,
+            name,
+            rows.get((key, True), _NO_ACTIVITY),
+            rows.get((key, False), _NO_ACTIVITY),
+            days,
+            fleet_size,
+        )
+
+    reviewed = (scope(t.tenant_id, t.name) for t in known.itertuples())  # by name
+    # Worst first, as the review discusses them (the sort keeps names in order within a level).
+    tenants = tuple(sorted(reviewed, key=lambda s: -LEVEL_ORDER[s.escalation.level]))
+    fleet = None if tenant_id else scope(None, "Fleet", max(len(tenants), 1))
+    return WeeklyReview(week, now, days, tenant_id, fleet, tenants, found, daily)
+
+
+def as_of(week_label: str, now: datetime) -> datetime:
+    """The cut-off of a week's data: a past week's end (so its review can stay cached)."""
+    return min(now, Week.parse(week_label).end)
+
+
+def tenant_review(tenant_id: str, week_label: str, now: datetime) -> WeeklyReview:
+    """One tenant's review, read inside its RLS scope (no tenants if it does not exist)."""
+    week = Week.parse(week_label)
+    days = _days_elapsed(week, now)
+    found = themes.tenant_themes(tenant_id, week.start, min(week.last_instant, now))
+    with tenant_scope(tenant_id) as conn:
+        return _review(conn, week, now, days, tenant_id, found)
+
+
+def fleet_review(week_label: str, now: datetime) -> WeeklyReview:
+    """Every active tenant and the fleet (admin path)."""
+    week = Week.parse(week_label)
+    days = _days_elapsed(week, now)
+    found = themes.fleet_themes(week.start, min(week.last_instant, now))
+    with admin_scope() as conn:
+        return _review(conn, week, now, days, None, found)
+
+
+def review_rows(review: WeeklyReview) -> pd.DataFrame:
+    """One row per scope and criterion (the CSV export and the charts)."""
+    rows = []
+    for scope in review.scopes:
+        for m in scope.metrics:
+            c = m.criterion
+            rows.append(
+                {
+                    "week": review.week.label,
+                    "scope": scope.name,
+                    "tenant_id": scope.tenant_id or "",
+                    "criterion": c.label,
+                    "value": c.display(m.value),
+                    "value_text": c.fmt(m.value),
+                    "previous_week": c.display(m.previous),
+                    "change_pct": None if m.change.relative is None else m.change.relative * 100,
+                    "trend": m.change.arrow,
+                    "target": c.target_text,
+                    "low": c.display(c.low),
+                    "high": c.display(c.high),
+                    "verdict": m.verdict,
+                    "sample": m.sample,
+                    "escalation": scope.escalation.level,
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,432 @@
+"""The weekly review: ISO weeks, PASS / MARGINAL / FAIL and escalation at their boundaries (pure),
+week-over-week arithmetic, and whole reviews on planted weeks (real PostgreSQL, a database of
+this module's own) checked against values computed by hand, with their three exports."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from services import report, weekly_review
+from services.errors import InvalidInput
+from services.weekly_review import (
+    CRITICAL,
+    FAIL,
+    HIGH,
+    MARGINAL,
+    MEDIUM,
+    NO_DATA,
+    NONE,
+    PASS,
+    Change,
+    MetricResult,
+    Week,
+    criteria,
+    escalate,
+    judge,
+    week_over_week,
+)
+from tests.planting import add_feedback, add_run, add_runs, add_tenant
+
+WEEK = Week(date(2025, 3, 10))  # 2025-W11; the week before is 2025-W10
+START, PREVIOUS = WEEK.start, WEEK.previous.start
+AFTER = WEEK.end + timedelta(days=1)
+A, B, QUIET, GONE, LATE = "acme-wr", "busted-wr", "quiet-wr", "gone-wr", "late-wr"
+
+
+def crit(key: str) -> weekly_review.Criterion:
+    return next(c for c in criteria() if c.key == key)
+
+
+# --- weeks -----------------------------------------------------------------------------------
+
+
+def test_iso_weeks_run_monday_to_monday_utc():
+    week = Week.parse("2025-W11")
+    assert week == WEEK and week.label == "2025-W11"
+    assert week.start == datetime(2025, 3, 10, tzinfo=UTC)
+    assert week.end == datetime(2025, 3, 17, tzinfo=UTC)
+    assert week.previous.label == "2025-W10"
+    assert Week.parse(" 2026-W53 ").monday == date(2026, 12, 28)  # 2026 has 53 ISO weeks
+    assert Week.parse("2025-W01").monday == date(2024, 12, 30)  # ISO year starts in December
+    assert Week.of(datetime(2025, 3, 16, 23, 59, 59, tzinfo=UTC)) == WEEK  # Sunday night
+    assert Week.of(datetime(2025, 3, 17, tzinfo=UTC)).label == "2025-W12"
+    assert week.span == "Mon 10 Mar – Sun 16 Mar 2025 (UTC)"
+    weeks = weekly_review.recent_weeks(datetime(2025, 3, 12, 9, tzinfo=UTC), 3)
+    assert [w.label for w in weeks] == ["2025-W11", "2025-W10", "2025-W09"]
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["", "2025-11", "2025-W5", "2025-W54", "2025-W53", "x" * 500, "2025-W11'; DROP TABLE x; --"],
+)
+def test_bad_week_labels_are_invalid_input(label):
+    with pytest.raises(InvalidInput):
+        Week.parse(label)
+
+
+# --- PASS / MARGINAL / FAIL at the boundaries (marginal_band 5%) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "verdict"),
+    [
+        ("success_rate", 0.95, PASS),
+        ("success_rate", 0.9025, MARGINAL),
+        ("success_rate", 0.9024, FAIL),
+        ("success_rate", 1.0, PASS),
+        ("satisfaction", 4.0, PASS),
+        ("satisfaction", 3.8, MARGINAL),
+        ("satisfaction", 3.79, FAIL),
+        ("positive_pct", 80.0, PASS),
+        ("positive_pct", 76.0, MARGINAL),
+        ("positive_pct", 75.99, FAIL),
+        ("p95_s", 60.0, PASS),
+        ("p95_s", 63.0, MARGINAL),
+        ("p95_s", 63.01, FAIL),
+        ("throughput", 50.0, PASS),
+        ("throughput", 100.0, PASS),
+        ("throughput", 47.5, MARGINAL),
+        ("throughput", 47.49, FAIL),
+        ("throughput", 105.0, MARGINAL),
+        ("throughput", 105.01, FAIL),
+        ("throughput", 0.0, FAIL),
+    ],
+)
+def test_verdict_boundaries(key, value, verdict):
+    assert judge(crit(key), value, sample=1000) == verdict
+
+
+def test_no_value_or_too_small_a_sample_is_not_judged():
+    assert judge(crit("satisfaction"), None, 0) == NO_DATA
+    assert judge(crit("satisfaction"), 1.0, 4) == NO_DATA  # fewer than 5 ratings
+    assert judge(crit("satisfaction"), 1.0, 5) == FAIL
+    assert judge(crit("success_rate"), 0.5, 19) == NO_DATA  # fewer than 20 finished runs
+    assert judge(crit("success_rate"), 0.5, 20) == FAIL
+
+
+def test_fleet_throughput_target_is_the_sum_of_the_tenants():
+    fleet = next(c for c in criteria(tenants_in_fleet=4) if c.key == "throughput")
+    assert (fleet.low, fleet.high) == (200, 400)
+    assert fleet.target_text == "200–400 / day"
+
+
+# --- week over week -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "now", "before", "relative", "arrow", "declined"),
+    [
+        ("satisfaction", 3.2, 4.0, -0.2, "↓", False),  # exactly 20% down: not more than 20%
+        ("satisfaction", 3.19, 4.0, -0.2025, "↓", True),
+        ("success_rate", 0.76, 0.95, -0.2, "↓", False),
+        ("success_rate", 0.75, 0.95, -0.210526316, "↓", True),
+        ("p95_s", 60.0, 50.0, 0.2, "↑", False),  # latency: a rise is the decline
+        ("p95_s", 60.5, 50.0, 0.21, "↑", True),
+        ("p95_s", 30.0, 60.0, -0.5, "↓", False),  # faster is never a decline
+        ("throughput", 40.0, 50.0, -0.2, "↓", False),
+        ("throughput", 39.9, 50.0, -0.202, "↓", True),
+        ("throughput", 90.0, 50.0, 0.8, "↑", False),
+        ("positive_pct", 80.5, 80.0, 0.00625, "→", False),  # under 1%: unchanged
+    ],
+)
+def test_week_over_week_arithmetic(key, now, before, relative, arrow, declined):
+    change = week_over_week(crit(key), now, before)
+    assert change.relative == pytest.approx(relative)
+    assert (change.arrow, change.declined) == (arrow, declined)
+
+
+def test_week_over_week_without_a_comparable_week():
+    assert week_over_week(crit("throughput"), 10.0, None) == Change(None, "", False)
+    assert week_over_week(crit("throughput"), 10.0, 0.0) == Change(None, "↑", False)
+    assert week_over_week(crit("throughput"), 0.0, 0.0) == Change(0.0, "→", False)
+    assert Change(-0.25, "↓", True).text == "↓ -25.0%"
+    assert Change(None, "↑", False).text == "↑ new"
+
+
+# --- escalation -----------------------------------------------------------------------------
+
+
+UNCHANGED = Change(0.0, "→", False)
+
+
+def result(
+    key: str,
+    value: float | None,
+    verdict: str | None = None,
+    change: Change = UNCHANGED,
+) -> MetricResult:
+    c = crit(key)
+    return MetricResult(c, value, value, 1000, verdict or judge(c, value, 1000), change)
+
+
+def passing(**overrides: MetricResult) -> tuple[MetricResult, ...]:
+    metrics = {
+        "satisfaction": result("satisfaction", 4.5),
+        "success_rate": result("success_rate", 0.99),
+        "p95_s": result("p95_s", 40.0),
+        "throughput": result("throughput", 70.0),
+        "positive_pct": result("positive_pct", 90.0),
+    }
+    metrics.update(overrides)
+    return tuple(metrics.values())
+
+
+def test_everything_passing_is_no_escalation():
+    assert escalate(passing()) == weekly_review.Escalation(NONE, ())
+
+
+@pytest.mark.parametrize(
+    ("metric", "level"),
+    [
+        (result("success_rate", 0.90), HIGH),  # failing, but not below 90%
+        (result("success_rate", 0.8999), CRITICAL),
+        (result("p95_s", 120.0), HIGH),  # failing, but not above the 120 s SLA
+        (result("p95_s", 120.5), CRITICAL),
+        (result("satisfaction", 3.0), HIGH),
+        (result("satisfaction", 3.9), MEDIUM),  # one marginal metric
+        (result("throughput", 104.0), MEDIUM),
+        (result("throughput", 120.0), HIGH),
+        (result("success_rate", 0.5, verdict=NO_DATA), NONE),  # too few runs to judge
+        (result("satisfaction", 4.5, change=Change(-0.21, "↓", True)), HIGH),  # > 20% decline
+    ],
+)
+def test_escalation_levels(metric, level):
+    found = escalate(passing(**{metric.criterion.key: metric}))
+    assert found.level == level
+    assert bool(found.reasons) == (level != NONE)
+
+
+def test_escalation_lists_every_reason_worst_first():
+    found = escalate(
+        passing(success_rate=result("success_rate", 0.5), satisfaction=result("satisfaction", 3.9))
+    )
+    assert [r.level for r in found.reasons] == [CRITICAL, HIGH, MEDIUM]
+    assert found.reasons[0].text == "Success rate 50.0% is below 90%"
+    assert "fails its target (≥ 95.0%)" in found.reasons[1].text
+    assert "marginal" in found.reasons[2].text
+
+
+# --- whole reviews on planted weeks ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def db(make_platform_db) -> Iterator:
+    """A: every criterion passes in WEEK, p95 rose 50% (the only escalation: high).
+    B: half its runs fail at 200 s (critical). QUIET: no traffic in WEEK. GONE is deactivated
+    and LATE was onboarded after WEEK: neither is reviewed."""
+    platform = make_platform_db("weekly")
+    hour = timedelta(hours=1)
+    with platform.superuser() as conn:
+        for tenant in (A, B, QUIET, GONE, LATE):
+            add_tenant(conn, tenant, name=f"Tenant {tenant}", active=tenant != GONE)
+        conn.execute("UPDATE tenant_configs SET created_at = %s", (PREVIOUS - timedelta(days=30),))
+        conn.execute(
+            "UPDATE tenant_configs SET created_at = %s WHERE tenant_id = %s", (AFTER, LATE)
+        )
+        # A, this week: 380 completed (30 s) + 20 failed.
+        add_runs(conn, A, 380, "completed", START, latency_s=30, step=timedelta(minutes=25))
+        add_runs(conn, A, 20, "failed", START + hour, latency_s=5, step=hour)
+        # A, the week before: 500 completed (20 s).
+        add_runs(conn, A, 500, "completed", PREVIOUS, latency_s=20, step=timedelta(minutes=20))
+        for rating in (5, 5, 4, 4, 2):
+            add_feedback(conn, A, "completed-1", "rating", START + hour, rating=rating)
+        for i in range(10):
+            add_feedback(
+                conn,
+                A,
+                f"completed-{i}",
+                "thumbs_up" if i < 8 else "thumbs_down",
+                START + hour,
+                comment="network" if i >= 8 else None,
+            )
+            add_feedback(conn, A, f"completed-{i}", "thumbs_up", PREVIOUS + hour)
+        for _ in range(5):
+            add_feedback(conn, A, "completed-2", "rating", PREVIOUS + hour, rating=5)
+        # Rows just outside the two weeks count for neither.
+        add_run(conn, A, "late", "failed", WEEK.end, latency_s=1)
+        add_run(conn, A, "early", "failed", PREVIOUS - timedelta(microseconds=1), latency_s=1)
+        # B, this week: 100 completed at 200 s, 100 failed.
+        add_runs(conn, B, 100, "completed", START, latency_s=200, step=hour)
+        add_runs(conn, B, 100, "failed", START, latency_s=5, step=hour)
+        add_feedback(conn, B, "completed-1", "rating", START, rating=1)
+        add_runs(conn, QUIET, 30, "completed", PREVIOUS, latency_s=10, step=hour)  # last week only
+        add_runs(conn, GONE, 50, "failed", START, latency_s=5, step=hour)
+        add_runs(conn, LATE, 50, "failed", START, latency_s=5, step=hour)
+    return platform
+
+
+@pytest.fixture
+def use(db) -> Iterator:
+    db.use()
+    yield db
+
+
+def values(scope: weekly_review.ScopeReview) -> dict[str, tuple]:
+    return {m.criterion.key: (m.value, m.verdict, m.change.arrow) for m in scope.metrics}
+
+
+def test_tenant_review_matches_hand_computed_values(use):
+    review = weekly_review.tenant_review(A, "2025-W11", AFTER)
+    assert review.fleet is None and review.days == 7.0 and not review.in_progress
+    (scope,) = review.tenants
+    assert (scope.received, scope.feedback) == (400, 15)
+    got = values(scope)
+    assert got["success_rate"] == (pytest.approx(0.95), PASS, "↓")  # 380 / 400: on target
+    assert got["p95_s"] == (pytest.approx(30.0), PASS, "↑")
+    assert got["throughput"] == (pytest.approx(400 / 7), PASS, "↓")
+    assert got["satisfaction"] == (pytest.approx(4.0), PASS, "↓")  # (5+5+4+4+2)/5, on target
+    assert got["positive_pct"] == (pytest.approx(80.0), PASS, "↓")  # 8 / (8 + 2)
+    changes = {m.criterion.key: m.change for m in scope.metrics}
+    assert changes["p95_s"].relative == pytest.approx(0.5) and changes["p95_s"].declined
+    assert changes["throughput"].relative == pytest.approx(-0.2)  # 400 vs 500 runs: not > 20%
+    assert not changes["throughput"].declined
+    assert changes["satisfaction"].relative == pytest.approx(-0.2)  # 4.0 vs 5.0
+    assert changes["positive_pct"].relative == pytest.approx(-0.2)  # 80% vs 100%
+    assert scope.escalation.level == HIGH
+    assert [r.text for r in scope.escalation.reasons] == [
+        "p95 latency rose 50.0% week over week (a decline of more than 20%): 20 s → 30 s"
+    ]
+
+
+def test_tenant_review_never_counts_another_tenants_rows(use):
+    review = weekly_review.tenant_review(B, "2025-W11", AFTER)
+    assert [s.tenant_id for s in review.tenants] == [B]
+    (scope,) = review.tenants
+    got = values(scope)
+    assert scope.received == 200
+    assert got["success_rate"][:2] == (0.5, FAIL)
+    assert got["p95_s"][:2] == (pytest.approx(200.0), FAIL)
+    assert got["satisfaction"][:2] == (1.0, NO_DATA)  # one rating: below the minimum sample
+    assert scope.escalation.level == CRITICAL
+    assert review.daily["received"].sum() == 200
+    assert review.themes.negative_total == 1
+
+
+def test_fleet_review_adds_up_and_leaves_out_inactive_and_later_tenants(use):
+    review = weekly_review.fleet_review("2025-W11", AFTER)
+    assert [s.tenant_id for s in review.tenants] == [B, A, QUIET]  # worst first, then by name
+    fleet = review.fleet
+    # A: 400 runs, B: 200; GONE and LATE are not reviewed but their runs are the fleet's
+    # traffic: 50 + 50 more.
+    assert fleet.received == 700
+    got = values(fleet)
+    assert got["success_rate"][0] == pytest.approx((380 + 100) / 700)
+    # 480 completed: 380 at 30 s then 100 at 200 s; p95 sits at position 0.95 * 479 = 455.05.
+    assert got["p95_s"][0] == pytest.approx(200.0)
+    assert got["throughput"][:2] == (pytest.approx(100.0), FAIL)  # target 3 x 50-100 = 150-300
+    assert fleet.escalation.level == CRITICAL
+    quiet = next(s for s in review.tenants if s.tenant_id == QUIET)
+    assert values(quiet)["throughput"] == (0.0, FAIL, "↓")
+    assert quiet.escalation.level == HIGH
+
+
+def test_a_week_with_no_traffic(use):
+    review = weekly_review.tenant_review(QUIET, "2025-W11", AFTER)
+    (scope,) = review.tenants
+    assert (scope.received, scope.feedback) == (0, 0)
+    got = values(scope)
+    for key in ("satisfaction", "success_rate", "p95_s", "positive_pct"):
+        assert got[key] == (None, NO_DATA, "")
+    assert got["throughput"] == (0.0, FAIL, "↓")
+    assert [r.text for r in scope.escalation.reasons] == [
+        "Throughput 0.0 / day is below the expected 50–100 / day",
+        "Throughput fell 100.0% week over week (a decline of more than 20%): 4.3 / day → 0.0 / day",
+    ]
+    assert review.daily.empty and review.themes.empty
+    nothing = weekly_review.tenant_review(QUIET, "2025-W05", AFTER)  # no traffic either week
+    assert values(nothing.tenants[0])["throughput"] == (0.0, FAIL, "→")
+
+
+def test_a_week_in_progress_and_a_future_week(use):
+    review = weekly_review.tenant_review(A, "2025-W11", START + timedelta(days=3, hours=12))
+    assert review.in_progress and review.days == 3.5
+    # Read up to now: completed runs every 25 min for 3.5 days (202), the 20 failed ones.
+    assert review.tenants[0].received == 222
+    assert values(review.tenants[0])["throughput"][0] == pytest.approx(222 / 3.5)
+    with pytest.raises(InvalidInput):
+        weekly_review.tenant_review(A, "2025-W12", AFTER - timedelta(days=2))
+    assert weekly_review.as_of("2025-W11", datetime(2030, 1, 1, tzinfo=UTC)) == WEEK.end
+
+
+def test_exports_markdown_csv_and_html(use):
+    review = weekly_review.fleet_review("2025-W11", AFTER)
+    markdown = report.markdown(review)
+    assert markdown.startswith("# Weekly metrics review 2025-W11")
+    assert "| **Fleet** | critical |" in markdown
+    assert f"| Tenant {A} | high | ✅ 4.00 / 5  ↓ -20.0% | ✅ 95.0%  ↓ -5.0% |" in markdown
+    assert "- 🔴 **CRITICAL** — Fleet:" in markdown
+    assert "MARGINAL = within 5% of the target" in markdown
+    table = pd.read_csv(io.StringIO(report.csv_text(review)))
+    assert len(table) == 4 * 5  # fleet + 3 tenants, five criteria each
+    a_p95 = table[(table["tenant_id"] == A) & (table["criterion"] == "p95 latency")].iloc[0]
+    assert (a_p95["value"], a_p95["previous_week"], a_p95["change_pct"]) == (30, 20, 50)
+    assert (a_p95["verdict"], a_p95["escalation"], a_p95["trend"]) == (PASS, HIGH, "↑")
+    html = report.html_document(review)
+    assert html.startswith("<!DOCTYPE html>") and html.count("<html") == 1
+    assert "<script src=" not in html and len(html) > 1_000_000  # plotly.js inline: offline
+    assert html.count('class="plotly-graph-div"') == 3  # scorecard, volume, latency
+    assert f"Tenant {A}" in html and "critical" in html
+
+
+# --- the page under AppTest -----------------------------------------------------------------
+
+
+def run_page(path: str, user, **query: str):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+    from ui.identity import SESSION_KEY
+
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state[SESSION_KEY] = user
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    return at.switch_page(path).run()
+
+
+def test_review_page_for_a_tenant_and_the_fleet(use):
+    from ui.identity import ADMIN, SUPPORT, User
+
+    admin = User("lead@example.com", "lead", ADMIN)
+    at = run_page("pages/weekly_review.py", admin, week="2025-W11")
+    assert not at.exception and not at.error
+    # Critical escalations stand out above the list (the fleet and B).
+    critical = [m.value for m in at.markdown if m.value.startswith(":red-badge")]
+    assert [text.split("**")[1] for text in critical] == ["Fleet", f"Tenant {B}"]
+    assert any("compared with 2025-W10" in c.value for c in at.caption)
+    table = at.dataframe[1].value  # after the list of escalations
+    assert table["Tenant"].tolist() == ["★ Fleet", f"Tenant {B}", f"Tenant {A}", f"Tenant {QUIET}"]
+    assert table["Escalation"].tolist() == ["🔴 critical", "🔴 critical", "🟠 high", "🟠 high"]
+    assert table.iloc[2]["p95 latency (≤ 60 s)"] == "✅ 30 s  ↑ +50.0%"
+    escalations = at.dataframe[0].value
+    assert escalations["Tenant"].tolist() == [
+        "★ Fleet",
+        f"Tenant {B}",
+        f"Tenant {A}",
+        f"Tenant {QUIET}",
+    ]
+    assert any("within **5%**" in m.value for m in at.markdown)  # MARGINAL explained on the page
+    assert [m.label for m in at.metric] == ["🔴 Critical", "🟠 High", "🟡 Medium", "🟢 None"]
+
+    support = User("eng@example.com", "eng", SUPPORT)
+    at = run_page("pages/weekly_review.py", support, week="2025-W11")
+    assert not at.dataframe and "fleet review is for admins" in at.info[0].value
+    at = run_page("pages/weekly_review.py", support, week="2025-W11", tenant=B)
+    table = at.dataframe[1].value.set_index("Criterion")  # one tenant: a row per criterion
+    assert table.loc["Success rate", "This week"] == "50.0%"
+    assert table.loc["Success rate", "Verdict"] == "❌ FAIL"
+    assert table.loc["Satisfaction", "Verdict"] == "▫️ NO DATA"
+    assert table.loc["Throughput", "Based on"] == "–"
+    assert all("Fleet" not in str(frame.value) for frame in at.dataframe)
+
+    at = run_page("pages/weekly_review.py", admin, week="2025-W99")
+    assert not at.exception
+    assert "not a week of that year" in at.error[0].value
