@@ -1,0 +1,135 @@
+"""Prometheus: queue and worker history, and the HPA settings, with short timeouts.
+
+Every PromQL comes from dashboard.toml [promql] (defaults: contract section 4), so operators can
+point the dashboard at their own exporters' names. Prometheus down raises SourceUnavailable; a
+query that returns nothing, or that Prometheus rejects, is reported per series instead, so one
+missing exporter never hides the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import requests
+
+from services.config import rules, settings
+from services.errors import DashboardError, InvalidInput, QueryTimeout, SourceUnavailable
+
+# [promql] key -> what the page calls it.
+SERIES = {
+    "queue_length": "Queue length (celery)",
+    "api_queue_length": "Queue length (enhancement:queue)",
+    "replicas_available": "Workers available",
+    "workers_up": "Celery workers up",
+    "hpa_current": "HPA current replicas",
+    "hpa_min": "HPA min replicas",
+    "hpa_max": "HPA max replicas",
+    "request_rate": "Requests received per minute",
+}
+HPA_KEYS = ("hpa_min", "hpa_max", "hpa_current", "replicas_available")
+
+
+class QueryRejected(DashboardError):
+    """Prometheus answered but refused one configured query (bad PromQL, too many points)."""
+
+
+@dataclass(frozen=True)
+class History:
+    frame: pd.DataFrame  # UTC DatetimeIndex on a regular step grid, one column per SERIES key
+    step_s: int
+    missing: dict[str, str]  # SERIES key -> why it has no data
+
+    def mean(self, key: str) -> float | None:
+        values = self.frame[key].dropna()
+        return float(values.mean()) if len(values) else None
+
+
+def history_ranges() -> dict[str, timedelta]:
+    """The ranges offered (e.g. "1h" -> 1 hour), from the keys of [prometheus] history_steps_s."""
+    units = {"h": "hours", "d": "days"}
+    return {
+        key: timedelta(**{units[key[-1]]: int(key[:-1])})
+        for key in rules("prometheus")["history_steps_s"]
+    }
+
+
+def query(promql: str, params: dict[str, Any], kind: str = "query_range") -> list[dict[str, Any]]:
+    """One Prometheus API call; the `result` list of its answer."""
+    base = settings().prometheus_url
+    if not base:
+        raise SourceUnavailable("Prometheus", "PROMETHEUS_URL is not set")
+    timeout = float(rules("prometheus")["timeout_s"])
+    try:
+        response = requests.get(
+            f"{base.rstrip('/')}/api/v1/{kind}",
+            params={"query": promql, "timeout": f"{timeout:g}s", **params},
+            timeout=(2, timeout + 1),
+        )
+    except requests.Timeout as exc:
+        raise QueryTimeout("Prometheus") from exc
+    except requests.RequestException as exc:
+        raise SourceUnavailable("Prometheus", f"no answer ({type(exc).__name__})") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code in (400, 422) and body.get("error"):
+        if body.get("errorType") == "timeout":
+            raise QueryTimeout("Prometheus")
+        raise QueryRejected(f"Prometheus rejected the query: {body['error']}")
+    if response.status_code != 200 or body.get("status") != "success":
+        raise SourceUnavailable("Prometheus", f"HTTP {response.status_code}")
+    return body["data"]["result"]
+
+
+def _as_series(result: list[dict[str, Any]]) -> pd.Series:
+    """Sum of every series in a matrix answer, indexed by UTC time (a query without sum()
+    still gives one line)."""
+    parts = [
+        pd.Series({float(t): float(v) for t, v in item["values"]}, dtype=float) for item in result
+    ]
+    if not parts:
+        return pd.Series(dtype=float)
+    total = pd.concat(parts, axis=1).sum(axis=1, min_count=1)
+    total.index = pd.to_datetime(total.index, unit="s", utc=True)
+    return total.sort_index()
+
+
+def history(range_key: str, now: datetime) -> History:
+    """Every SERIES over the range ending at `now`, on one regular grid (NaN where no data)."""
+    steps = rules("prometheus")["history_steps_s"]
+    if range_key not in steps:
+        raise InvalidInput(f"Unknown history range {range_key[:10]!r}.")
+    step_s = int(steps[range_key])
+    end = pd.Timestamp(now).tz_convert("UTC").floor(f"{step_s}s")
+    start = end - pd.Timedelta(history_ranges()[range_key])
+    grid = pd.date_range(start, end, freq=f"{step_s}s")
+    promql = rules("promql")
+    frame = pd.DataFrame(index=grid)
+    missing: dict[str, str] = {}
+    for key in SERIES:
+        params = {"start": start.timestamp(), "end": end.timestamp(), "step": step_s}
+        try:
+            series = _as_series(query(promql[key], params))
+        except QueryRejected as exc:
+            series, missing[key] = pd.Series(dtype=float), str(exc)
+        frame[key] = series.reindex(grid)
+        if key not in missing and frame[key].isna().all():
+            missing[key] = "no data in this range"
+    return History(frame, step_s, missing)
+
+
+def current(keys: tuple[str, ...] = HPA_KEYS) -> dict[str, float | None]:
+    """The latest value of each series (None: no data or the query was rejected)."""
+    promql = rules("promql")
+    values: dict[str, float | None] = {}
+    for key in keys:
+        try:
+            result = query(promql[key], {}, kind="query")
+        except QueryRejected:
+            result = []
+        values[key] = sum(float(item["value"][1]) for item in result) if result else None
+    return values
