@@ -1,0 +1,92 @@
+"""The Database health page in real Chromium, on a database with a planted workload."""
+
+from __future__ import annotations
+
+import pytest
+
+from services import dbhealth
+from tests.conftest import PlatformDb, screenshot, start_app, wait_rendered
+from tests.test_dbhealth import plant_workload
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def workload_db(make_platform_db) -> PlatformDb:
+    """The planted workload, then three rounds of more work, each closed by a snapshot, so
+    the page has deltas and a trend to show."""
+    db = make_platform_db("dbh_browser")
+    plant_workload(db)
+    db.use()
+    dbhealth.take_snapshot("cron")
+    with db.superuser() as conn:
+        for round_ in range(1, 4):
+            for _ in range(round_):
+                conn.execute("SELECT pg_sleep(%s) FROM dbh_slow", (0.05 * round_,))
+            for k in range(5 * round_):
+                conn.execute("SELECT count(*) FROM dbh_big WHERE k = %s", (k,))
+            dbhealth.take_snapshot("cron")
+    return db
+
+
+@pytest.fixture(scope="module")
+def app(workload_db, browser):
+    running = start_app(
+        {
+            "DATABASE_URL": workload_db.reader_url,
+            "ADMIN_DATABASE_URL": workload_db.admin_url,
+            "DASHBOARD_ROLE": "admin",
+            "DASHBOARD_USER": "dba.check@example.com",
+        }
+    )
+    # A fresh server's first run uses Streamlit's legacy pages/ mode until app.py has called
+    # st.navigation once: visit the root before deep-linking to the page.
+    warmup = browser.new_page()
+    warmup.goto(running.url)
+    wait_rendered(warmup)
+    warmup.close()
+    yield running
+    running.process.terminate()
+    running.process.wait(timeout=20)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1700})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def open_tab(page, name: str, expect: str) -> str:
+    page.get_by_role("tab", name=name).click()
+    page.get_by_text(expect).first.wait_for(timeout=30000)
+    wait_rendered(page)
+    return page.inner_text("body")
+
+
+def test_database_health_in_the_browser(page, app, workload_db):
+    page.goto(f"{app.url}/slow_queries")
+    wait_rendered(page)
+    page.get_by_text("Time in statements").wait_for(timeout=30000)
+    wait_rendered(page)
+    text = page.inner_text("body")
+    assert "Database health" in text and "Traceback" not in text
+    assert "Between snapshots" in text and "Explain a statement" in text
+    assert page.locator(".js-plotly-plot").count() == 1  # the trend of the top statement
+    assert page.locator('[data-testid="stDataFrame"]').count() == 1
+    screenshot(page, "db_health")
+
+    page.get_by_label("SELECT statement").fill("SELECT * FROM dbh_big WHERE k = 3")
+    page.get_by_role("button", name="Explain").click()
+    page.get_by_text("Seq Scan on dbh_big").wait_for(timeout=30000)
+
+    text = open_tab(page, "Connections", "Connections by source")
+    assert "Platform pools" in text and "max_connections is" in text
+    screenshot(page, "db_health_connections")
+
+    text = open_tab(page, "Tables and indexes", "Duplicate indexes")
+    assert "dbh_dead" in text and "50% dead tuples" in text
+    assert "Sequential scans on large tables" in text
+    screenshot(page, "db_health_tables")
+    assert "section=Tables+and+indexes" in page.url or "section=Tables%20and" in page.url
