@@ -9,8 +9,10 @@ from ui.common import ViewContext, guard, record_view
 ctx: ViewContext = st.session_state["view_context"]
 
 st.title("RLS self-test")
-st.caption("Automates the procedures' \"RLS Enforcement Verification\". Also runs from the "
-           "command line for monitoring: `python -m services.rls_check` (exit code 1 on failure).")
+st.caption(
+    'Automates the procedures\' "RLS Enforcement Verification". Also runs from the '
+    "command line for monitoring: `python -m services.rls_check` (exit code 1 on failure)."
+)
 
 with guard("the RLS self-test"):
     with st.spinner("Checking row-level security…"):
@@ -18,15 +20,22 @@ with guard("the RLS self-test"):
     record_view(ctx, "rls_self_test", "*", {}, row_count=len(checks))
     failed = [c for c in checks if not c.passed]
     if failed:
-        st.error(f"**{len(failed)} of {len(checks)} checks FAILED: tenant isolation is not "
-                 "guaranteed.**\n\n" + "\n".join(f"{line}  " for line in rls_check.ESCALATION),
-                 icon=":material/gpp_bad:")
+        st.error(
+            f"**{len(failed)} of {len(checks)} checks FAILED: tenant isolation is not "
+            "guaranteed.**\n\n" + "\n".join(f"{line}  " for line in rls_check.ESCALATION),
+            icon=":material/gpp_bad:",
+        )
     else:
-        st.success(f"All {len(checks)} checks passed: each tenant sees only its own rows.",
-                   icon=":material/verified_user:")
+        st.success(
+            f"All {len(checks)} checks passed: each tenant sees only its own rows.",
+            icon=":material/verified_user:",
+        )
     st.dataframe(
-        pd.DataFrame([{"": "✅" if c.passed else "❌", "check": c.name, "detail": c.detail}
-                      for c in checks]),
-        hide_index=True, width="stretch", height=38 * (len(checks) + 1),
+        pd.DataFrame(
+            [{"": "✅" if c.passed else "❌", "check": c.name, "detail": c.detail} for c in checks]
+        ),
+        hide_index=True,
+        width="stretch",
+        height=38 * (len(checks) + 1),
     )
     st.button("Run again", icon=":material/refresh:")

@@ -149,19 +149,25 @@ def show_tenant(tenant_id: str) -> None:
     st.markdown(f"{STATUS_BADGE[verdict.status]} &nbsp; `{tenant_id}` · {ctx.range_label}")
     tiles = st.columns(4)
     rate, rating, positive = row["success_rate"], row["avg_rating"], row["positive_pct"]
-    tiles[0].metric("Received", f"{row['received']:,}", border=True,
-                    help=f"{row['completed']:,} completed, {row['failed']:,} failed, "
-                    f"{row['pending']:,} pending")
+    tiles[0].metric(
+        "Received",
+        f"{row['received']:,}",
+        border=True,
+        help=f"{row['completed']:,} completed, {row['failed']:,} failed, "
+        f"{row['pending']:,} pending",
+    )
     tiles[1].metric("Success rate", "–" if pd.isna(rate) else f"{rate:.1%}", border=True)
     tiles[2].metric("p50 latency", fmt_seconds(row["p50_s"]), border=True)
     tiles[3].metric("p95 latency", fmt_seconds(row["p95_s"]), border=True)
     tiles = st.columns(4)
     tiles[0].metric("Avg rating", "–" if pd.isna(rating) else f"{rating:.2f} / 5", border=True)
-    tiles[1].metric("Positive feedback", "–" if pd.isna(positive) else f"{positive:.0f}%",
-                    border=True)
+    tiles[1].metric(
+        "Positive feedback", "–" if pd.isna(positive) else f"{positive:.0f}%", border=True
+    )
     tiles[2].metric("Last enhancement", fmt_when(row["last_completed"], ctx.now), border=True)
-    tiles[3].metric("Queued now", snapshot.tenant_counts().get(tenant_id, 0) if snapshot else "–",
-                    border=True)
+    tiles[3].metric(
+        "Queued now", snapshot.tenant_counts().get(tenant_id, 0) if snapshot else "–", border=True
+    )
 
     failures = tenant_failures(tenant_id, ctx.since, ctx.now)
     if verdict.reasons and verdict.status != health.INACTIVE:

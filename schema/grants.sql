@@ -23,6 +23,10 @@ ALTER ROLE dashboard_reader SET default_transaction_read_only = on;
 ALTER ROLE dashboard_admin SET default_transaction_read_only = on;
 ALTER ROLE dashboard_reader SET statement_timeout = '5s';
 ALTER ROLE dashboard_admin SET statement_timeout = '10s';
+-- JIT compilation costs seconds on the dashboard's short aggregates (measured: 2.1 s of a
+-- 2.2 s tenant-health query on 1M rows), far more than it ever saves them.
+ALTER ROLE dashboard_reader SET jit = off;
+ALTER ROLE dashboard_admin SET jit = off;
 ALTER ROLE dashboard_reader SET idle_in_transaction_session_timeout = '60s';
 ALTER ROLE dashboard_admin SET idle_in_transaction_session_timeout = '60s';
 -- Database health (pg_stat_statements, pg_stat_activity of every user) needs the monitoring role.

@@ -21,35 +21,43 @@ class FailureMode:
 # Order matters: the first match wins ("openai.RateLimitError: 429" is the LLM, not SDP).
 FAILURE_MODES: tuple[FailureMode, ...] = (
     FailureMode(
-        "soft_time_limit", "Soft time limit (100 s)", r"soft time limit|time ?limit exceeded",
+        "soft_time_limit",
+        "Soft time limit (100 s)",
+        r"soft time limit|time ?limit exceeded",
         "The whole job ran past Celery's limit: open the trace to find the slow span "
         "(context gathering, LLM or ServiceDesk Plus), then re-queue once it has recovered.",
     ),
     FailureMode(
-        "context_timeout", "Context gathering timeout",
+        "context_timeout",
+        "Context gathering timeout",
         r"node_name\W+all\W|context gathering.*(timeout|timed out)",
         "Slow context sources: check slow queries on ticket_history and the KB API, "
         "and the tenant's kb_timeout_seconds preference.",
     ),
     FailureMode(
-        "llm_error", "LLM timeout or error",
+        "llm_error",
+        "LLM timeout or error",
         r"openai|openrouter|llm|gpt|ratelimiterror|apitimeouterror|completion",
         "OpenAI service issue or rate limit: check the provider status and the LLM span; "
         "re-queue after it recovers; escalate to Engineering if it persists.",
     ),
     FailureMode(
-        "sdp_auth", "ServiceDesk Plus credentials expired (401/403)",
+        "sdp_auth",
+        "ServiceDesk Plus credentials expired (401/403)",
         r"\m40[13]\M|unauthori[sz]ed|forbidden|invalid api key",
         "Ask the client for a new ServiceDesk Plus API key and follow the credential-update "
         "procedure; validate with a test enhancement.",
     ),
     FailureMode(
-        "sdp_rate_limit", "ServiceDesk Plus rate limit (429)", r"\m429\M|too many requests",
+        "sdp_rate_limit",
+        "ServiceDesk Plus rate limit (429)",
+        r"\m429\M|too many requests",
         "The client's ServiceDesk Plus is throttling us: check their API limits and the "
         "tenant's volume; spread re-queues out.",
     ),
     FailureMode(
-        "sdp_error", "ServiceDesk Plus API error or timeout",
+        "sdp_error",
+        "ServiceDesk Plus API error or timeout",
         r"servicedesk|sdp|httpstatuserror|timeouterror|connecterror|read ?timeout",
         "ServiceDesk Plus API slow or failing: check its latency in the trace and the ticket id; "
         "re-queue once it answers.",
@@ -57,7 +65,9 @@ FAILURE_MODES: tuple[FailureMode, ...] = (
 )
 
 UNKNOWN = FailureMode(
-    "unknown", "Unknown failure", "",
+    "unknown",
+    "Unknown failure",
+    "",
     "Read the error and the worker logs for this job; escalate to Engineering with the ticket id.",
 )
 MODES_BY_KEY = {mode.key: mode for mode in (*FAILURE_MODES, UNKNOWN)}
@@ -85,11 +95,11 @@ def sql_case(error_column: str = "error_message", context_column: str = "context
 
     Only the context's `errors` entries count (not similar tickets' text), whether the column
     holds a JSON object or a JSON string holding one."""
-    errors = (f"(CASE WHEN json_typeof({context_column}) = 'string'"
-              f" THEN ({context_column} #>> '{{}}')::json -> 'errors'"
-              f" ELSE {context_column} -> 'errors' END)::text")
-    text = f"concat_ws(' ', {error_column}, {errors})"
-    whens = " ".join(
-        f"WHEN {text} ~* '{mode.pattern}' THEN '{mode.key}'" for mode in FAILURE_MODES
+    errors = (
+        f"(CASE WHEN json_typeof({context_column}) = 'string'"
+        f" THEN ({context_column} #>> '{{}}')::json -> 'errors'"
+        f" ELSE {context_column} -> 'errors' END)::text"
     )
+    text = f"concat_ws(' ', {error_column}, {errors})"
+    whens = " ".join(f"WHEN {text} ~* '{mode.pattern}' THEN '{mode.key}'" for mode in FAILURE_MODES)
     return f"CASE {whens} ELSE 'unknown' END"

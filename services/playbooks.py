@@ -18,13 +18,17 @@ class Playbook:
 
 def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> Playbook | None:
     """The cheatsheet line for a failing health rule, or None for rules that have none."""
-    api_logs = (f'kubectl logs deployment/ai-agents-api -n {NAMESPACE} --since=1h'
-                f' | grep "tenant_id: {tenant_id}"')
-    worker_logs = (f'kubectl logs deployment/ai-agents-worker -n {NAMESPACE} --since=1h'
-                   f' | grep "{tenant_id}"')
+    api_logs = (
+        f"kubectl logs deployment/ai-agents-api -n {NAMESPACE} --since=1h"
+        f' | grep "tenant_id: {tenant_id}"'
+    )
+    worker_logs = (
+        f'kubectl logs deployment/ai-agents-worker -n {NAMESPACE} --since=1h | grep "{tenant_id}"'
+    )
     if rule in ("stalled", "no_traffic"):
         return Playbook(
-            "Enhancements stopped for one tenant", "P1",
+            "Enhancements stopped for one tenant",
+            "P1",
             f"Are webhooks arriving and being accepted? `{api_logs}` (look for 403: signature "
             "validation failures).",
             "Verify the webhook secret and the ServiceDesk Plus webhook URL with the client, then "
@@ -34,7 +38,8 @@ def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> 
         )
     if rule == "success_rate":
         return Playbook(
-            "Enhancements failing for one tenant", "P2",
+            "Enhancements failing for one tenant",
+            "P2",
             f"Failures by cause below; worker logs: `{worker_logs}`.",
             top_failure_step or "Follow the next step of the most frequent failure cause.",
             "All of the tenant's tickets failing is P1 (30 min); intermittent failures are P2 "
@@ -42,7 +47,8 @@ def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> 
         )
     if rule in ("latency", "stuck", "queue_stuck"):
         return Playbook(
-            "Slow enhancements for one tenant", "P2",
+            "Slow enhancements for one tenant",
+            "P2",
             "Check the queue depth (`redis-cli -h redis LLEN celery`, or the Queues view) and "
             f"the worker logs: `{worker_logs}`.",
             f"Scale workers (`kubectl scale deployment/ai-agents-worker -n {NAMESPACE} "
@@ -51,14 +57,16 @@ def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> 
         )
     if rule in ("rating", "positive"):
         return Playbook(
-            "Low enhancement quality for one tenant", "P3",
+            "Low enhancement quality for one tenant",
+            "P3",
             "Read the tenant's feedback (Feedback view): which kinds of tickets are rated low?",
             "Review with the client and gather 5-10 example tickets with their ratings.",
             "Escalate to Engineering for prompt tuning or extra context sources (P3: 24 h).",
         )
     if rule == "history":
         return Playbook(
-            "Insufficient ticket history for context", "P3",
+            "Insufficient ticket history for context",
+            "P3",
             "Count resolved tickets in ticket_history (need 50+, healthy 100+ over 30+ days).",
             "Ask the client for a bulk import of resolved tickets; explain the learning curve.",
             "Escalate to Engineering if the import fails.",
@@ -88,17 +96,32 @@ def cheatsheet(tenant_id: str, failing: dict[str, str], config_updated: str) -> 
     scenarios = []
     for name, rule_keys in _SCENARIO_RULES.items():
         hits = [failing[k] for k in rule_keys if k in failing]
-        scenarios.append(Scenario(name, "firing" if hits else "clear",
-                                  "; ".join(hits) or "no matching rule fails",
-                                  for_rule(rule_keys[0], tenant_id)))
-    scenarios.append(Scenario(
-        "Tenant cannot access feedback API", "manual",
-        "Not visible in the platform's data: test the tenant's token with "
-        "`curl -H \"Authorization: Bearer <token>\" /api/v1/feedback`; escalate if it is an "
-        "authentication issue.", None))
-    scenarios.append(Scenario(
-        "Tenant-specific configuration not applied", "manual",
-        f"Configuration last changed {config_updated}; workers load it at start: restart "
-        f"them (`kubectl rollout restart deployment/ai-agents-worker -n {NAMESPACE}`) and "
-        "escalate if the change does not persist.", None))
+        scenarios.append(
+            Scenario(
+                name,
+                "firing" if hits else "clear",
+                "; ".join(hits) or "no matching rule fails",
+                for_rule(rule_keys[0], tenant_id),
+            )
+        )
+    scenarios.append(
+        Scenario(
+            "Tenant cannot access feedback API",
+            "manual",
+            "Not visible in the platform's data: test the tenant's token with "
+            '`curl -H "Authorization: Bearer <token>" /api/v1/feedback`; escalate if it is an '
+            "authentication issue.",
+            None,
+        )
+    )
+    scenarios.append(
+        Scenario(
+            "Tenant-specific configuration not applied",
+            "manual",
+            f"Configuration last changed {config_updated}; workers load it at start: restart "
+            f"them (`kubectl rollout restart deployment/ai-agents-worker -n {NAMESPACE}`) and "
+            "escalate if the change does not persist.",
+            None,
+        )
+    )
     return scenarios

@@ -1,6 +1,6 @@
 """The procedures' RLS verification, automated. Also a command for monitoring:
 
-    python -m services.rls_check        # exit 0 when every check passes, 1 otherwise
+python -m services.rls_check        # exit 0 when every check passes, 1 otherwise
 """
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ from sqlalchemy.exc import DBAPIError
 from services.db import admin_scope, reader_without_tenant, tenant_scope
 from services.errors import DashboardError
 
-TENANT_TABLES = ("tenant_configs", "enhancement_history", "enhancement_feedback",
-                 "ticket_history", "system_inventory")
+TENANT_TABLES = (
+    "tenant_configs",
+    "enhancement_history",
+    "enhancement_feedback",
+    "ticket_history",
+    "system_inventory",
+)
 
 ESCALATION = (
     "1. IMMEDIATE ESCALATION to Engineering + Security (P0: data leak).",
@@ -39,45 +44,82 @@ def _scalar(conn: Connection, sql: str, **params: object) -> object:
 def _table_checks(conn: Connection) -> list[Check]:
     checks = []
     for table in TENANT_TABLES:
-        rls_on = _scalar(conn, "SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(:t)",
-                         t=f"public.{table}")
+        rls_on = _scalar(
+            conn,
+            "SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(:t)",
+            t=f"public.{table}",
+        )
         policies = _scalar(
-            conn, "SELECT count(*) FROM pg_policies WHERE schemaname = 'public'"
-            " AND tablename = :t AND qual LIKE '%app.current_tenant_id%'", t=table)
-        checks.append(Check(
-            f"{table}: RLS enabled with a tenant policy", bool(rls_on) and policies > 0,
-            f"row security {'on' if rls_on else 'OFF'}, {policies} tenant policies"))
+            conn,
+            "SELECT count(*) FROM pg_policies WHERE schemaname = 'public'"
+            " AND tablename = :t AND qual LIKE '%app.current_tenant_id%'",
+            t=table,
+        )
+        checks.append(
+            Check(
+                f"{table}: RLS enabled with a tenant policy",
+                bool(rls_on) and policies > 0,
+                f"row security {'on' if rls_on else 'OFF'}, {policies} tenant policies",
+            )
+        )
     return checks
 
 
 def _role_checks(conn: Connection, role: str) -> list[Check]:
-    row = conn.execute(text(
-        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}).one()
-    owned = _scalar(conn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
-                    " AND tableowner = :r", r=role)
-    problems = [name for name, bad in (("superuser", row.rolsuper),
-                                       ("BYPASSRLS", row.rolbypassrls),
-                                       (f"owns {owned} tables", owned)) if bad]
-    return [Check(f"role {role}: not superuser, not BYPASSRLS, owns nothing", not problems,
-                  ", ".join(problems) or "ok")]
+    row = conn.execute(
+        text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}
+    ).one()
+    owned = _scalar(
+        conn,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = :r",
+        r=role,
+    )
+    problems = [
+        name
+        for name, bad in (
+            ("superuser", row.rolsuper),
+            ("BYPASSRLS", row.rolbypassrls),
+            (f"owns {owned} tables", owned),
+        )
+        if bad
+    ]
+    return [
+        Check(
+            f"role {role}: not superuser, not BYPASSRLS, owns nothing",
+            not problems,
+            ", ".join(problems) or "ok",
+        )
+    ]
 
 
 def _isolation_checks(tenant: str, other: str, own_rows: int) -> list[Check]:
     with tenant_scope(tenant) as conn:
         role = str(_scalar(conn, "SELECT current_user"))
         seen = int(_scalar(conn, "SELECT count(*) FROM enhancement_history"))
-        foreign = sum(int(_scalar(conn, f"SELECT count(*) FROM {t} WHERE tenant_id <> :t",
-                                  t=tenant)) for t in TENANT_TABLES)
-        other_rows = int(_scalar(conn, "SELECT count(*) FROM enhancement_history"
-                                 " WHERE tenant_id = :o", o=other))
+        foreign = sum(
+            int(_scalar(conn, f"SELECT count(*) FROM {t} WHERE tenant_id <> :t", t=tenant))
+            for t in TENANT_TABLES
+        )
+        other_rows = int(
+            _scalar(conn, "SELECT count(*) FROM enhancement_history WHERE tenant_id = :o", o=other)
+        )
     checks = _role_checks_for(role)
     checks += [
-        Check(f"tenant scope {tenant} sees exactly its own rows", seen == own_rows,
-              f"{seen} rows visible, {own_rows} exist"),
-        Check(f"tenant scope {tenant} sees no other tenant's rows", foreign == 0,
-              f"{foreign} foreign rows visible across {len(TENANT_TABLES)} tables"),
-        Check(f"another tenant's rows ({other}) are invisible", other_rows == 0,
-              f"{other_rows} rows of {other} visible"),
+        Check(
+            f"tenant scope {tenant} sees exactly its own rows",
+            seen == own_rows,
+            f"{seen} rows visible, {own_rows} exist",
+        ),
+        Check(
+            f"tenant scope {tenant} sees no other tenant's rows",
+            foreign == 0,
+            f"{foreign} foreign rows visible across {len(TENANT_TABLES)} tables",
+        ),
+        Check(
+            f"another tenant's rows ({other}) are invisible",
+            other_rows == 0,
+            f"{other_rows} rows of {other} visible",
+        ),
     ]
     return checks
 
@@ -96,17 +138,22 @@ def _no_scope_check() -> Check:
                 visible += int(_scalar(conn, f"SELECT count(*) FROM {table}"))
         except DBAPIError:
             refused.append(table)  # older policy style raises when the setting is missing
-    return Check("no tenant set: nothing visible", visible == 0,
-                 f"{visible} rows visible" + (f"; refused on {', '.join(refused)}" if refused
-                                              else ""))
+    return Check(
+        "no tenant set: nothing visible",
+        visible == 0,
+        f"{visible} rows visible" + (f"; refused on {', '.join(refused)}" if refused else ""),
+    )
 
 
 def _encrypted_checks(conn: Connection, tenant: str) -> list[Check]:
     # pg_attribute, not information_schema: the latter hides columns we may not read.
-    columns = conn.execute(text(
-        "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
-        " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND a.attnum > 0"
-        " AND NOT a.attisdropped AND a.attname LIKE '%\\_encrypted'")).all()
+    columns = conn.execute(
+        text(
+            "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND a.attnum > 0"
+            " AND NOT a.attisdropped AND a.attname LIKE '%\\_encrypted'"
+        )
+    ).all()
     checks = []
     for scope_name, scope in (("reader", lambda: tenant_scope(tenant)), ("admin", admin_scope)):
         readable = []
@@ -118,9 +165,13 @@ def _encrypted_checks(conn: Connection, tenant: str) -> list[Check]:
             except DBAPIError as exc:
                 if "permission denied" not in str(exc.orig):
                     raise
-        checks.append(Check(f"{scope_name} role cannot read any *_encrypted column",
-                            not readable and bool(columns),
-                            ", ".join(readable) or f"{len(columns)} columns refused"))
+        checks.append(
+            Check(
+                f"{scope_name} role cannot read any *_encrypted column",
+                not readable and bool(columns),
+                ", ".join(readable) or f"{len(columns)} columns refused",
+            )
+        )
     return checks
 
 
@@ -130,12 +181,17 @@ def run_checks() -> list[Check]:
         checks = _table_checks(conn)
         admin_role = str(_scalar(conn, "SELECT current_user"))
         checks += _role_checks(conn, admin_role)
-        tenants = conn.execute(text(
-            "SELECT tenant_id, count(*) AS n FROM enhancement_history GROUP BY tenant_id"
-            " ORDER BY n DESC LIMIT 2")).all()
+        tenants = conn.execute(
+            text(
+                "SELECT tenant_id, count(*) AS n FROM enhancement_history GROUP BY tenant_id"
+                " ORDER BY n DESC LIMIT 2"
+            )
+        ).all()
         if len(tenants) < 2:
-            return [*checks, Check("two tenants with data to compare", False,
-                                   f"found {len(tenants)}")]
+            return [
+                *checks,
+                Check("two tenants with data to compare", False, f"found {len(tenants)}"),
+            ]
         (tenant, own_rows), (other, _) = tenants
         checks += _encrypted_checks(conn, tenant)
     checks += _isolation_checks(tenant, other, int(own_rows))

@@ -84,8 +84,11 @@ def load(tenant_id: str, now: datetime) -> Profile | None:
         if config.empty:
             return None
         secrets = read_frame(conn, "SELECT * FROM dashboard.secret_presence()")
-        activity = read_frame(conn, _ACTIVITY_SQL, {"week_ago": now - timedelta(days=7),
-                                                    "month_ago": now - timedelta(days=30)})
+        activity = read_frame(
+            conn,
+            _ACTIVITY_SQL,
+            {"week_ago": now - timedelta(days=7), "month_ago": now - timedelta(days=30)},
+        )
     row = config.iloc[0].to_dict()
     row["enhancement_preferences"] = _json(row["enhancement_preferences"])
     row["rate_limits"] = _json(row["rate_limits"])
@@ -95,34 +98,62 @@ def load(tenant_id: str, now: datetime) -> Profile | None:
         "Webhook signing secret": bool(secret_row.get("webhook_signing_secret_set")),
         "Jira API token": bool(secret_row.get("jira_api_token_set")),
     }
-    return Profile(row, secret_flags, check_preferences(row["enhancement_preferences"]),
-                   checklist(row, secret_flags, activity.iloc[0].to_dict()))
+    return Profile(
+        row,
+        secret_flags,
+        check_preferences(row["enhancement_preferences"]),
+        checklist(row, secret_flags, activity.iloc[0].to_dict()),
+    )
 
 
-def checklist(config: dict[str, Any], secrets: dict[str, bool],
-              activity: dict[str, Any]) -> list[Item]:
+def checklist(
+    config: dict[str, Any], secrets: dict[str, bool], activity: dict[str, Any]
+) -> list[Item]:
     """The procedures' post-onboarding checklist, each item verified from data. Pure."""
     health = rules("health")
     history, span = int(activity["history_tickets"]), activity["history_span_days"] or 0.0
     enough = history >= health["ticket_history_min"] and span >= health["ticket_history_span_days"]
     first = activity["first_completed"]
     return [
-        Item("Tenant configured and active", bool(config["is_active"]),
-             "active" if config["is_active"] else "deactivated (is_active = false)"),
-        Item("Credentials stored", secrets["ServiceDesk Plus API key"]
-             and secrets["Webhook signing secret"],
-             ", ".join(f"{k}: {'set' if v else 'missing'}" for k, v in secrets.items()
-                       if k != "Jira API token")),
-        Item("Webhooks arriving", activity["webhooks_7d"] > 0,
-             f"{activity['webhooks_7d']} webhooks in the last 7 days"),
-        Item("A first enhancement completed", first is not None,
-             f"first completed {first:%Y-%m-%d %H:%M} UTC" if first is not None else "none yet"),
-        Item("Enough ticket history for context", enough,
-             f"{history} resolved tickets over {span:.0f} days (need "
-             f"{health['ticket_history_min']}+ over {health['ticket_history_span_days']}+ days; "
-             f"healthy {health['ticket_history_healthy']}+)"),
-        Item("System inventory present", activity["inventory_rows"] > 0,
-             f"{activity['inventory_rows']} IP addresses for cross-reference"),
-        Item("Feedback flowing", activity["feedback_30d"] > 0,
-             f"{activity['feedback_30d']} feedback entries in the last 30 days"),
+        Item(
+            "Tenant configured and active",
+            bool(config["is_active"]),
+            "active" if config["is_active"] else "deactivated (is_active = false)",
+        ),
+        Item(
+            "Credentials stored",
+            secrets["ServiceDesk Plus API key"] and secrets["Webhook signing secret"],
+            ", ".join(
+                f"{k}: {'set' if v else 'missing'}"
+                for k, v in secrets.items()
+                if k != "Jira API token"
+            ),
+        ),
+        Item(
+            "Webhooks arriving",
+            activity["webhooks_7d"] > 0,
+            f"{activity['webhooks_7d']} webhooks in the last 7 days",
+        ),
+        Item(
+            "A first enhancement completed",
+            first is not None,
+            f"first completed {first:%Y-%m-%d %H:%M} UTC" if first is not None else "none yet",
+        ),
+        Item(
+            "Enough ticket history for context",
+            enough,
+            f"{history} resolved tickets over {span:.0f} days (need "
+            f"{health['ticket_history_min']}+ over {health['ticket_history_span_days']}+ days; "
+            f"healthy {health['ticket_history_healthy']}+)",
+        ),
+        Item(
+            "System inventory present",
+            activity["inventory_rows"] > 0,
+            f"{activity['inventory_rows']} IP addresses for cross-reference",
+        ),
+        Item(
+            "Feedback flowing",
+            activity["feedback_30d"] > 0,
+            f"{activity['feedback_30d']} feedback entries in the last 30 days",
+        ),
     ]

@@ -47,9 +47,13 @@ def load(path: Path | None = None) -> dict[str, Account]:
         tenant = entry.get("tenant")
         if role not in ROLES or (role == "client" and not tenant):
             continue  # a malformed entry grants nothing
-        accounts[email.lower()] = Account(email.lower(), entry.get("name", email), role,
-                                          tenant if role == "client" else None,
-                                          entry.get("password_hash"))
+        accounts[email.lower()] = Account(
+            email.lower(),
+            entry.get("name", email),
+            role,
+            tenant if role == "client" else None,
+            entry.get("password_hash"),
+        )
     return accounts
 
 
@@ -70,8 +74,14 @@ def hash_password(password: str) -> str:
 _DUMMY_HASH = hash_password("not-a-real-password")
 
 
-def add(path: Path, email: str, role: str, password: str | None, name: str | None = None,
-        tenant: str | None = None) -> None:
+def add(
+    path: Path,
+    email: str,
+    role: str,
+    password: str | None,
+    name: str | None = None,
+    tenant: str | None = None,
+) -> None:
     """Add or replace one user in the file."""
     if role not in ROLES or (role == "client") != bool(tenant):
         raise ValueError("role must be admin, support or client; client users need --tenant")
@@ -79,12 +89,16 @@ def add(path: Path, email: str, role: str, password: str | None, name: str | Non
     header = f"[users.{json.dumps(email.lower())}]"
     if header in lines:  # drop the old block
         start = lines.index(header)
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")),
-                   len(lines))
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines)
+        )
         del lines[start:end]
     # JSON string escaping is valid TOML basic-string escaping.
-    block = [header, f"name = {json.dumps(name or email.split('@')[0])}",
-             f"role = {json.dumps(role)}"]
+    block = [
+        header,
+        f"name = {json.dumps(name or email.split('@')[0])}",
+        f"role = {json.dumps(role)}",
+    ]
     if tenant:
         block.append(f"tenant = {json.dumps(tenant)}")
     if password:
@@ -107,8 +121,11 @@ def main() -> None:
     args = parser.parse_args()
     password = None
     if not args.oidc:
-        password = (os.environ[args.password_env] if args.password_env
-                    else getpass.getpass(f"Password for {args.email}: "))
+        password = (
+            os.environ[args.password_env]
+            if args.password_env
+            else getpass.getpass(f"Password for {args.email}: ")
+        )
     add(users_file(), args.email, args.role, password, args.name, args.tenant)
     print(f"{args.email}: {args.role} saved in {users_file()}")
 

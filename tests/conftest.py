@@ -226,6 +226,7 @@ def fleet_db(make_platform_db: Callable[[str], PlatformDb]) -> PlatformDb:
 def fleet_redis_url() -> str:
     """A Redis database of this session holding the demo queues (DB index 13)."""
     import redis
+
     from demo.seed_redis import seed
 
     url = f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '56379')}/13"
@@ -238,8 +239,13 @@ def fleet_redis_url() -> str:
 @pytest.fixture(scope="session")
 def fleet_app(fleet_db: PlatformDb, fleet_redis_url: str) -> Iterator[RunningApp]:
     """The dashboard served on the demo fleet, for browser tests."""
-    app = start_app({"DATABASE_URL": fleet_db.reader_url, "ADMIN_DATABASE_URL": fleet_db.admin_url,
-                     "REDIS_URL": fleet_redis_url})
+    app = start_app(
+        {
+            "DATABASE_URL": fleet_db.reader_url,
+            "ADMIN_DATABASE_URL": fleet_db.admin_url,
+            "REDIS_URL": fleet_redis_url,
+        }
+    )
     yield app
     app.process.terminate()
     app.process.wait(timeout=10)

@@ -25,8 +25,15 @@ def stalled_tenant(use_db, redis_url, tenant_id):
     now = datetime.now(UTC)
     with use_db.superuser() as conn:
         add_tenant(conn, tenant_id, "Stalled Works")
-        add_runs(conn, tenant_id, 60, "completed", now - timedelta(hours=10), latency_s=25,
-                 step=timedelta(minutes=7))
+        add_runs(
+            conn,
+            tenant_id,
+            60,
+            "completed",
+            now - timedelta(hours=10),
+            latency_s=25,
+            step=timedelta(minutes=7),
+        )
         for i in range(15):
             add_run(conn, tenant_id, f"stuck-{i}", "pending", now - timedelta(minutes=6 * i + 1))
     return tenant_id

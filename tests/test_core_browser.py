@@ -48,18 +48,41 @@ def test_tenant_detail_for_the_stalled_tenant(page, fleet_app):
 def forbidden_strings(fleet_db, tenant_id: str) -> list[str]:
     """Everything a client screen of `tenant_id` must never contain."""
     with fleet_db.superuser() as conn:
-        others = conn.execute("SELECT tenant_id, name FROM tenant_configs WHERE tenant_id <> %s",
-                              (tenant_id,)).fetchall()
-        outputs = [r[0][:40] for r in conn.execute(
-            "SELECT llm_output FROM enhancement_history WHERE tenant_id = %s"
-            " AND llm_output IS NOT NULL LIMIT 20", (tenant_id,))]
-        emails = [r[0] for r in conn.execute(
-            "SELECT DISTINCT technician_email FROM enhancement_feedback WHERE tenant_id = %s"
-            " AND technician_email IS NOT NULL LIMIT 20", (tenant_id,))]
+        others = conn.execute(
+            "SELECT tenant_id, name FROM tenant_configs WHERE tenant_id <> %s", (tenant_id,)
+        ).fetchall()
+        outputs = [
+            r[0][:40]
+            for r in conn.execute(
+                "SELECT llm_output FROM enhancement_history WHERE tenant_id = %s"
+                " AND llm_output IS NOT NULL LIMIT 20",
+                (tenant_id,),
+            )
+        ]
+        emails = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT technician_email FROM enhancement_feedback WHERE tenant_id = %s"
+                " AND technician_email IS NOT NULL LIMIT 20",
+                (tenant_id,),
+            )
+        ]
     words = [value for row in others for value in row]
-    return [*words, *outputs, *emails, fleet.FAKE_KEY_MARKER, "Traceback", "SELECT ",
-            "kubectl", "redis-cli", "HTTPStatusError", "TimeoutError", "jaeger",
-            "servicedesk_api_key", "_encrypted"]
+    return [
+        *words,
+        *outputs,
+        *emails,
+        fleet.FAKE_KEY_MARKER,
+        "Traceback",
+        "SELECT ",
+        "kubectl",
+        "redis-cli",
+        "HTTPStatusError",
+        "TimeoutError",
+        "jaeger",
+        "servicedesk_api_key",
+        "_encrypted",
+    ]
 
 
 def test_screenshare_shows_one_client_and_nothing_internal(page, fleet_app, fleet_db):

@@ -40,9 +40,12 @@ def test_tenant_scope_sees_only_its_own_rows(two_tenants):
         ids = conn.execute(text("SELECT DISTINCT tenant_id FROM enhancement_history")).scalars()
         assert set(ids) == {mine}
         # Asking for the other tenant explicitly still returns nothing.
-        assert conn.execute(
-            text("SELECT count(*) FROM enhancement_history WHERE tenant_id = :t"), {"t": other}
-        ).scalar_one() == 0
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM enhancement_history WHERE tenant_id = :t"), {"t": other}
+            ).scalar_one()
+            == 0
+        )
     with db.tenant_scope(other) as conn:
         assert count(conn, "enhancement_history") == 5
 
@@ -55,7 +58,8 @@ def test_tenant_setting_dies_with_the_transaction(two_tenants):
     engine = db._engine(os.environ["DATABASE_URL"], "DATABASE_URL")
     with engine.connect() as conn:
         setting = conn.execute(
-            text("SELECT current_setting('app.current_tenant_id', true)")).scalar_one()
+            text("SELECT current_setting('app.current_tenant_id', true)")
+        ).scalar_one()
         assert setting in (None, "")
         assert count(conn, "enhancement_feedback") == 0
 
@@ -72,12 +76,20 @@ def test_no_tenant_set_sees_nothing(two_tenants, platform_db):
 def test_admin_scope_sees_every_tenant(two_tenants):
     mine, other = two_tenants
     with db.admin_scope() as conn:
-        ids = set(conn.execute(text("SELECT DISTINCT tenant_id FROM enhancement_history")).scalars())
+        ids = set(
+            conn.execute(text("SELECT DISTINCT tenant_id FROM enhancement_history")).scalars()
+        )
     assert {mine, other} <= ids
 
 
-@pytest.mark.parametrize("column", ["servicedesk_api_key_encrypted",
-                                    "webhook_signing_secret_encrypted", "jira_api_token_encrypted"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        "servicedesk_api_key_encrypted",
+        "webhook_signing_secret_encrypted",
+        "jira_api_token_encrypted",
+    ],
+)
 def test_no_dashboard_role_can_read_encrypted_columns(two_tenants, column):
     mine, _ = two_tenants
     for scope in (lambda: db.tenant_scope(mine), db.admin_scope):
@@ -91,10 +103,12 @@ def test_dashboard_roles_are_plain_readers(use_db):
     with use_db.superuser() as conn:
         roles = conn.execute(
             "SELECT rolname, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles"
-            " WHERE rolname IN ('dashboard_reader', 'dashboard_admin')").fetchall()
+            " WHERE rolname IN ('dashboard_reader', 'dashboard_admin')"
+        ).fetchall()
         owned = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE tableowner IN"
-            " ('dashboard_reader', 'dashboard_admin')").fetchone()[0]
+            " ('dashboard_reader', 'dashboard_admin')"
+        ).fetchone()[0]
     assert len(roles) == 2
     assert all(not any(flags) for _name, *flags in roles)
     assert owned == 0
@@ -108,8 +122,9 @@ def test_reader_cannot_write_platform_tables(two_tenants):
         conn.execute(text("DELETE FROM enhancement_history"))
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "x' OR '1'='1", "a" * 101, "tenant;drop", "tenänt",
-                                 None, 42])
+@pytest.mark.parametrize(
+    "bad", ["", "   ", "x' OR '1'='1", "a" * 101, "tenant;drop", "tenänt", None, 42]
+)
 def test_invalid_tenant_ids_are_refused_before_any_query(bad):
     with pytest.raises(InvalidInput), db.tenant_scope(bad):
         pass
@@ -117,18 +132,20 @@ def test_invalid_tenant_ids_are_refused_before_any_query(bad):
 
 def test_uuid_tenant_ids_are_accepted():
     assert db.validate_tenant_id(" 0b6f6c2e-3f1a-4c7e-9d2b-7a1e5c3d9f00 ") == (
-        "0b6f6c2e-3f1a-4c7e-9d2b-7a1e5c3d9f00")
+        "0b6f6c2e-3f1a-4c7e-9d2b-7a1e5c3d9f00"
+    )
 
 
 def test_unreachable_database_is_a_plain_message(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://dashboard_reader:x@127.0.0.1:1/none")
-    with pytest.raises(SourceUnavailable, match="PostgreSQL is not available"):
-        with db.tenant_scope("msp-acme-corp"):
-            pass
+    with (
+        pytest.raises(SourceUnavailable, match="PostgreSQL is not available"),
+        db.tenant_scope("msp-acme-corp"),
+    ):
+        pass
     monkeypatch.delenv("ADMIN_DATABASE_URL")
-    with pytest.raises(SourceUnavailable, match="ADMIN_DATABASE_URL is not set"):
-        with db.admin_scope():
-            pass
+    with pytest.raises(SourceUnavailable, match="ADMIN_DATABASE_URL is not set"), db.admin_scope():
+        pass
 
 
 def test_slow_query_becomes_a_timeout(two_tenants):

@@ -15,10 +15,24 @@ SINCE = NOW - timedelta(hours=24)
 
 
 def base_row(**overrides):
-    row = dict(is_active=True, received=100, completed=100, failed=0, pending=0, stuck=0,
-               success_rate=1.0, p50_s=20.0, p95_s=40.0, received_recent=5, completed_recent=5,
-               last_completed=NOW, avg_rating=4.5, positive_pct=90.0, history_tickets=200,
-               as_of=NOW)
+    row = dict(
+        is_active=True,
+        received=100,
+        completed=100,
+        failed=0,
+        pending=0,
+        stuck=0,
+        success_rate=1.0,
+        p50_s=20.0,
+        p95_s=40.0,
+        received_recent=5,
+        completed_recent=5,
+        last_completed=NOW,
+        avg_rating=4.5,
+        positive_pct=90.0,
+        history_tickets=200,
+        as_of=NOW,
+    )
     row.update(overrides)
     return row
 
@@ -29,16 +43,20 @@ def test_healthy_row_passes_every_rule():
     assert verdict.reasons == ()
 
 
-@pytest.mark.parametrize(("completed", "failed", "status"), [
-    (96, 4, health.HEALTHY),      # 96%: above the 95% target
-    (95, 5, health.HEALTHY),      # exactly on target passes
-    (94, 6, health.DEGRADED),     # below target
-    (90, 10, health.DEGRADED),    # exactly at the critical line is not below it
-    (89, 11, health.CRITICAL),
-])
+@pytest.mark.parametrize(
+    ("completed", "failed", "status"),
+    [
+        (96, 4, health.HEALTHY),  # 96%: above the 95% target
+        (95, 5, health.HEALTHY),  # exactly on target passes
+        (94, 6, health.DEGRADED),  # below target
+        (90, 10, health.DEGRADED),  # exactly at the critical line is not below it
+        (89, 11, health.CRITICAL),
+    ],
+)
 def test_success_rate_boundaries(completed, failed, status):
-    row = base_row(completed=completed, failed=failed,
-                   success_rate=completed / (completed + failed))
+    row = base_row(
+        completed=completed, failed=failed, success_rate=completed / (completed + failed)
+    )
     assert health.assess(row).status == status
 
 
@@ -47,15 +65,21 @@ def test_ratios_are_not_judged_on_tiny_volume():
     assert "success_rate" not in {r.rule for r in health.assess(row).reasons}
 
 
-@pytest.mark.parametrize(("p95", "status"), [(60.0, health.HEALTHY), (61.0, health.DEGRADED),
-                                             (120.0, health.DEGRADED), (121.0, health.CRITICAL)])
+@pytest.mark.parametrize(
+    ("p95", "status"),
+    [
+        (60.0, health.HEALTHY),
+        (61.0, health.DEGRADED),
+        (120.0, health.DEGRADED),
+        (121.0, health.CRITICAL),
+    ],
+)
 def test_latency_boundaries(p95, status):
     assert health.assess(base_row(p95_s=p95)).status == status
 
 
 def test_stopped_enhancements_are_critical_even_with_good_ratios():
-    row = base_row(received_recent=12, completed_recent=0,
-                   last_completed=NOW - timedelta(hours=3))
+    row = base_row(received_recent=12, completed_recent=0, last_completed=NOW - timedelta(hours=3))
     verdict = health.assess(row)
     assert verdict.status == health.CRITICAL
     stalled = [r for r in verdict.reasons if r.rule == "stalled"]
@@ -78,11 +102,17 @@ def test_stall_counts_only_webhooks_that_should_have_finished(use_db, tenant_id)
 
 
 def test_quality_and_context_rules():
-    rules = {r.rule for r in health.assess(
-        base_row(avg_rating=2.9, positive_pct=69.0, history_tickets=49)).reasons}
+    rules = {
+        r.rule
+        for r in health.assess(
+            base_row(avg_rating=2.9, positive_pct=69.0, history_tickets=49)
+        ).reasons
+    }
     assert rules == {"rating", "positive", "history"}
-    assert health.assess(base_row(avg_rating=3.0, positive_pct=70.0,
-                                  history_tickets=50)).status == health.HEALTHY
+    assert (
+        health.assess(base_row(avg_rating=3.0, positive_pct=70.0, history_tickets=50)).status
+        == health.HEALTHY
+    )
 
 
 def test_inactive_tenant_is_not_alarmed():
@@ -104,12 +134,27 @@ def planted(use_db, tenant_id):
         start = NOW - timedelta(hours=20)
         # 40 completed with latencies 1..40 s, 8 failed (5 SDP 401, 3 LLM), 2 pending (1 stale).
         for i in range(40):
-            add_run(conn, tenant_id, f"c{i}", "completed", start + timedelta(minutes=i),
-                    latency_s=i + 1)
-        add_runs(conn, tenant_id, 5, "failed", start, 10,
-                 "HTTPStatusError: 401 Unauthorized for url https://sdp/api/v3/requests")
-        add_runs(conn, tenant_id, 3, "failed", start, 30,
-                 "TimeoutError: OpenAI request timed out after 30s")
+            add_run(
+                conn, tenant_id, f"c{i}", "completed", start + timedelta(minutes=i), latency_s=i + 1
+            )
+        add_runs(
+            conn,
+            tenant_id,
+            5,
+            "failed",
+            start,
+            10,
+            "HTTPStatusError: 401 Unauthorized for url https://sdp/api/v3/requests",
+        )
+        add_runs(
+            conn,
+            tenant_id,
+            3,
+            "failed",
+            start,
+            30,
+            "TimeoutError: OpenAI request timed out after 30s",
+        )
         add_run(conn, tenant_id, "p-old", "pending", NOW - timedelta(minutes=10))
         add_run(conn, tenant_id, "p-new", "pending", NOW - timedelta(seconds=30))
         add_run(conn, tenant_id, "old", "failed", NOW - timedelta(days=3), 5, "outside window")
@@ -130,8 +175,8 @@ def test_tenant_metrics_match_hand_computed_values(planted):
     row = frame.iloc[0]
     assert (row.received, row.completed, row.failed, row.pending, row.stuck) == (50, 40, 8, 2, 1)
     assert row.success_rate == pytest.approx(40 / 48)
-    assert row.p50_s == pytest.approx(20.5)            # median of 1..40
-    assert row.p95_s == pytest.approx(1 + 0.95 * 39)   # percentile_cont, linear interpolation
+    assert row.p50_s == pytest.approx(20.5)  # median of 1..40
+    assert row.p95_s == pytest.approx(1 + 0.95 * 39)  # percentile_cont, linear interpolation
     assert row.failures_by_cause == {"sdp_auth": 5, "llm_error": 3}
     assert row.avg_rating == pytest.approx(11 / 3)
     assert row.positive_pct == pytest.approx(66.67)
@@ -156,8 +201,10 @@ def test_trend_and_failure_breakdown(planted):
     assert trend["received"].sum() == 50
     assert trend["failed"].sum() == 8
     failures = health.tenant_failures(tenant, SINCE, NOW)
-    assert dict(zip(failures["mode"], failures["runs"], strict=True)) == {"sdp_auth": 5,
-                                                                          "llm_error": 3}
+    assert dict(zip(failures["mode"], failures["runs"], strict=True)) == {
+        "sdp_auth": 5,
+        "llm_error": 3,
+    }
     assert failures.iloc[0]["cause"].startswith("ServiceDesk Plus credentials")
 
 
@@ -167,15 +214,32 @@ def test_unknown_tenant_has_no_metrics(use_db):
 
 def test_failure_cause_ignores_similar_tickets_text(use_db, tenant_id):
     """Only the context's errors entries classify a failure, in either JSON shape."""
-    context = {"similar_tickets": [{"subject": "401 Unauthorized on VPN"}],
-               "errors": [{"node_name": "all", "message": "Timeout after 30s"}]}
+    context = {
+        "similar_tickets": [{"subject": "401 Unauthorized on VPN"}],
+        "errors": [{"node_name": "all", "message": "Timeout after 30s"}],
+    }
     with use_db.superuser() as conn:
         add_tenant(conn, tenant_id)
         add_run(conn, tenant_id, "obj", "failed", NOW - timedelta(hours=1), 5, None, context)
-        add_run(conn, tenant_id, "str", "failed", NOW - timedelta(hours=1), 5, None,
-                json.dumps(json.dumps(context)))
-        add_run(conn, tenant_id, "llm", "failed", NOW - timedelta(hours=1), 5,
-                "TimeoutError: OpenAI request timed out after 30s",
-                {"similar_tickets": [{"subject": "401 Unauthorized"}]})
+        add_run(
+            conn,
+            tenant_id,
+            "str",
+            "failed",
+            NOW - timedelta(hours=1),
+            5,
+            None,
+            json.dumps(json.dumps(context)),
+        )
+        add_run(
+            conn,
+            tenant_id,
+            "llm",
+            "failed",
+            NOW - timedelta(hours=1),
+            5,
+            "TimeoutError: OpenAI request timed out after 30s",
+            {"similar_tickets": [{"subject": "401 Unauthorized"}]},
+        )
     row = health.tenant_metrics(tenant_id, SINCE, NOW).iloc[0]
     assert row.failures_by_cause == {"context_timeout": 2, "llm_error": 1}

@@ -38,10 +38,20 @@ def failed(checks: list[rls_check.Check]) -> list[str]:
 
 
 def run_cli(platform: PlatformDb, reader_url: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": reader_url or platform.reader_url,
-           "ADMIN_DATABASE_URL": platform.admin_url}
-    return subprocess.run([sys.executable, "-m", "services.rls_check"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        **os.environ,
+        "DATABASE_URL": reader_url or platform.reader_url,
+        "ADMIN_DATABASE_URL": platform.admin_url,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.rls_check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_correct_database_passes_every_check(checked_db):
@@ -78,7 +88,8 @@ def test_bypassrls_reader_fails(checked_db):
         conn.execute(f"CREATE ROLE {role} LOGIN BYPASSRLS PASSWORD 'pw'")
         conn.execute(f"GRANT dashboard_reader TO {role}")
     url = checked_db.reader_url.replace(
-        f"dashboard_reader:{os.environ['STACK_READER_PASSWORD']}", f"{role}:pw")
+        f"dashboard_reader:{os.environ['STACK_READER_PASSWORD']}", f"{role}:pw"
+    )
     try:
         os.environ["DATABASE_URL"] = url
         db.dispose_engines()

@@ -22,8 +22,11 @@ def users_path(tmp_path):
 def test_right_password_signs_in_with_role(users_path):
     account = users.verify(" ADMIN@example.com ", "admin-pass", users_path)
     assert account is not None
-    assert (account.email, account.role, account.name) == ("admin@example.com", "admin",
-                                                           'Ann "the admin"')
+    assert (account.email, account.role, account.name) == (
+        "admin@example.com",
+        "admin",
+        'Ann "the admin"',
+    )
     client = users.verify("client@acme.example", "client-pass", users_path)
     assert client.role == "client" and client.tenant_id == "msp-acme-corp"
 
@@ -69,10 +72,23 @@ def test_client_users_need_a_tenant(tmp_path):
 def test_command_line_adds_a_user(tmp_path):
     path = tmp_path / "users.toml"
     done = subprocess.run(
-        [sys.executable, "-m", "services.users", "add", "jane@msp.example", "--role", "support",
-         "--password-env", "NEW_PASSWORD"],
-        cwd=ROOT, env={"DASHBOARD_USERS_FILE": str(path), "NEW_PASSWORD": "s3cret",
-                       "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "services.users",
+            "add",
+            "jane@msp.example",
+            "--role",
+            "support",
+            "--password-env",
+            "NEW_PASSWORD",
+        ],
+        cwd=ROOT,
+        env={"DASHBOARD_USERS_FILE": str(path), "NEW_PASSWORD": "s3cret", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert users.verify("jane@msp.example", "s3cret", path).role == "support"

@@ -51,10 +51,15 @@ def current_user() -> User | None:
         return _from_account(account) if account else None
     # TEMPORARY until sign-in is wired into app.py: the old placeholder identity.
     import os
+
     if SESSION_KEY not in st.session_state and "DASHBOARD_USERS_FILE" not in os.environ:
         email = os.environ.get("DASHBOARD_USER", "demo.engineer@example.com")
-        return User(email, email.split("@")[0], os.environ.get("DASHBOARD_ROLE", ADMIN),
-                    os.environ.get("DASHBOARD_TENANT"))
+        return User(
+            email,
+            email.split("@")[0],
+            os.environ.get("DASHBOARD_ROLE", ADMIN),
+            os.environ.get("DASHBOARD_TENANT"),
+        )
     return st.session_state.get(SESSION_KEY)
 
 
