@@ -27,10 +27,18 @@ demo-data: stack
 	$(ENV) $(PY) -m demo.backfill_prometheus --data-dir .stack/prometheus --days 60 --now $(NOW)
 	echo $(NOW) > .stack/demo-loaded
 
-demo: .stack/demo-loaded
+# Demo sign-in accounts (local to this machine; production uses OIDC or its own users file).
+.stack/users.toml: | stack
+	$(ENV) DEMO_PASSWORD=demo-admin $(PY) -m services.users add admin@demo.example --role admin --password-env DEMO_PASSWORD
+	$(ENV) DEMO_PASSWORD=demo-support $(PY) -m services.users add support@demo.example --role support --password-env DEMO_PASSWORD
+	$(ENV) DEMO_PASSWORD=demo-client $(PY) -m services.users add client@acme.example --role client --tenant msp-acme-corp --password-env DEMO_PASSWORD
+
+demo: .stack/demo-loaded .stack/users.toml
 	# Redis keeps nothing on disk: refill the queues as they were at load time.
 	$(ENV) $(PY) -m demo.seed_redis --now $$(cat .stack/demo-loaded)
 	@echo "Dashboard: http://127.0.0.1:8501 (Ctrl-C stops it; make stop stops the stack)"
+	@echo "Sign in as admin@demo.example / demo-admin, support@demo.example / demo-support,"
+	@echo "or client@acme.example / demo-client (screenshare of msp-acme-corp only)."
 	$(ENV) exec .venv/bin/streamlit run app.py --server.port 8501
 
 test: stack

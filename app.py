@@ -3,7 +3,8 @@
 import streamlit as st
 
 from ui.common import context, sidebar, tenants
-from ui.identity import CLIENT, current_user
+from ui.identity import CLIENT, current_user, requested_page_path
+from ui.sign_in import sign_in_page
 
 st.set_page_config(
     page_title="AI Agents · Support", page_icon=":material/support_agent:", layout="wide"
@@ -11,7 +12,12 @@ st.set_page_config(
 
 user = current_user()
 if user is None:  # signed out: the sign-in page is the only page that exists
-    st.navigation([st.Page("pages/sign_in.py", title="Sign in")], position="hidden").run()
+    # It also answers at the requested page's path, so a deep link survives sign-in (same
+    # path, same query) instead of ending on "page not found".
+    pages = [st.Page(sign_in_page, title="Sign in", url_path="sign_in", default=True)]
+    if (requested := requested_page_path()) != "sign_in":
+        pages.append(st.Page(sign_in_page, title="Sign in", url_path=requested))
+    st.navigation(pages, position="hidden").run()
     st.stop()
 
 # Screenshare: a client user always; anyone else with ?view=client. One tenant, no sidebar,
@@ -24,7 +30,7 @@ if user.role == CLIENT or st.query_params.get("view") == "client":
     st.session_state["screenshare_tenant"] = wanted
     st.session_state["view_context"] = context(user, wanted)
     st.navigation(
-        [st.Page("pages/client_view.py", title="Service health")], position="hidden"
+        [st.Page("views/client_view.py", title="Service health")], position="hidden"
     ).run()
     st.stop()
 
@@ -32,23 +38,23 @@ if user.role == CLIENT or st.query_params.get("view") == "client":
 views = {
     "Monitor": [
         st.Page(
-            "pages/tenant_health.py",
+            "views/tenant_health.py",
             title="Tenant health",
             icon=":material/monitor_heart:",
             default=True,
         ),
-        st.Page("pages/tenant_profile.py", title="Tenant profile", icon=":material/badge:"),
-        st.Page("pages/investigation.py", title="Investigation", icon=":material/troubleshoot:"),
-        st.Page("pages/feedback.py", title="Feedback", icon=":material/thumbs_up_down:"),
-        st.Page("pages/weekly_review.py", title="Weekly review", icon=":material/event_note:"),
+        st.Page("views/tenant_profile.py", title="Tenant profile", icon=":material/badge:"),
+        st.Page("views/investigation.py", title="Investigation", icon=":material/troubleshoot:"),
+        st.Page("views/feedback.py", title="Feedback", icon=":material/thumbs_up_down:"),
+        st.Page("views/weekly_review.py", title="Weekly review", icon=":material/event_note:"),
     ],
 }
 if user.is_admin:
     views["Admin"] = [
-        st.Page("pages/rls_check.py", title="RLS self-test", icon=":material/verified_user:"),
-        st.Page("pages/access_log.py", title="Data access log", icon=":material/policy:"),
-        st.Page("pages/queues.py", title="Queues and scaling", icon=":material/stacks:"),
-        st.Page("pages/slow_queries.py", title="Database health", icon=":material/database:"),
+        st.Page("views/rls_check.py", title="RLS self-test", icon=":material/verified_user:"),
+        st.Page("views/access_log.py", title="Data access log", icon=":material/policy:"),
+        st.Page("views/queues.py", title="Queues and scaling", icon=":material/stacks:"),
+        st.Page("views/slow_queries.py", title="Database health", icon=":material/database:"),
     ]
 navigation = st.navigation({section: pages for section, pages in views.items() if pages})
 

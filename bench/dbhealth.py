@@ -86,7 +86,7 @@ def page_ms(section: str) -> tuple[float, float]:
         if clear:
             st.cache_data.clear()
         start = time.perf_counter()
-        at.switch_page("pages/slow_queries.py").run()
+        at.switch_page("views/slow_queries.py").run()
         if at.exception or at.error:
             raise SystemExit(f"page failed: {at.exception or [e.value for e in at.error]}")
         return (time.perf_counter() - start) * 1000

@@ -94,24 +94,24 @@ def main() -> None:
         )
 
     views = (
-        ("feedback, fleet, 7d", feedback_fleet(7), "pages/feedback.py", {"range": "7d"}),
-        ("feedback, fleet, 30d", feedback_fleet(30), "pages/feedback.py", {"range": "30d"}),
+        ("feedback, fleet, 7d", feedback_fleet(7), "views/feedback.py", {"range": "7d"}),
+        ("feedback, fleet, 30d", feedback_fleet(30), "views/feedback.py", {"range": "30d"}),
         (
             f"feedback, {busiest}, 30d",
             feedback_tenant(30),
-            "pages/feedback.py",
+            "views/feedback.py",
             {"range": "30d", "tenant": busiest},
         ),
         (
             f"weekly review, fleet {week}",
             lambda: weekly_review.fleet_review(week, as_of),
-            "pages/weekly_review.py",
+            "views/weekly_review.py",
             {"week": week},
         ),
         (
             f"weekly review, {busiest}",
             lambda: weekly_review.tenant_review(busiest, week, as_of),
-            "pages/weekly_review.py",
+            "views/weekly_review.py",
             {"week": week, "tenant": busiest},
         ),
     )

@@ -162,7 +162,7 @@ def page_render() -> None:
                 at.session_state["purpose"] = PURPOSE
                 at.run()
                 start = time.perf_counter()
-                at.switch_page("pages/investigation.py").run()  # lookup + access record
+                at.switch_page("views/investigation.py").run()  # lookup + access record
                 firsts.append(time.perf_counter() - start)
                 if at.exception or not at.text_area:  # the summary is the page's last element
                     raise SystemExit(f"page failed: {at.exception or [e.value for e in at.error]}")

@@ -123,6 +123,7 @@ export ADMIN_DATABASE_URL='postgresql://dashboard_admin:$admin@127.0.0.1:$PG_POR
 export REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'
 export PROMETHEUS_URL='http://127.0.0.1:$PROM_PORT'
 export JAEGER_URL='http://127.0.0.1:16686'
+export DASHBOARD_USERS_FILE='$STACK/users.toml'
 ENV
 }
 

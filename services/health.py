@@ -37,14 +37,6 @@ WITH runs AS (
                FILTER (WHERE status = 'completed') AS p50_s,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY {LATENCY_S})
                FILTER (WHERE status = 'completed') AS p95_s,
-           -- webhooks of the last hour that should have finished by now (older than the
-           -- worker time limit): if none of the hour's runs completed, enhancements stopped
-           count(*) FILTER (WHERE created_at >= :now - make_interval(mins => :stalled_min)
-                              AND created_at < :now - make_interval(secs => :stuck_s))
-               AS received_recent,
-           count(*) FILTER (WHERE status = 'completed'
-                              AND completed_at >= :now - make_interval(mins => :stalled_min))
-               AS completed_recent,
            max(created_at) AS last_received
       FROM enhancement_history
      WHERE created_at >= :since AND created_at <= :now
@@ -75,8 +67,7 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
        coalesce(r.received, 0) AS received, coalesce(r.completed, 0) AS completed,
        coalesce(r.failed, 0) AS failed, coalesce(r.pending, 0) AS pending,
        coalesce(r.stuck, 0) AS stuck, r.p50_s, r.p95_s,
-       coalesce(r.received_recent, 0) AS received_recent,
-       coalesce(r.completed_recent, 0) AS completed_recent,
+       waiting.since_last_completed,
        r.last_received, last_done.completed_at AS last_completed,
        fm.failures_by_cause,
        fb.avg_rating, coalesce(fb.thumbs_up, 0) AS thumbs_up,
@@ -89,9 +80,17 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
   LEFT JOIN history h USING (tenant_id)
   LEFT JOIN LATERAL (
       -- newest completed run, found through (tenant_id, status, created_at DESC)
-      SELECT e.completed_at FROM enhancement_history e
+      SELECT e.created_at, e.completed_at FROM enhancement_history e
        WHERE e.tenant_id = c.tenant_id AND e.status = 'completed'
        ORDER BY e.created_at DESC LIMIT 1) last_done ON true
+  LEFT JOIN LATERAL (
+      -- webhooks since the newest completed run that should have finished by now (older than
+      -- the worker time limit) but did not: many of them means enhancements stopped
+      SELECT count(*) AS since_last_completed FROM enhancement_history e
+       WHERE e.tenant_id = c.tenant_id AND e.status IN ('pending', 'failed')
+         AND e.created_at > coalesce(last_done.created_at, '-infinity')
+         AND e.created_at >= :since
+         AND e.created_at < :now - make_interval(secs => :stuck_s)) waiting ON true
  ORDER BY c.is_active DESC, lower(c.name)
 """
 
@@ -119,7 +118,6 @@ def _params(since: datetime, now: datetime) -> dict[str, Any]:
         "since": since,
         "now": now,
         "stuck_s": health["stuck_pending_seconds"],
-        "stalled_min": health["stalled_after_minutes"],
     }
 
 
@@ -164,13 +162,16 @@ def assess(row: pd.Series | dict[str, Any], queue_oldest_s: float | None = None)
     def add(rule: str, severity: str, text: str) -> None:
         reasons.append(Reason(rule, severity, text))
 
-    stalled_min = h["stalled_after_minutes"]
-    if r["received_recent"] >= h["stalled_min_webhooks"] and r["completed_recent"] == 0:
+    silence_min = _minutes_since(r.get("last_completed"), r.get("as_of"))
+    if r["since_last_completed"] >= h["stalled_min_webhooks"] and (
+        silence_min is None or silence_min > h["stalled_after_minutes"]
+    ):
         add(
             "stalled",
             CRITICAL,
-            f"Enhancements stopped: {r['received_recent']} webhooks in the last {stalled_min} min,"
-            f" none completed (last completed {_ago(r.get('last_completed'), r.get('as_of'))})",
+            f"Enhancements stopped: {r['since_last_completed']} webhooks since the last "
+            f"completed enhancement ({_ago(r.get('last_completed'), r.get('as_of'))}), "
+            "none of them enhanced",
         )
     if r["received"] == 0:
         add("no_traffic", DEGRADED, "No webhooks received in this time range")
@@ -248,11 +249,17 @@ def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _ago(when: Any, now: Any) -> str:
+def _minutes_since(when: Any, now: Any) -> float | None:
     if when is None or pd.isna(when):
-        return "never"
+        return None
     reference = now if now is not None else pd.Timestamp.now(tz="UTC")
-    minutes = (pd.Timestamp(reference) - pd.Timestamp(when)).total_seconds() / 60
+    return (pd.Timestamp(reference) - pd.Timestamp(when)).total_seconds() / 60
+
+
+def _ago(when: Any, now: Any) -> str:
+    minutes = _minutes_since(when, now)
+    if minutes is None:
+        return "never"
     return f"{minutes / 60:.1f} h ago" if minutes >= 90 else f"{minutes:.0f} min ago"
 
 

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -142,13 +143,39 @@ def wait_for_http(url: str, seconds: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer within {seconds} s")
 
 
+# Test accounts, one per role; a served app's users file holds them (and its default user).
+TEST_PASSWORD = "test-password"
+TEST_USERS = {
+    "admin": ("admin@test.example", None),
+    "support": ("support@test.example", None),
+    "client": ("client@acme.test.example", "msp-acme-corp"),
+}
+
+
 @dataclass
 class RunningApp:
     url: str
     process: subprocess.Popen
+    email: str  # the user a browser test signs in as unless it names another role
+
+
+def _users_file(default_email: str, default_role: str, default_tenant: str | None) -> Path:
+    from services import users
+
+    path = Path(tempfile.mkdtemp(prefix="dashboard-users-")) / "users.toml"
+    for role, (email, tenant) in TEST_USERS.items():
+        users.add(path, email, role, TEST_PASSWORD, tenant=tenant)
+    users.add(path, default_email, default_role, TEST_PASSWORD, tenant=default_tenant)
+    return path
 
 
 def start_app(env: dict[str, str]) -> RunningApp:
+    """Serve the app on a free port. DASHBOARD_USER / DASHBOARD_ROLE / DASHBOARD_TENANT in `env`
+    (test-only knobs) name the user that `visit` signs in as; default: an admin."""
+    env = dict(env)
+    email = env.pop("DASHBOARD_USER", "engineer@test.example")
+    role = env.pop("DASHBOARD_ROLE", "admin")
+    users_file = _users_file(email, role, env.pop("DASHBOARD_TENANT", None))
     port = free_port()
     process = subprocess.Popen(
         [
@@ -163,13 +190,46 @@ def start_app(env: dict[str, str]) -> RunningApp:
             "--browser.gatherUsageStats=false",
         ],
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "DASHBOARD_USERS_FILE": str(users_file)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{url}/_stcore/health")
-    return RunningApp(url, process)
+    return RunningApp(url, process, email)
+
+
+def sign_in(page, email: str, password: str = TEST_PASSWORD) -> None:
+    """Fill the sign-in form on the current page and wait for the app behind it."""
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Password", exact=True).wait_for(state="detached")
+    wait_rendered(page)
+
+
+def visit(page, app: RunningApp, path: str = "", role: str | None = None) -> None:
+    """Open `path` (a deep link) as a signed-in user: every page load is a new Streamlit
+    session, so the sign-in form comes first and then the app returns to the deep link."""
+    page.goto(f"{app.url}/{path.lstrip('/')}")
+    wait_rendered(page)
+    if page.get_by_label("Password", exact=True).count():
+        sign_in(page, TEST_USERS[role][0] if role else app.email)
+
+
+def app_test(role: str | None = None, email: str | None = None, tenant_id: str | None = None):
+    """An AppTest of app.py with a signed-in user (by default the one DASHBOARD_ROLE /
+    DASHBOARD_USER / DASHBOARD_TENANT name in the test's environment, else an admin)."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui.identity import SESSION_KEY, User
+
+    role = role or os.environ.get("DASHBOARD_ROLE", "admin")
+    email = email or os.environ.get("DASHBOARD_USER", "engineer@test.example")
+    tenant_id = tenant_id or os.environ.get("DASHBOARD_TENANT")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state[SESSION_KEY] = User(email, email.split("@")[0], role, tenant_id)
+    return at
 
 
 @pytest.fixture(scope="session")

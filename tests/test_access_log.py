@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from services import access_log
 from services.db import tenant_scope, write_scope
-from tests.conftest import ROOT
+from tests.conftest import ROOT, app_test
 from tests.planting import add_tenant
 
 NOW = datetime.now(UTC)
@@ -211,9 +211,9 @@ def fresh_caches():
 
 
 def open_log_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = app_test()
     at.run()
-    return at.switch_page("pages/access_log.py").run()
+    return at.switch_page("views/access_log.py").run()
 
 
 def test_admin_page_lists_filters_and_records_its_own_use(use_db, logged, fresh_caches):
@@ -241,6 +241,6 @@ def test_admin_page_lists_filters_and_records_its_own_use(use_db, logged, fresh_
 
 def test_support_engineers_cannot_open_the_log(use_db, logged, fresh_caches, monkeypatch):
     monkeypatch.setenv("DASHBOARD_ROLE", "support")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = app_test().run()
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("pages/access_log.py").run()
+        at.switch_page("views/access_log.py").run()

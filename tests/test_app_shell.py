@@ -8,7 +8,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import app_test
 from tests.planting import add_run, add_runs, add_tenant
 
 
@@ -40,7 +40,7 @@ def stalled_tenant(use_db, redis_url, tenant_id):
 
 
 def run_app(**query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = app_test()
     for key, value in query.items():
         at.query_params[key] = value
     return at.run()

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from demo import fleet
-from tests.conftest import screenshot, wait_rendered
+from tests.conftest import screenshot, visit
 
 pytestmark = pytest.mark.browser
 
@@ -21,8 +21,7 @@ def page(browser):
 
 
 def open_view(page, app, path: str) -> str:
-    page.goto(f"{app.url}/{path}")
-    wait_rendered(page)
+    visit(page, app, f"{path}")
     return page.inner_text("body")
 
 

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from services import dbhealth
 from services.errors import InvalidInput, QueryTimeout, SourceUnavailable
-from tests.conftest import ROOT, PlatformDb
+from tests.conftest import ROOT, PlatformDb, app_test
 
 SLOW_SLEEP_S = 0.25
 SLOW_RUNS = 2
@@ -488,10 +488,10 @@ def test_a_missing_extension_gives_instructions(bare_db):
 
 
 def open_page(section: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = app_test()
     at.query_params["section"] = section
     at.run()
-    return at.switch_page("pages/slow_queries.py").run()
+    return at.switch_page("views/slow_queries.py").run()
 
 
 def access_kinds(db: PlatformDb) -> list[tuple[str, str, dict]]:
@@ -512,7 +512,7 @@ def test_the_page_ranks_explains_and_records(hdb):
     assert slow["Calls"].tolist() == [SLOW_RUNS]
     assert [m.label for m in at.metric][:3] == ["Time in statements", "Calls", "Statements"]
     at.text_area(key="dbh_explain").input("SELECT * FROM dbh_big WHERE k = 3")
-    at.button[-1].click().run()
+    next(b for b in at.button if b.label == "Explain").click().run()
     assert not at.error
     assert any("Seq Scan on dbh_big" in code.value for code in at.code)
     kinds = access_kinds(hdb)
@@ -553,6 +553,6 @@ def test_the_page_without_the_extension_explains_how_to_enable_it(bare_db):
 
 def test_support_engineers_cannot_open_it(hdb, monkeypatch):
     monkeypatch.setenv("DASHBOARD_ROLE", "support")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = app_test().run()
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("pages/slow_queries.py").run()
+        at.switch_page("views/slow_queries.py").run()

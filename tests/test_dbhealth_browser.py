@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services import dbhealth
-from tests.conftest import PlatformDb, screenshot, start_app, wait_rendered
+from tests.conftest import PlatformDb, screenshot, start_app, visit, wait_rendered
 from tests.test_dbhealth import plant_workload
 
 pytestmark = pytest.mark.browser
@@ -39,12 +39,6 @@ def app(workload_db, browser):
             "DASHBOARD_USER": "dba.check@example.com",
         }
     )
-    # A fresh server's first run uses Streamlit's legacy pages/ mode until app.py has called
-    # st.navigation once: visit the root before deep-linking to the page.
-    warmup = browser.new_page()
-    warmup.goto(running.url)
-    wait_rendered(warmup)
-    warmup.close()
     yield running
     running.process.terminate()
     running.process.wait(timeout=20)
@@ -66,8 +60,7 @@ def open_tab(page, name: str, expect: str) -> str:
 
 
 def test_database_health_in_the_browser(page, app, workload_db):
-    page.goto(f"{app.url}/slow_queries")
-    wait_rendered(page)
+    visit(page, app, "slow_queries")
     page.get_by_text("Time in statements").wait_for(timeout=30000)
     wait_rendered(page)
     text = page.inner_text("body")

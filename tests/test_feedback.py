@@ -251,17 +251,17 @@ def test_feedback_page_fleet_only_for_admins(use):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.conftest import app_test
     from ui.identity import ADMIN, SESSION_KEY, SUPPORT, User
 
     def run(user: User, **query: str) -> AppTest:
         st.cache_data.clear()
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at = app_test()
         at.session_state[SESSION_KEY] = user
         for key, value in query.items():
             at.query_params[key] = value
         at.run()
-        return at.switch_page("pages/feedback.py").run()
+        return at.switch_page("views/feedback.py").run()
 
     support = User("eng@example.com", "eng", SUPPORT)
     at = run(support)

@@ -14,7 +14,15 @@ import pytest
 from demo import fleet
 from demo.generate import generate
 from services import weekly_review
-from tests.conftest import ARTIFACTS, RunningApp, screenshot, start_app, wait_rendered
+from tests.conftest import (
+    ARTIFACTS,
+    RunningApp,
+    screenshot,
+    sign_in,
+    start_app,
+    visit,
+    wait_rendered,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -33,12 +41,6 @@ def app(demo_db, browser) -> Iterator[RunningApp]:
     served = start_app(
         {"DATABASE_URL": demo_db.reader_url, "ADMIN_DATABASE_URL": demo_db.admin_url}
     )
-    # A fresh server runs its very first script run in Streamlit's legacy pages/ mode (before
-    # app.py has called st.navigation once): one plain visit first, then the deep links.
-    warmup = browser.new_page()
-    warmup.goto(served.url)
-    wait_rendered(warmup)
-    warmup.close()
     yield served
     served.process.terminate()
     served.process.wait(timeout=10)
@@ -54,8 +56,7 @@ def page(browser):
 
 
 def open_view(page, app: RunningApp, path: str) -> str:
-    page.goto(f"{app.url}/{path}")
-    wait_rendered(page)
+    visit(page, app, f"{path}")
     text = page.inner_text("body")
     assert "Traceback" not in text and "Something went wrong" not in text
     return text
@@ -115,6 +116,7 @@ def test_tenant_comments_need_a_case_and_consent(page, app, demo_db):
     investigation = opened.value
     investigation.wait_for_load_state()
     wait_rendered(investigation)
+    sign_in(investigation, app.email)  # a new tab is a new session: the deep link survives it
     assert investigation.url.endswith(f"/investigation?tenant={fleet.UMBRELLA}&ticket={ticket}")
     assert "Investigation" in investigation.inner_text("body")
 

@@ -25,8 +25,7 @@ def base_row(**overrides):
         success_rate=1.0,
         p50_s=20.0,
         p95_s=40.0,
-        received_recent=5,
-        completed_recent=5,
+        since_last_completed=0,
         last_completed=NOW,
         avg_rating=4.5,
         positive_pct=90.0,
@@ -79,25 +78,34 @@ def test_latency_boundaries(p95, status):
 
 
 def test_stopped_enhancements_are_critical_even_with_good_ratios():
-    row = base_row(received_recent=12, completed_recent=0, last_completed=NOW - timedelta(hours=3))
+    row = base_row(since_last_completed=12, last_completed=NOW - timedelta(hours=3))
     verdict = health.assess(row)
     assert verdict.status == health.CRITICAL
     stalled = [r for r in verdict.reasons if r.rule == "stalled"]
     assert "12 webhooks" in stalled[0].text and "3.0 h ago" in stalled[0].text
 
 
-def test_a_couple_of_slow_webhooks_are_not_a_stall():
-    row = base_row(received_recent=2, completed_recent=0)
-    assert "stalled" not in {r.rule for r in health.assess(row).reasons}
+@pytest.mark.parametrize(
+    ("waiting", "silent_minutes", "stalled"),
+    [(2, 180, False), (3, 180, True), (3, 60, False), (3, 61, True), (50, 30, False)],
+)
+def test_stall_needs_both_waiting_webhooks_and_silence(waiting, silent_minutes, stalled):
+    row = base_row(
+        since_last_completed=waiting, last_completed=NOW - timedelta(minutes=silent_minutes)
+    )
+    assert ("stalled" in {r.rule for r in health.assess(row).reasons}) == stalled
 
 
 def test_stall_counts_only_webhooks_that_should_have_finished(use_db, tenant_id):
     with use_db.superuser() as conn:
         add_tenant(conn, tenant_id)
+        add_run(conn, tenant_id, "done", "completed", NOW - timedelta(hours=5), latency_s=20)
+        add_run(conn, tenant_id, "before", "failed", NOW - timedelta(hours=6), 5, "boom")
         for seconds in (30, 60, 90, 300, 600, 1200):  # three are younger than the time limit
             add_run(conn, tenant_id, f"p{seconds}", "pending", NOW - timedelta(seconds=seconds))
+        add_run(conn, tenant_id, "f", "failed", NOW - timedelta(hours=2), 5, "boom")
     row = health.tenant_metrics(tenant_id, SINCE, NOW).iloc[0]
-    assert (row.received_recent, row.completed_recent) == (3, 0)
+    assert row.since_last_completed == 4  # 3 old pending + 1 failed after the last completion
     assert "stalled" in {r.rule for r in health.assess(row.to_dict()).reasons}
 
 

@@ -16,10 +16,20 @@ from demo import fleet
 from services import investigation
 from services.errors import InvalidInput
 from services.failures import MODES_BY_KEY
-from tests.conftest import ROOT
+from tests.conftest import app_test
 from tests.planting import add_feedback, add_run, add_tenant
 
 NOW = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_now():
+    """Plant relative to the moment each test starts: the suite runs for minutes, and a run
+    planted 30 s "ago" at import time would be stuck (> 120 s) by the time a test reads it."""
+    global NOW
+    NOW = datetime.now(UTC)
+
+
 CONTEXT = {
     "similar_tickets": [{"ticket_id": "1"}, {"ticket_id": "2"}, {"ticket_id": "3"}],
     "kb_articles": [{"title": "VPN"}],
@@ -565,13 +575,13 @@ def fresh_caches():
 
 
 def open_page(purpose: str | None = None, **query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = app_test()
     for key, value in query.items():
         at.query_params[key] = value
     if purpose is not None:
         at.session_state["purpose"] = purpose
     at.run()
-    return at.switch_page("pages/investigation.py").run()
+    return at.switch_page("views/investigation.py").run()
 
 
 def access_records(db, tenant_id: str) -> list[tuple]:
@@ -636,7 +646,7 @@ def test_deep_link_lookup_records_the_access(use_db, low_rated, fresh_caches):
             {"ticket_id": "67890"},
             2,
             False,
-            "demo.engineer@example.com",
+            "engineer@test.example",
         )
     ]
 

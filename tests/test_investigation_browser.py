@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from demo import fleet
-from tests.conftest import ARTIFACTS, screenshot, wait_rendered
+from tests.conftest import ARTIFACTS, screenshot, visit, wait_rendered
 
 pytestmark = pytest.mark.browser
 
@@ -22,15 +22,7 @@ def page(browser):
 
 
 @pytest.fixture
-def app(fleet_app, browser):
-    """The served app after one plain visit. Streamlit runs a fresh server's very first script
-    run in its legacy pages/ mode (until app.py has called st.navigation once), so a deep link
-    as the very first request fails for every page; that is the shell's, reported, not tested
-    here."""
-    warmup = browser.new_page()
-    warmup.goto(fleet_app.url)
-    wait_rendered(warmup)
-    warmup.close()
+def app(fleet_app):
     return fleet_app
 
 
@@ -43,8 +35,7 @@ def state_case(page, case: str) -> None:
 
 
 def test_deep_link_to_a_rerun_ticket_shows_every_hop(page, app):
-    page.goto(f"{app.url}/investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_RERUN}")
-    wait_rendered(page)
+    visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_RERUN}")
     assert "Which support case is this for?" in page.inner_text("body")
     assert "Run 1 of" not in page.inner_text("body")  # nothing read before the purpose
 
@@ -77,8 +68,7 @@ def test_low_rated_ticket_reveals_content_only_with_consent(page, app, fleet_db)
             (fleet.ACME, fleet.TICKET_LOW_RATED),
         ).fetchone()[0]
     comment = fleet.PLANTED_FEEDBACK[0].comment
-    page.goto(f"{app.url}/investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_LOW_RATED}")
-    wait_rendered(page)
+    visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_LOW_RATED}")
     state_case(page, "SUP-568 enhancement not helpful")
     text = page.inner_text("body")
     assert "rated low by the technician" in text
@@ -95,8 +85,7 @@ def test_low_rated_ticket_reveals_content_only_with_consent(page, app, fleet_db)
 
 
 def test_stuck_ticket_and_hostile_input(page, app):
-    page.goto(f"{app.url}/investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_STALE_PENDING}")
-    wait_rendered(page)
+    visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_STALE_PENDING}")
     state_case(page, "SUP-569 no enhancement after 20 min")
     assert "worker time limit" in page.inner_text("body")
     screenshot(page, "investigation_stuck")
@@ -110,11 +99,9 @@ def test_stuck_ticket_and_hostile_input(page, app):
 
 
 def test_the_lookups_are_in_the_admin_access_log(page, app):
-    page.goto(f"{app.url}/investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_SDP_TIMEOUT}")
-    wait_rendered(page)
+    visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_SDP_TIMEOUT}")
     state_case(page, "SUP-570 ticket 12345 never enhanced")
-    page.goto(f"{app.url}/access_log")
-    wait_rendered(page)
+    visit(page, app, "access_log")
     page.get_by_label("Purpose or parameters contain").fill("SUP-570")
     page.get_by_label("Purpose or parameters contain").press("Enter")
     wait_rendered(page)

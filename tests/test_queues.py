@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from demo import fleet
 from demo.seed_redis import celery_message
 from services import metrics, queues
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, app_test, free_port
 from tests.planting import add_run, add_tenant
 from tests.queue_history import (
     EXPECTED_EPISODES,
@@ -289,8 +289,8 @@ def test_page_survives_prometheus_stopping_mid_session(page_env, monkeypatch):
     prometheus = start_prometheus(end)
     try:
         monkeypatch.setenv("PROMETHEUS_URL", prometheus.url)
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-        at.switch_page("pages/queues.py").run()
+        at = app_test().run()
+        at.switch_page("views/queues.py").run()
         assert not at.exception
         assert at.title[0].value == "Queues and scaling"
         tiles = {m.label: m.value for m in at.metric}
@@ -326,10 +326,10 @@ def test_without_prometheus_the_proposal_names_only_the_client_in_focus(
         add_tenant(conn, other, "Another Client MSP")
         add_run(conn, other, "o-1", "completed", datetime.now(UTC) - timedelta(hours=2), 40)
     monkeypatch.setenv("PROMETHEUS_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = app_test()
     at.query_params["tenant"] = page_env
     at.run()
-    at.switch_page("pages/queues.py").run()
+    at.switch_page("views/queues.py").run()
     assert not at.exception
     assert any(e.value.startswith("Prometheus is not available") for e in at.error)
     assert {m.label: m.value for m in at.metric}["Jobs in celery"] == "25"

@@ -11,7 +11,7 @@ import redis
 
 from demo.seed_redis import seed
 from services import queues
-from tests.conftest import screenshot, start_app, wait_rendered
+from tests.conftest import screenshot, start_app, visit, wait_rendered
 from tests.queue_history import start_demo_prometheus
 
 pytestmark = pytest.mark.browser
@@ -38,10 +38,7 @@ def test_live_tiles_history_and_prometheus_going_away(browser, fleet_db, redis_u
     )
     page = browser.new_page(viewport={"width": 1500, "height": 1500})
     try:
-        # A fresh server's first run is in Streamlit's legacy pages/ mode: visit the root first.
-        page.goto(app.url)
-        wait_rendered(page, timeout_ms=60000)
-        page.goto(f"{app.url}/queues?history=7d", wait_until="domcontentloaded")
+        visit(page, app, "queues?history=7d")
         wait_rendered(page, timeout_ms=60000)
         assert page.locator("h1").first.inner_text() == "Queues and scaling"
         assert tile(page, "Jobs in celery") == str(celery_depth)
@@ -68,6 +65,13 @@ def test_live_tiles_history_and_prometheus_going_away(browser, fleet_db, redis_u
                             && m.innerText.includes(expected))""",
             arg=str(celery_depth + 30),
             timeout=60000,
+        )
+        # The fragment's elements repaint one by one: wait for the pause tile too.
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid="stMetric"]')]
+                 .some(m => m.innerText.includes('Processing')
+                            && m.innerText.includes('Paused'))""",
+            timeout=30000,
         )
         assert tile(page, "Processing") == "Paused"
         page.get_by_text("so the queue will not drain").first.wait_for(timeout=10000)

@@ -378,13 +378,12 @@ def test_exports_markdown_csv_and_html(use):
 
 def run_page(path: str, user, **query: str):
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
+    from tests.conftest import app_test
     from ui.identity import SESSION_KEY
 
     st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = app_test()
     at.session_state[SESSION_KEY] = user
     for key, value in query.items():
         at.query_params[key] = value
@@ -396,7 +395,7 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     from ui.identity import ADMIN, SUPPORT, User
 
     admin = User("lead@example.com", "lead", ADMIN)
-    at = run_page("pages/weekly_review.py", admin, week="2025-W11")
+    at = run_page("views/weekly_review.py", admin, week="2025-W11")
     assert not at.exception and not at.error
     # Critical escalations stand out above the list (the fleet and B).
     critical = [m.value for m in at.markdown if m.value.startswith(":red-badge")]
@@ -417,9 +416,9 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     assert [m.label for m in at.metric] == ["🔴 Critical", "🟠 High", "🟡 Medium", "🟢 None"]
 
     support = User("eng@example.com", "eng", SUPPORT)
-    at = run_page("pages/weekly_review.py", support, week="2025-W11")
+    at = run_page("views/weekly_review.py", support, week="2025-W11")
     assert not at.dataframe and "fleet review is for admins" in at.info[0].value
-    at = run_page("pages/weekly_review.py", support, week="2025-W11", tenant=B)
+    at = run_page("views/weekly_review.py", support, week="2025-W11", tenant=B)
     table = at.dataframe[1].value.set_index("Criterion")  # one tenant: a row per criterion
     assert table.loc["Success rate", "This week"] == "50.0%"
     assert table.loc["Success rate", "Verdict"] == "❌ FAIL"
@@ -427,6 +426,6 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     assert table.loc["Throughput", "Based on"] == "–"
     assert all("Fleet" not in str(frame.value) for frame in at.dataframe)
 
-    at = run_page("pages/weekly_review.py", admin, week="2025-W99")
+    at = run_page("views/weekly_review.py", admin, week="2025-W99")
     assert not at.exception
     assert "not a week of that year" in at.error[0].value

@@ -191,6 +191,6 @@ STATUS_ICON = {"critical": "🔴", "degraded": "🟠", "healthy": "🟢", "inact
 
 
 def investigation_link(tenant_id: str, ticket_id: str) -> str:
-    """Relative link to one ticket in the investigation view (pages/investigation.py), so it
+    """Relative link to one ticket in the investigation view (views/investigation.py), so it
     also works when the app is served under a base path."""
     return f"investigation?{urlencode({'tenant': tenant_id, 'ticket': ticket_id})}"

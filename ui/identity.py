@@ -8,7 +8,9 @@ Signed out, current_user() is None and the app shows nothing but the sign-in pag
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import streamlit as st
 
@@ -49,17 +51,6 @@ def current_user() -> User | None:
             return None
         account = users.load().get(str(st.user.get("email", "")).lower())
         return _from_account(account) if account else None
-    # TEMPORARY until sign-in is wired into app.py: the old placeholder identity.
-    import os
-
-    if SESSION_KEY not in st.session_state and "DASHBOARD_USERS_FILE" not in os.environ:
-        email = os.environ.get("DASHBOARD_USER", "demo.engineer@example.com")
-        return User(
-            email,
-            email.split("@")[0],
-            os.environ.get("DASHBOARD_ROLE", ADMIN),
-            os.environ.get("DASHBOARD_TENANT"),
-        )
     return st.session_state.get(SESSION_KEY)
 
 
@@ -76,3 +67,10 @@ def sign_out() -> None:
     st.session_state.clear()
     if oidc_configured():
         st.logout()
+
+
+def requested_page_path() -> str:
+    """The page part of the URL the visitor opened ("investigation"), or "sign_in" for the
+    root or anything that is not a plain page name."""
+    path = urlparse(st.context.url or "").path.strip("/").rsplit("/", 1)[-1]
+    return path if re.fullmatch(r"[a-z_]{1,40}", path) else "sign_in"

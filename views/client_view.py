@@ -8,6 +8,7 @@ from services import charts, health, queues
 from services.config import rules
 from ui.common import RANGES as ALL_RANGES
 from ui.common import ViewContext, cached, guard, record_view
+from ui.identity import CLIENT, sign_out
 
 ctx: ViewContext = st.session_state["view_context"]
 tenant_id: str = st.session_state["screenshare_tenant"]
@@ -135,3 +136,6 @@ def show() -> None:
 
 with guard("service health", public=True):
     show()
+if ctx.user.role == CLIENT and st.button("Sign out", icon=":material/logout:", type="tertiary"):
+    sign_out()
+    st.rerun()

@@ -180,7 +180,7 @@ def show_worst(worst: pd.DataFrame, fleet: bool, with_comments: bool) -> None:
     if selected:
         row = worst.iloc[selected[0]]
         st.page_link(
-            "pages/investigation.py",
+            "views/investigation.py",
             icon=":material/troubleshoot:",
             label=f"Investigate ticket {row['ticket_id']} of {row['tenant_name']}",
             query_params={"tenant": row["tenant_id"], "ticket": row["ticket_id"]},

@@ -219,5 +219,8 @@ def show_tenant(tenant_id: str) -> None:
 with guard("tenant health"):
     if ctx.tenant_id:
         show_tenant(ctx.tenant_id)
-    else:
+    elif ctx.user.is_admin:
         show_fleet()
+    else:  # support engineers look at one tenant at a time; the fleet is an admin view
+        st.title("Tenant health")
+        st.info("Pick a tenant in the sidebar to see its health.", icon=":material/arrow_back:")
