@@ -114,7 +114,7 @@ write_env() {
     local reader admin
     reader=$(secret reader); admin=$(secret admin)
     cat > "$STACK/env" <<ENV
-export PGHOST=$STACK/run PGPORT=$PG_PORT PGUSER=postgres
+export PGHOST=$STACK/run PGPORT=$PG_PORT PGUSER=postgres REDIS_PORT=$REDIS_PORT
 export STACK_SUPERUSER_URL='postgresql://postgres@/postgres?host=$STACK/run&port=$PG_PORT'
 export STACK_READER_PASSWORD='$reader'
 export STACK_ADMIN_PASSWORD='$admin'
