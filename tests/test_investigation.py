@@ -271,22 +271,9 @@ def test_a_completed_run_with_a_context_timeout_is_explained(use_db, tenant):
     assert "context gathering timed out" in investigation.root_cause(found)[0]
 
 
-def test_sensitive_content_hidden_until_consent(use_db, tenant):
+def test_sensitive_content_hidden_until_consent(use_db, low_rated):
+    tenant = low_rated
     with use_db.superuser() as conn:
-        add_run(conn, tenant, "67890", "completed", NOW - timedelta(hours=3), 21, context=CONTEXT)
-        conn.execute(
-            "UPDATE enhancement_history SET llm_output = %s WHERE tenant_id = %s",
-            (SECRET_OUTPUT, tenant),
-        )
-        add_feedback(
-            conn,
-            tenant,
-            "67890",
-            "rating",
-            NOW - timedelta(hours=2),
-            rating=2,
-            comment=SECRET_COMMENT,
-        )
         add_feedback(conn, tenant, "67890", "thumbs_down", NOW - timedelta(hours=1))
     hidden = investigation.lookup(tenant, "67890")
     assert not hidden.revealed

@@ -117,3 +117,20 @@ def test_deep_link_survives_sign_in(browser, fleet_app):
         assert TEST_USERS["support"][0] in page.inner_text("body")
     finally:
         page.close()
+
+
+def test_identity_provider_replaces_the_password_form(fleet_db):
+    """With [auth] in secrets, sign-in goes through st.login (OIDC); no local password form."""
+    fleet_db.use()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://127.0.0.1/oauth2callback",
+        "cookie_secret": "x",
+        "client_id": "x",
+        "client_secret": "x",
+        "server_metadata_url": "http://127.0.0.1:1/.well-known/openid",
+    }
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Sign in with your company account"]
+    assert not at.text_input

@@ -47,7 +47,7 @@ def _from_account(account: users.Account) -> User:
 
 def current_user() -> User | None:
     if oidc_configured():
-        if not st.user.is_logged_in:
+        if not st.user.get("is_logged_in", False):
             return None
         account = users.load().get(str(st.user.get("email", "")).lower())
         return _from_account(account) if account else None
