@@ -210,7 +210,7 @@ def assess(row: pd.Series | dict[str, Any], queue_oldest_s: float | None = None)
         add(
             "stuck",
             DEGRADED,
-            f"{r['stuck']} runs pending longer than "
+            f"{r['stuck']} {'run' if r['stuck'] == 1 else 'runs'} pending longer than "
             f"{h['stuck_pending_seconds']} s (the worker time limit)",
         )
     rating = r.get("avg_rating")
