@@ -150,7 +150,10 @@ def show_explain() -> None:
         with guard("the plan"):
             plan = dbhealth.explain(statement)
             record_view(ctx, "db_explain", "*", {"statement": statement.strip()[:500]})
-            st.code(plan, language="text")
+            # Kept for the session, so the plan stays on screen through later reruns.
+            st.session_state["dbh_plan"] = plan
+    if "dbh_plan" in st.session_state:
+        st.code(st.session_state["dbh_plan"], language="text")
 
 
 def show_slow_queries() -> None:
