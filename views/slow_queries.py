@@ -43,7 +43,9 @@ def fmt_duration(seconds: float) -> str:
 
 
 def snapshot_label(row: pd.Series) -> str:
-    return f"{row['taken_at']:%b %d %H:%M:%S} UTC ({row['source']})"
+    # The id keeps labels unique: Streamlit identifies a selectbox choice by its label, so two
+    # snapshots taken in the same second would collapse into one and From would equal To.
+    return f"#{row['id']} · {row['taken_at']:%b %d %H:%M:%S} UTC ({row['source']})"
 
 
 # --- slow queries --------------------------------------------------------------------------------
