@@ -423,15 +423,23 @@ def commands(inv: Investigation) -> list[Command]:
     found.append(
         Command(
             "Data access",
-            "The run in the database (psql, RLS context first)",
+            "The run in the database (psql, RLS context first, for this transaction only)",
             "sql",
-            f"SET app.current_tenant_id = '{tenant}';\n"
+            # Transaction-local, unlike the procedures' session-level SET: through a pooler
+            # a session setting would follow the connection to its next user.
+            "BEGIN;\n"
+            f"SELECT set_config('app.current_tenant_id', {_sql_literal(tenant)}, true);\n"
             "SELECT id, ticket_id, status, error_message, created_at, completed_at\n"
-            f"  FROM enhancement_history WHERE ticket_id = '{ticket}'\n"
-            " ORDER BY created_at DESC LIMIT 5;",
+            f"  FROM enhancement_history WHERE ticket_id = {_sql_literal(ticket)}\n"
+            " ORDER BY created_at DESC LIMIT 5;\n"
+            "COMMIT;",
         )
     )
     return found
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 # --- the summary --------------------------------------------------------------------------------

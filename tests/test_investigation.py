@@ -434,7 +434,8 @@ def test_summary_follows_the_procedures_template(use_db, tenant, monkeypatch):
         assert line in text, line
     bodies = "\n".join(c.body for c in investigation.commands(found))
     assert "| grep 'ticket_id: 12345'" in bodies
-    assert f"SET app.current_tenant_id = '{tenant}';" in bodies
+    assert f"SELECT set_config('app.current_tenant_id', '{tenant}', true);" in bodies
+    assert "SET app.current_tenant_id" not in bodies  # never the session-level form
     assert "-n ai-agents-production --since=6h" in bodies
 
 
