@@ -23,43 +23,60 @@ def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
     return fig
 
 
+def bars_and_line(
+    x: pd.Series,
+    bars: list[tuple[str, pd.Series, str]],
+    line: tuple[str, pd.Series],
+    target: tuple[float, str] | None = None,
+) -> go.Figure:
+    """Stacked bars (name, values, colour) on the left axis, a line on the right axis, and an
+    optional dotted target line on the right axis too."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for name, values, color in bars:
+        fig.add_bar(x=x, y=values, name=name, marker_color=color)
+    fig.add_scatter(
+        x=x,
+        y=line[1],
+        name=line[0],
+        mode="lines+markers",
+        connectgaps=True,
+        line=dict(color=INK, width=2),
+        secondary_y=True,
+    )
+    if target is not None:
+        value, label = target
+        fig.add_scatter(
+            x=x,
+            y=[value] * len(x),
+            mode="lines",
+            name=label,
+            secondary_y=True,
+            line=dict(color=WARN_ORANGE, dash="dot", width=1.5),
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(showgrid=False, secondary_y=True)
+    return fig
+
+
 def volume_and_success(
     trend: pd.DataFrame, success_target: float, title: str = "Volume and success rate"
 ) -> go.Figure:
     """Bars: runs received (completed / failed / other); line: success rate with its target."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
     other = trend["received"] - trend["completed"] - trend["failed"]
-    for name, values, color in (
-        ("Completed", trend["completed"], OK_GREEN),
-        ("Failed", trend["failed"], BAD_RED),
-        ("Pending", other, "#9aa5b8"),
-    ):
-        fig.add_bar(x=trend["bucket"], y=values, name=name, marker_color=color)
-    fig.add_scatter(
-        x=trend["bucket"],
-        y=trend["success_rate"] * 100,
-        name="Success rate %",
-        mode="lines+markers",
-        line=dict(color=INK, width=2),
-        secondary_y=True,
+    fig = bars_and_line(
+        trend["bucket"],
+        [
+            ("Completed", trend["completed"], OK_GREEN),
+            ("Failed", trend["failed"], BAD_RED),
+            ("Pending", other, "#9aa5b8"),
+        ],
+        ("Success rate %", trend["success_rate"] * 100),
+        target=(success_target * 100, f"Target {success_target:.0%}"),
     )
-    fig.add_scatter(
-        x=trend["bucket"],
-        y=[success_target * 100] * len(trend),
-        mode="lines",
-        name=f"Target {success_target:.0%}",
-        secondary_y=True,
-        line=dict(color=WARN_ORANGE, dash="dot", width=1.5),
-    )
-    fig.update_layout(barmode="stack")
     fig.update_xaxes(type="date")
     fig.update_yaxes(title_text="runs", secondary_y=False)
     fig.update_yaxes(
-        title_text="success %",
-        range=[0, 102],
-        tickvals=[0, 25, 50, 75, 100],
-        secondary_y=True,
-        showgrid=False,
+        title_text="success %", range=[0, 102], tickvals=[0, 25, 50, 75, 100], secondary_y=True
     )
     return _layout(fig, title)
 
@@ -117,38 +134,22 @@ VERDICT_COLORS = {"PASS": OK_GREEN, "MARGINAL": WARN_ORANGE, "FAIL": BAD_RED, "N
 
 def feedback_over_time(over_time: pd.DataFrame, rating_target: float) -> go.Figure:
     """Bars: feedback entries per bucket by type; line: average rating with its target."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    for column, name, color in (
-        ("thumbs_up", "Thumbs up", OK_GREEN),
-        ("thumbs_down", "Thumbs down", BAD_RED),
-        ("rating", "Ratings", "#9aa5b8"),
-    ):
-        fig.add_bar(x=over_time["bucket"], y=over_time[column], name=name, marker_color=color)
-    fig.add_scatter(
-        x=over_time["bucket"],
-        y=over_time["average_rating"],
-        name="Average rating",
-        mode="lines+markers",
-        line=dict(color=INK, width=2),
-        secondary_y=True,
-        connectgaps=True,
+    fig = bars_and_line(
+        over_time["bucket"],
+        [
+            (name, over_time[column], color)
+            for column, name, color in (
+                ("thumbs_up", "Thumbs up", OK_GREEN),
+                ("thumbs_down", "Thumbs down", BAD_RED),
+                ("rating", "Ratings", "#9aa5b8"),
+            )
+        ],
+        ("Average rating", over_time["average_rating"]),
+        target=(rating_target, f"Rating target {rating_target:g}"),
     )
-    fig.add_scatter(
-        x=over_time["bucket"],
-        y=[rating_target] * len(over_time),
-        mode="lines",
-        name=f"Rating target {rating_target:g}",
-        secondary_y=True,
-        line=dict(color=WARN_ORANGE, dash="dot", width=1.5),
-    )
-    fig.update_layout(barmode="stack")
     fig.update_yaxes(title_text="feedback entries", secondary_y=False)
     fig.update_yaxes(
-        title_text="average rating",
-        range=[0.5, 5.5],
-        tickvals=[1, 2, 3, 4, 5],
-        secondary_y=True,
-        showgrid=False,
+        title_text="average rating", range=[0.5, 5.5], tickvals=[1, 2, 3, 4, 5], secondary_y=True
     )
     return _layout(fig, "Feedback over time")
 
@@ -385,16 +386,11 @@ def service_time_histogram(histogram: pd.DataFrame, mean_s: float, width_s: int)
 
 def statement_over_time(history: pd.DataFrame) -> go.Figure:
     """One SQL statement between consecutive snapshots: calls (bars) and mean time (line)."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_bar(x=history["taken_at"], y=history["calls"], name="Calls", marker_color="#9aa5b8")
-    fig.add_scatter(
-        x=history["taken_at"],
-        y=history["mean_ms"],
-        name="Mean time (ms)",
-        mode="lines+markers",
-        line=dict(color=INK, width=2),
-        secondary_y=True,
+    fig = bars_and_line(
+        history["taken_at"],
+        [("Calls", history["calls"], "#9aa5b8")],
+        ("Mean time (ms)", history["mean_ms"]),
     )
     fig.update_yaxes(title_text="calls per interval", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="mean ms", rangemode="tozero", secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="mean ms", rangemode="tozero", secondary_y=True)
     return _layout(fig, "The selected statement between snapshots")
