@@ -46,10 +46,13 @@ def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> 
             "(2 h): escalate to Engineering if the cause is not on the client's side.",
         )
     if rule in ("latency", "stuck", "queue_stuck"):
+        from services.queues import cli_commands  # here: queues imports NAMESPACE from us
+
+        depth = cli_commands("redis-cli -h redis").splitlines()[0]
         return Playbook(
             "Slow enhancements for one tenant",
             "P2",
-            "Check the queue depth (`redis-cli -h redis LLEN celery`, or the Queues view) and "
+            f"Check the queue depth (`{depth}` and its priority lists, or the Queues view) and "
             f"the worker logs: `{worker_logs}`.",
             f"Scale workers (`kubectl scale deployment/ai-agents-worker -n {NAMESPACE} "
             "--replicas=10`) and check ServiceDesk Plus API latency in the traces.",

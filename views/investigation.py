@@ -141,7 +141,7 @@ def show_queue_card(inv: Investigation) -> None:
                         clock(queued_at),
                         OK,
                         "Webhook received, job queued",
-                        f"{esc(ago(q.age_s))}{job}",
+                        f"{esc(ago(q.age_s) or 'when: not recorded in a Celery message')}{job}",
                     ),
                     (
                         clock(inv.read_at),
