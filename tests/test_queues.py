@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from demo import fleet
 from demo.seed_redis import celery_app, enhancement_job, send_agent_run, send_enhancement
-from services import metrics, queues
+from services import metrics, playbooks, queues
 from services.errors import SourceUnavailable
 from tests.conftest import ROOT, app_test, free_port
 from tests.planting import add_run, add_tenant
@@ -250,6 +250,10 @@ def test_redis_cli_commands_read_each_list_on_its_database(redis_url, broker_url
     assert lines[0].endswith(f"redis-cli -h redis -n {broker_db} LLEN celery")
     assert lines[1].endswith(f"-n {broker_db} LLEN $'celery\\x06\\x163'")
     assert lines[4].endswith(f"-n {platform_db} LLEN enhancement:queue")
+    slow = playbooks.for_rule("queue_stuck", "t-a")
+    assert f"`redis-cli -h redis -n {broker_db} LLEN celery` and its priority lists" in (
+        slow.diagnosis
+    )
     # Run as printed (bash quoting and all) against this Redis: they give the page's numbers.
     port = redis_url.split(":")[-1].split("/")[0]
     local = queues.cli_commands(f"redis-cli -p {port}")
