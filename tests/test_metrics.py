@@ -26,6 +26,10 @@ END = pd.Timestamp(datetime.now(UTC)).floor("60s").to_pydatetime()
 
 @pytest.fixture(scope="module")
 def prometheus():
+    # From when the module starts, not when the suite was collected: metrics.current() reads
+    # "now", and samples older than Prometheus's 5 min lookback are not current.
+    global END
+    END = pd.Timestamp(datetime.now(UTC)).floor("60s").to_pydatetime()
     running = start_prometheus(END)
     yield running
     running.close()
