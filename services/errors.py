@@ -21,3 +21,7 @@ class QueryTimeout(DashboardError):
 
 class InvalidInput(DashboardError):
     """Bad user input (a ticket id, a tenant id): the message says what is wrong."""
+
+
+class UnsafeRole(DashboardError):
+    """The configured database role is one RLS does not apply to: no tenant data is shown."""
