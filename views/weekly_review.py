@@ -286,11 +286,11 @@ with guard("the weekly review"):
             review = tenant_review(ctx.tenant_id, week_label, as_of)
         else:
             review = fleet_review(week_label, as_of)
-        if record_view(
+        record_view(
             ctx,
             "weekly_review",
             ctx.tenant_id or "*",
             {"week": week_label},
             row_count=len(review.tenants),
-        ):
-            show(review)
+        )
+        show(review)
