@@ -193,10 +193,11 @@ start() {
 }
 
 stop_pid() {
-    local name=$1 file=$2
+    local name=$1 file=$2 pid
     if alive "$file"; then
-        log "stopping $name"; kill "$(cat "$file")"
-        for _ in $(seq 50); do kill -0 "$(cat "$file")" 2>/dev/null || break; sleep 0.1; done
+        pid=$(cat "$file")  # read once: Redis removes its pid file as it exits
+        log "stopping $name"; kill "$pid"
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     rm -f "$file"
 }
