@@ -7,7 +7,7 @@ DASHBOARD_PORT ?= 8501
 DEMO_DB := aiagents_demo
 PY := .venv/bin/python
 
-.PHONY: demo test stack stop clean install demo-loaded demo-data bench lint
+.PHONY: demo test stack stop clean install dashboard-port demo-loaded demo-data bench lint
 
 install:
 	scripts/stack.sh install
@@ -35,11 +35,14 @@ demo-data: stack
 	$(ENV) DEMO_PASSWORD=demo-support $(PY) -m services.users add support@demo.example --role support --password-env DEMO_PASSWORD
 	$(ENV) DEMO_PASSWORD=demo-client $(PY) -m services.users add client@acme.example --role client --tenant msp-acme-corp --password-env DEMO_PASSWORD
 
-demo: demo-loaded .stack/users.toml
-	# Redis keeps nothing on disk: refill the queues as they were at load time.
-	$(ENV) $(PY) -m demo.seed_redis --now $$(cat .stack/demo-loaded)
+# First, before the demo data is loaded.
+dashboard-port:
 	@if (: </dev/tcp/127.0.0.1/$(DASHBOARD_PORT)) 2>/dev/null; then echo "port $(DASHBOARD_PORT)" \
 	    "is in use (another make demo?): choose another, e.g. make demo DASHBOARD_PORT=8502"; exit 1; fi
+
+demo: dashboard-port demo-loaded .stack/users.toml
+	# Redis keeps nothing on disk: refill the queues as they were at load time.
+	$(ENV) $(PY) -m demo.seed_redis --now $$(cat .stack/demo-loaded)
 	@echo "Dashboard: http://127.0.0.1:$(DASHBOARD_PORT) (Ctrl-C stops it; make stop stops the stack)"
 	@echo "Sign in as admin@demo.example / demo-admin, support@demo.example / demo-support,"
 	@echo "or client@acme.example / demo-client (screenshare of msp-acme-corp only)."
