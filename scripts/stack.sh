@@ -81,7 +81,8 @@ choose_port() {
     if [ -n "$wanted" ]; then
         if port_taken "$wanted"; then
             log "port $wanted ($var) is in use by another program (another checkout's stack, a" \
-                "system $name?): set $var to a free port, or stop that program"
+                "system $name?): set $var to a free port, or stop that program ('make stop'" \
+                "stops this checkout's stack)"
             exit 1
         fi
         echo "$wanted"; return
@@ -221,7 +222,8 @@ clean() {  # stop, then remove everything the stack keeps (data, passwords, demo
 }
 
 status() {
-    pg_alive && echo "postgres: running on $(recorded PGPORT) ($PG_DATA)" || echo "postgres: stopped"
+    if pg_alive; then echo "postgres: running on $(recorded PGPORT) ($PG_DATA)"
+    else echo "postgres: stopped ($PG_DATA)"; fi
     for s in redis prometheus streamlit; do
         if alive "$STACK/$s.pid"; then echo "$s: running"; else echo "$s: stopped"; fi
     done
