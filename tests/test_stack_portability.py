@@ -35,7 +35,7 @@ class Clone:
     path: Path
     top: Path  # the private `mktemp -d` folder it sits in
     modes: dict[Path, int]  # the clone's folder and its parents up to `top`, before the set-up
-    first_output: str
+    first_output: str = ""  # the log of its first `make stack`
 
     def env(self) -> dict[str, str]:
         return read_stack_env(self.path / ".stack" / "env")
@@ -74,17 +74,14 @@ def _modes(path: Path, top: Path) -> dict[Path, int]:
         path = path.parent
 
 
-def _set_up(path: Path, top: Path) -> Clone:
+def _clone(path: Path, top: Path) -> Clone:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(path)], check=True, timeout=60)
     # Reuse this checkout's installed .venv (the install is path-independent and takes a minute):
     # the clone's pyproject.toml gets the install marker's time, so `install` keeps it as it is.
     (path / ".venv").symlink_to(ROOT / ".venv")
     installed = (ROOT / ".venv" / ".installed").stat()
     os.utime(path / "pyproject.toml", ns=(installed.st_atime_ns, installed.st_mtime_ns))
-    modes = _modes(path, top)
-    done = run(path, "make", "stack")
-    assert done.returncode == 0, done.stdout + done.stderr
-    return Clone(path, top, modes, done.stderr)
+    return Clone(path, top, _modes(path, top))
 
 
 def _pg_base(clone: Clone) -> Path:
@@ -99,14 +96,18 @@ def clones() -> Iterator[list[Clone]]:
     made: list[Clone] = []
     try:
         for relative in ("aiagents", "my projects/ai agents"):
-            made.append(_set_up(top / relative, top))
+            made.append(_clone(top / relative, top))
+            done = run(made[-1].path, "make", "stack")
+            assert done.returncode == 0, done.stdout + done.stderr
+            made[-1].first_output = done.stderr
         yield made
     finally:
         for clone in made:
-            base = _pg_base(clone)
+            started = (clone.path / ".stack" / "env").exists()
+            base = _pg_base(clone) if started else None
             done = run(clone.path, "scripts/stack.sh", "clean")
             assert done.returncode == 0, done.stdout + done.stderr
-            assert not base.exists()
+            assert base is None or not base.exists()
         shutil.rmtree(top)
 
 
