@@ -341,7 +341,9 @@ def test_other_tables(db: psycopg.Connection) -> None:
 
 
 def test_redis_queues_match_the_database(db: psycopg.Connection) -> None:
-    client = redis.Redis(host="127.0.0.1", port=56379, db=14, socket_timeout=5)
+    client = redis.Redis(
+        host="127.0.0.1", port=int(os.environ["REDIS_PORT"]), db=14, socket_timeout=5
+    )
     client.flushdb()
     try:
         depths = seed(client, NOW)
