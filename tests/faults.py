@@ -113,25 +113,21 @@ class PrivatePostgres:
 
 @dataclass
 class PrivateRedis:
-    process: subprocess.Popen
     port: int
+    process: subprocess.Popen | None = None
 
     @classmethod
     def create(cls) -> PrivateRedis:
-        port = free_port()
-        process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+        redis = cls(free_port())
+        redis.start()
+        return redis
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
              "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        redis = cls(process, port)
-        redis.wait_ready()
-        return redis
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def wait_ready(self) -> None:
         deadline = time.time() + 10
         while time.time() < deadline:
             done = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True)
@@ -140,15 +136,21 @@ class PrivateRedis:
             time.sleep(0.1)
         raise RuntimeError("private Redis did not start")
 
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
     @contextmanager
     def frozen(self) -> Iterator[None]:
+        assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
         try:
             yield
         finally:
             self.process.send_signal(signal.SIGCONT)
-
-    def destroy(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-        self.process.terminate()
-        self.process.wait(timeout=10)
