@@ -322,8 +322,14 @@ def _side(
     chosen = frame[
         (frame[side] >= config["theme_min_feedback"]) & (frame["lift"] >= config["theme_min_lift"])
     ]
-    chosen = chosen.sort_values(["feedback", "lift", "signal"], ascending=[False, False, True])
-    return chosen.head(config["themes_shown"])[THEME_COLUMNS].reset_index(drop=True)
+    order = (["feedback", "lift", "signal"], [False, False, True])
+    chosen = chosen.sort_values(order[0], ascending=order[1])
+    # Consented words never take more than half the rows: the run signals stay in view.
+    shown = config["themes_shown"]
+    is_word = chosen["signal"].str.startswith("word:")
+    words = chosen[is_word].head(shown // 2)
+    chosen = pd.concat([chosen[~is_word].head(shown - len(words)), words])
+    return chosen.sort_values(order[0], ascending=order[1])[THEME_COLUMNS].reset_index(drop=True)
 
 
 def _examples(pairs: Any, limit: int) -> list[tuple[str, str]]:
