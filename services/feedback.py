@@ -79,12 +79,15 @@ SELECT f.tenant_id, GROUPING(f.tenant_id) = 1 AS is_total, max(c.name) AS name,
   FROM enhancement_feedback f
   LEFT JOIN tenant_configs c ON c.tenant_id = f.tenant_id
  WHERE f.created_at >= :since AND f.created_at <= :until
+   AND (CAST(:tenant AS text) IS NULL OR f.tenant_id = :tenant)
  GROUP BY GROUPING SETS ((f.tenant_id), ())
 """
 
 
-def _summary(conn: Connection, since: datetime, until: datetime) -> FeedbackSummary:
-    frame = read_frame(conn, _STATS_SQL, {"since": since, "until": until})
+def _summary(
+    conn: Connection, tenant_id: str | None, since: datetime, until: datetime
+) -> FeedbackSummary:
+    frame = read_frame(conn, _STATS_SQL, {"tenant": tenant_id, "since": since, "until": until})
     total = FeedbackStats.from_row(frame[frame["is_total"]].iloc[0].to_dict())
     tenants = frame[~frame["is_total"]].drop(columns="is_total").copy()
     tenants["name"] = tenants["name"].fillna(tenants["tenant_id"])
@@ -98,13 +101,13 @@ def _summary(conn: Connection, since: datetime, until: datetime) -> FeedbackSumm
 
 def tenant_summary(tenant_id: str, since: datetime, until: datetime) -> FeedbackSummary:
     with tenant_scope(tenant_id) as conn:
-        return _summary(conn, since, until)
+        return _summary(conn, tenant_id, since, until)
 
 
 def fleet_summary(since: datetime, until: datetime) -> FeedbackSummary:
     """Every tenant (admin path)."""
     with admin_scope() as conn:
-        return _summary(conn, since, until)
+        return _summary(conn, None, since, until)
 
 
 _TREND_SQL = """
@@ -116,6 +119,7 @@ SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
                                    AND rating_value IS NOT NULL) AS average_rating
   FROM enhancement_feedback
  WHERE created_at >= :since AND created_at <= :until
+   AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
  GROUP BY 1 ORDER BY 1
 """
 
@@ -124,6 +128,7 @@ SELECT rating_value, count(*) AS n
   FROM enhancement_feedback
  WHERE feedback_type = 'rating' AND rating_value IS NOT NULL
    AND created_at >= :since AND created_at <= :until
+   AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
  GROUP BY 1
 """
 
@@ -134,8 +139,10 @@ class FeedbackTrend:
     ratings: pd.DataFrame  # rating_value 1..5, n (zeros included)
 
 
-def _trend(conn: Connection, since: datetime, until: datetime) -> FeedbackTrend:
-    params = {"since": since, "until": until}
+def _trend(
+    conn: Connection, tenant_id: str | None, since: datetime, until: datetime
+) -> FeedbackTrend:
+    params = {"tenant": tenant_id, "since": since, "until": until}
     over_time = read_frame(conn, _TREND_SQL, {**params, "bucket": bucket_for(since, until)})
     over_time["average_rating"] = over_time["average_rating"].astype(float)
     votes = over_time["thumbs_up"] + over_time["thumbs_down"]
@@ -148,12 +155,12 @@ def _trend(conn: Connection, since: datetime, until: datetime) -> FeedbackTrend:
 
 def tenant_trend(tenant_id: str, since: datetime, until: datetime) -> FeedbackTrend:
     with tenant_scope(tenant_id) as conn:
-        return _trend(conn, since, until)
+        return _trend(conn, tenant_id, since, until)
 
 
 def fleet_trend(since: datetime, until: datetime) -> FeedbackTrend:
     with admin_scope() as conn:
-        return _trend(conn, since, until)
+        return _trend(conn, None, since, until)
 
 
 # Tickets whose enhancement got the lowest average rating, with the run that was rated (that
