@@ -11,8 +11,12 @@ migrations win, as the contract itself says.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
 import pytest
+
+from tests.planting import add_feedback, add_run, add_tenant, add_ticket
 
 ANY = object()  # a default the contract does not give: not compared
 NOW = "now()"
@@ -248,11 +252,7 @@ def test_set_tenant_context_as_shipped(bare):
     assert definer and config is None  # SECURITY DEFINER, no pinned search_path
     assert owner_super and public_exec
     assert "set_config('app.current_tenant_id', p_tenant_id, false)" in source
-    bare.execute(
-        "INSERT INTO tenant_configs (tenant_id, name, servicedesk_url,"
-        " servicedesk_api_key_encrypted, webhook_signing_secret_encrypted,"
-        " enhancement_preferences) VALUES ('known-t', 'Known', 'https://k', 'x', 'y', '{}')"
-    )
+    add_tenant(bare, "known-t")
     with pytest.raises(psycopg.errors.RaiseException, match="Invalid tenant_id: nobody"):
         bare.execute("SELECT set_tenant_context('nobody')")
     bare.execute("SELECT set_tenant_context('known-t')")
@@ -267,23 +267,10 @@ def test_no_tenant_set_errors_or_sees_nothing_by_policy_style(bare, make_platfor
     old one is evaluated and raises (as soon as there is a row to check)."""
     platform = make_platform_db("nosetting")
     with platform.superuser() as conn:
-        conn.execute(
-            "INSERT INTO tenant_configs (tenant_id, name, servicedesk_url,"
-            " servicedesk_api_key_encrypted, webhook_signing_secret_encrypted,"
-            " enhancement_preferences) VALUES ('t-1', 'One', 'https://o', 'x', 'y', '{}')"
-        )
-        conn.execute(
-            "INSERT INTO enhancement_history (tenant_id, ticket_id, status)"
-            " VALUES ('t-1', '1', 'pending')"
-        )
-        conn.execute(
-            "INSERT INTO enhancement_feedback (tenant_id, ticket_id, feedback_type)"
-            " VALUES ('t-1', '1', 'thumbs_up')"
-        )
-        conn.execute(
-            "INSERT INTO ticket_history (tenant_id, ticket_id, description, resolution,"
-            " resolved_date) VALUES ('t-1', '1', 'd', 'r', now())"
-        )
+        add_tenant(conn, "t-1")
+        add_run(conn, "t-1", "1", "pending", datetime.now(UTC))
+        add_feedback(conn, "t-1", "1", "thumbs_up", datetime.now(UTC))
+        add_ticket(conn, "t-1", "1", "d", datetime.now(UTC))
     outcome = {}
     for table in (
         "tenant_configs",
