@@ -4,9 +4,11 @@
 -- Used for the demo and test databases only; the dashboard never changes a production platform
 -- database except through schema/grants.sql and its own `dashboard` schema.
 --
--- One deliberate difference: the `id` columns that the platform's ORM fills in Python (uuid4)
--- get DEFAULT gen_random_uuid() here, so tests can plant rows without inventing ids. The
--- dashboard only reads, so a default cannot change what it sees.
+-- Two deliberate differences, both defaults only (the dashboard only reads, so a default cannot
+-- change what it sees): the `id` columns that the platform's ORM fills in Python (uuid4) get
+-- DEFAULT gen_random_uuid(), so tests can plant rows without inventing ids; and
+-- enhancement_preferences gets the contract's DEFAULT '{}' (the migrations leave the ORM to
+-- supply it).
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
@@ -26,7 +28,7 @@ CREATE TABLE IF NOT EXISTS tenant_configs (
     servicedesk_url VARCHAR(500) NOT NULL,
     servicedesk_api_key_encrypted TEXT NOT NULL,
     webhook_signing_secret_encrypted TEXT NOT NULL,
-    enhancement_preferences JSON NOT NULL,  -- no server default: the ORM supplies {}
+    enhancement_preferences JSON NOT NULL DEFAULT '{}',
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     rate_limits JSON DEFAULT '{"webhooks": {"ticket_created": 100, "ticket_resolved": 100}}'::jsonb,

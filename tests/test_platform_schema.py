@@ -4,9 +4,8 @@ security policies of contract sections 1-2, read back from information_schema an
 
 The expected tables are written from the contract. Where the contract gives no default (the
 `id` columns the platform's ORM fills in Python), the default is not compared: our schema adds
-gen_random_uuid() there so tests can plant rows. Where the contract says "default {}" for
-enhancement_preferences, the migrations set none (checked by running them at c710354): the
-migrations win, as the contract itself says.
+gen_random_uuid() there so tests can plant rows. (Running the migrations at c710354 also leaves
+enhancement_preferences without a server default; the contract's '{}' is kept here.)
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ COLUMNS: dict[str, list[tuple[str, str, int | None, bool, object]]] = {
         ("servicedesk_url", "character varying", 500, False, None),
         ("servicedesk_api_key_encrypted", "text", None, False, None),
         ("webhook_signing_secret_encrypted", "text", None, False, None),
-        ("enhancement_preferences", "json", None, False, None),
+        ("enhancement_preferences", "json", None, False, "'{}'::json"),
         ("created_at", "timestamp with time zone", None, False, NOW),
         ("updated_at", "timestamp with time zone", None, False, NOW),
         (
