@@ -10,6 +10,7 @@ class SourceUnavailable(DashboardError):
 
     def __init__(self, source: str, detail: str):
         self.source = source
+        self.detail = detail
         super().__init__(f"{source} is not available: {detail}")
 
 
@@ -21,3 +22,7 @@ class QueryTimeout(DashboardError):
 
 class InvalidInput(DashboardError):
     """Bad user input (a ticket id, a tenant id): the message says what is wrong."""
+
+
+class UnsafeRole(DashboardError):
+    """The configured database role is one RLS does not apply to: no tenant data is shown."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from services.db import admin_scope, reader_without_tenant, tenant_scope
+from services.db import admin_scope, self_test_scope
 from services.errors import DashboardError
 
 TENANT_TABLES = (
@@ -93,7 +93,7 @@ def _role_checks(conn: Connection, role: str) -> list[Check]:
 
 
 def _isolation_checks(tenant: str, other: str, own_rows: int) -> list[Check]:
-    with tenant_scope(tenant) as conn:
+    with self_test_scope(tenant) as conn:
         role = str(_scalar(conn, "SELECT current_user"))
         seen = int(_scalar(conn, "SELECT count(*) FROM enhancement_history"))
         foreign = sum(
@@ -103,8 +103,8 @@ def _isolation_checks(tenant: str, other: str, own_rows: int) -> list[Check]:
         other_rows = int(
             _scalar(conn, "SELECT count(*) FROM enhancement_history WHERE tenant_id = :o", o=other)
         )
-    checks = _role_checks_for(role)
-    checks += [
+    return [
+        *_role_checks_for(role),
         Check(
             f"tenant scope {tenant} sees exactly its own rows",
             seen == own_rows,
@@ -121,7 +121,6 @@ def _isolation_checks(tenant: str, other: str, own_rows: int) -> list[Check]:
             f"{other_rows} rows of {other} visible",
         ),
     ]
-    return checks
 
 
 def _role_checks_for(role: str) -> list[Check]:
@@ -134,7 +133,7 @@ def _no_scope_check() -> Check:
     refused = []
     for table in TENANT_TABLES:
         try:
-            with reader_without_tenant() as conn:
+            with self_test_scope() as conn:
                 visible += int(_scalar(conn, f"SELECT count(*) FROM {table}"))
         except DBAPIError:
             refused.append(table)  # older policy style raises when the setting is missing
@@ -155,7 +154,7 @@ def _encrypted_checks(conn: Connection, tenant: str) -> list[Check]:
         )
     ).all()
     checks = []
-    for scope_name, scope in (("reader", lambda: tenant_scope(tenant)), ("admin", admin_scope)):
+    for scope_name, scope in (("reader", lambda: self_test_scope(tenant)), ("admin", admin_scope)):
         readable = []
         for table, column in columns:
             try:

@@ -65,7 +65,9 @@ def test_correct_database_passes_every_check(checked_db):
 
 def test_dropped_policy_fails(checked_db):
     with checked_db.superuser() as conn:
-        conn.execute("DROP POLICY tenant_isolation_policy ON enhancement_feedback")
+        conn.execute(
+            "DROP POLICY tenant_isolation_policy_enhancement_feedback ON enhancement_feedback"
+        )
     names = failed(rls_check.run_checks())
     assert "enhancement_feedback: RLS enabled with a tenant policy" in names
     done = run_cli(checked_db)
