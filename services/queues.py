@@ -119,11 +119,12 @@ def _connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, retry=None)
 
 
-def _execute(pipe: redis.client.Pipeline, source: str) -> list[Any]:
+def _execute(pipe: redis.client.Pipeline, which: str) -> list[Any]:
     try:
         return pipe.execute()
     except redis.RedisError as exc:
-        raise SourceUnavailable(source, str(exc).splitlines()[0] if str(exc) else "error") from exc
+        detail = str(exc).splitlines()[0] if str(exc) else "error"
+        raise SourceUnavailable("Redis", f"{which}: {detail}") from exc
 
 
 def _allowed(job: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -176,8 +177,8 @@ def snapshot() -> QueueSnapshot:
     platform.llen(API_QUEUE)
     platform.lrange(API_QUEUE, -MAX_MESSAGES_READ, -1)
     platform.exists(PAUSE_KEY)
-    celery = _execute(broker, "Redis (Celery broker)")
-    api_length, api_messages, paused = _execute(platform, "Redis")
+    celery = _execute(broker, "the Celery broker (CELERY_BROKER_URL)")
+    api_length, api_messages, paused = _execute(platform, "the platform's keys (REDIS_URL)")
     lengths = dict(zip(CELERY_LISTS, celery[: len(CELERY_LISTS)], strict=True))
     lengths[API_QUEUE] = api_length
     contents = [*zip(CELERY_LISTS, celery[len(CELERY_LISTS) :], strict=True)]

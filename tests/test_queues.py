@@ -193,7 +193,10 @@ def test_one_database_when_no_broker_url_is_set(redis_url, monkeypatch):
 
 def test_broker_down_is_reported(redis_url, monkeypatch):
     monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{free_port()}/1")
-    with pytest.raises(SourceUnavailable, match=r"^Redis \(Celery broker\) is not available"):
+    with pytest.raises(
+        SourceUnavailable,
+        match=r"^Redis is not available: the Celery broker \(CELERY_BROKER_URL\): ",
+    ):
         queues.snapshot()
 
 
