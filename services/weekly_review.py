@@ -281,7 +281,7 @@ class ScopeReview:
     name: str
     metrics: tuple[MetricResult, ...]
     escalation: Escalation
-    received: int  # enhancement requests (runs) this week
+    received: int  # tickets with an attempt this week (count(DISTINCT ticket_id), not rows)
     feedback: int  # feedback entries this week
 
 
@@ -311,15 +311,17 @@ class WeeklyReview:
 _RUNS_SQL = f"""
 SELECT tenant_id, this_week, day,
        GROUPING(tenant_id) = 1 AND GROUPING(day) = 1 AS is_fleet, GROUPING(day) = 0 AS is_day,
-       count(*) AS received,
+       count(DISTINCT ticket_id) AS received,
+       count(*) AS attempts,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'failed') AS failed,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s)
            FILTER (WHERE status = 'completed') AS p95_s
-  FROM (SELECT tenant_id, status, created_at >= :start AS this_week,
+  FROM (SELECT tenant_id, ticket_id, status, created_at >= :start AS this_week,
                date_trunc('day', created_at, 'UTC') AS day, {health.LATENCY_S} AS latency_s
           FROM enhancement_history
-         WHERE created_at >= :previous_start AND created_at < :end) e
+         WHERE created_at >= :previous_start AND created_at < :end
+           AND (CAST(:tenant AS varchar) IS NULL OR tenant_id = :tenant)) e
  GROUP BY GROUPING SETS ((tenant_id, this_week), (this_week), (day))
 """
 
@@ -332,7 +334,8 @@ SELECT tenant_id, this_week, GROUPING(tenant_id) = 1 AS is_fleet,
        count(*) AS feedback
   FROM (SELECT tenant_id, feedback_type, rating_value, created_at >= :start AS this_week
           FROM enhancement_feedback
-         WHERE created_at >= :previous_start AND created_at < :end) f
+         WHERE created_at >= :previous_start AND created_at < :end
+           AND (CAST(:tenant AS varchar) IS NULL OR tenant_id = :tenant)) f
  GROUP BY GROUPING SETS ((tenant_id, this_week), (this_week))
 """
 
@@ -414,11 +417,18 @@ def _days_elapsed(week: Week, now: datetime) -> float:
 Key = tuple[str | None, bool]  # (tenant_id, or None for the fleet; this week?)
 
 
-def _weeks(conn: Connection, week: Week, days: float) -> tuple[dict[Key, dict], pd.DataFrame]:
+def _weeks(
+    conn: Connection, week: Week, days: float, tenant_id: str | None
+) -> tuple[dict[Key, dict], pd.DataFrame]:
     """Aggregates per scope and week, and the week's days."""
     # A week in progress is read up to now, as its throughput is per elapsed day.
     end = min(week.end, week.start + timedelta(days=days))
-    params = {"start": week.start, "end": end, "previous_start": week.previous.start}
+    params = {
+        "start": week.start,
+        "end": end,
+        "previous_start": week.previous.start,
+        "tenant": tenant_id,
+    }
     runs = read_frame(conn, _RUNS_SQL, params)
     feedback = read_frame(conn, _FEEDBACK_SQL, params)
     is_day = runs["is_day"].astype(bool)
@@ -433,7 +443,7 @@ def _weeks(conn: Connection, week: Week, days: float) -> tuple[dict[Key, dict], 
 
 def _daily(frame: pd.DataFrame) -> pd.DataFrame:
     """The shape of health.tenant_trend, so the same charts draw it."""
-    daily = frame[["day", "received", "completed", "failed", "p95_s"]].rename(
+    daily = frame[["day", "received", "attempts", "completed", "failed", "p95_s"]].rename(
         columns={"day": "bucket"}
     )
     finished = daily["completed"] + daily["failed"]
@@ -450,7 +460,7 @@ def _review(
     tenant_id: str | None,
     found: themes.Themes,
 ) -> WeeklyReview:
-    rows, daily = _weeks(conn, week, days)
+    rows, daily = _weeks(conn, week, days, tenant_id)
     known = read_frame(conn, _TENANTS_SQL, {"end": week.end})
 
     def scope(key: str | None, name: str, fleet_size: int | None = None) -> ScopeReview:

@@ -59,7 +59,7 @@ def criteria_table(review: WeeklyReview) -> pd.DataFrame:
             "Escalation": f"{LEVEL_ICON[level]} {level}",
         }
         row |= {headers[m.criterion.key]: m.cell for m in scope.metrics}
-        row |= {"Requests": scope.received, "Feedback": scope.feedback}
+        row |= {"Tickets": scope.received, "Feedback": scope.feedback}
         rows.append(row)
     return pd.DataFrame(rows)
 
