@@ -167,7 +167,7 @@ def test_every_failure_mode_of_the_demo_data(use_db, tenant):
             "failed",
             NOW - timedelta(hours=9),
             latency_s=2,
-            error_message="KeyError: 'requester'",
+            error_message="OSError: [Errno 28] No space left on device",
         )
     for i, mode in enumerate(fleet.FAILURE_MODES):
         found = investigation.lookup(tenant, f"F-{i}")
@@ -179,7 +179,7 @@ def test_every_failure_mode_of_the_demo_data(use_db, tenant):
         assert run.failure.label in cause
     unknown = investigation.lookup(tenant, "F-unknown")
     assert unknown.latest.failure.key == "unknown"
-    assert "KeyError" in investigation.root_cause(unknown)[0]
+    assert "OSError" in investigation.root_cause(unknown)[0]
 
 
 def test_a_ticket_of_another_tenant_is_not_found(use_db, redis_url, tenant, tenant_id):
@@ -327,7 +327,8 @@ def test_reruns_are_listed_newest_first(use_db, tenant):
     found = investigation.lookup(tenant, "70010")
     assert found.total_runs == 3
     assert [r.status for r in found.runs] == ["completed", "failed", "failed"]
-    assert "(newest of 3 runs)" in investigation.summary(found, "jane", "SUP-1", None, NOW)
+    assert [r.attempt for r in found.runs] == [3, 2, 1]
+    assert "; 3 attempts)" in investigation.summary(found, "jane", "SUP-1", None, NOW)
 
 
 # --- the demo fleet: the generator's and the Redis seeder's planted tickets ----------------------
