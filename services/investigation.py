@@ -547,6 +547,12 @@ def root_cause(inv: Investigation) -> tuple[str, str]:
             "without similar tickets, KB articles or IP data.",
             MODES_BY_KEY["context_timeout"].next_step,
         )
+    if inv.low_rated:
+        return (
+            "The enhancement was delivered but rated low by the technician: a quality issue.",
+            "Quality investigation (step 6): review the enhancement and its context with the "
+            "client; share the example with Engineering if it shows a pattern.",
+        )
     if latest.completed_with_errors:
         node, message = latest.context.node_errors[0]
         return (
@@ -556,12 +562,6 @@ def root_cause(inv: Investigation) -> tuple[str, str]:
             "fallback text).",
             "If the client finds it unhelpful, check that source (KB API, ticket_history, "
             "inventory) for this tenant; re-queue the ticket once it answers.",
-        )
-    if inv.low_rated:
-        return (
-            "The enhancement was delivered but rated low by the technician: a quality issue.",
-            "Quality investigation (step 6): review the enhancement and its context with the "
-            "client; share the example with Engineering if it shows a pattern.",
         )
     return (
         "The enhancement was delivered to ServiceDesk Plus.",

@@ -311,7 +311,7 @@ class WeeklyReview:
 _RUNS_SQL = f"""
 SELECT tenant_id, this_week, day,
        GROUPING(tenant_id) = 1 AND GROUPING(day) = 1 AS is_fleet, GROUPING(day) = 0 AS is_day,
-       count(DISTINCT ticket_id) AS received,
+       count(DISTINCT (tenant_id, ticket_id)) AS received,
        count(*) AS attempts,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'failed') AS failed,

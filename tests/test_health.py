@@ -84,7 +84,7 @@ def test_stopped_enhancements_are_critical_even_with_good_ratios():
     verdict = health.assess(row)
     assert verdict.status == health.CRITICAL
     stalled = [r for r in verdict.reasons if r.rule == "stalled"]
-    assert "12 webhooks" in stalled[0].text and "3.0 h ago" in stalled[0].text
+    assert "12 attempts" in stalled[0].text and "3.0 h ago" in stalled[0].text
 
 
 @pytest.mark.parametrize(
