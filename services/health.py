@@ -45,8 +45,7 @@ WITH runs AS (
                FILTER (WHERE status = 'completed') AS p50_s,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY {LATENCY_S})
                FILTER (WHERE status = 'completed') AS p95_s,
-           max(created_at) AS last_attempt,
-           count(*) FILTER (WHERE created_at >= :recent_since) AS recent_attempts
+           max(created_at) AS last_attempt
       FROM enhancement_history
      WHERE created_at >= :since AND created_at <= :now AND {_TENANT}
      GROUP BY tenant_id
@@ -90,12 +89,12 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
        coalesce(r.attempts, 0) AS attempts, coalesce(r.tickets, 0) AS tickets,
        coalesce(t.tickets_enhanced, 0) AS tickets_enhanced,
        coalesce(t.tickets_failed, 0) AS tickets_failed,
-       coalesce(r.recent_attempts, 0) AS recent_attempts,
        coalesce(r.completed, 0) AS completed,
        coalesce(r.failed, 0) AS failed, coalesce(r.pending, 0) AS pending,
        coalesce(r.stuck, 0) AS stuck, r.p50_s, r.p95_s,
        waiting.since_last_completed,
-       r.last_attempt, last_done.completed_at AS last_completed,
+       r.last_attempt, newest.started AS newest_attempt,
+       last_done.completed_at AS last_completed,
        fm.failures_by_cause,
        fb.avg_rating, coalesce(fb.thumbs_up, 0) AS thumbs_up,
        coalesce(fb.thumbs_down, 0) AS thumbs_down, coalesce(fb.feedback_total, 0) AS feedback_total,
@@ -111,6 +110,21 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
       SELECT e.created_at, e.completed_at FROM enhancement_history e
        WHERE e.tenant_id = c.tenant_id AND e.status = 'completed'
        ORDER BY e.created_at DESC LIMIT 1) last_done ON true
+  LEFT JOIN LATERAL (
+      -- when a worker last started an attempt for this tenant, whatever the time range
+      -- (newest row per status through (tenant_id, status, created_at DESC))
+      SELECT max(created_at) AS started FROM (
+          (SELECT created_at FROM enhancement_history e
+            WHERE e.tenant_id = c.tenant_id AND e.status = 'pending' AND e.created_at <= :now
+            ORDER BY e.created_at DESC LIMIT 1)
+          UNION ALL
+          (SELECT created_at FROM enhancement_history e
+            WHERE e.tenant_id = c.tenant_id AND e.status = 'failed' AND e.created_at <= :now
+            ORDER BY e.created_at DESC LIMIT 1)
+          UNION ALL
+          (SELECT created_at FROM enhancement_history e
+            WHERE e.tenant_id = c.tenant_id AND e.status = 'completed' AND e.created_at <= :now
+            ORDER BY e.created_at DESC LIMIT 1)) per_status) newest ON true
   LEFT JOIN LATERAL (
       -- attempts since the newest completed one that should have finished by now (older than
       -- the worker time limit) but did not: many of them means enhancements stopped
@@ -148,8 +162,6 @@ def _params(since: datetime, now: datetime, tenant_id: str | None) -> dict[str, 
         "since": since,
         "now": now,
         "stuck_s": health["stuck_pending_seconds"],
-        # attempts in PostgreSQL against the webhooks queued in the same hours (Prometheus)
-        "recent_since": now - timedelta(hours=health["queued_unattempted_hours"]),
     }
 
 
@@ -235,27 +247,36 @@ def webhook_reasons(
                 )
     window = h["rejected_window_hours"]
     rejected, received = sum(traffic.rejected[:window]), sum(traffic.received[:window])
-    if rejected >= 1:
-        share = rejected / received if received else 1.0
+    if rejected >= h["rejected_min"]:
+        # critical while it is still going on: most of the recent hours' webhooks rejected
+        recent = h["rejected_recent_hours"]
+        now_received = sum(traffic.received[:recent])
+        now_share = sum(traffic.rejected[:recent]) / now_received if now_received else 0.0
         reasons.append(
             Reason(
                 "webhooks_rejected",
-                CRITICAL if share >= h["rejected_critical_share"] else DEGRADED,
+                CRITICAL if now_share >= h["rejected_critical_share"] else DEGRADED,
                 f"{rejected:.0f} of {received:.0f} webhooks rejected by the API in the last "
                 f"{window} h: it could not queue them (Redis error, HTTP 503), so those "
                 "tickets were never enhanced",
             )
         )
-    hours = h["queued_unattempted_hours"]
+    # Webhooks queued (Prometheus) in the whole hours since a worker last started an attempt
+    # for this tenant (PostgreSQL).
+    quiet_min = _minutes_since(r.get("newest_attempt"), r.get("as_of"))
+    longest = len(traffic.queued)
+    hours = longest if quiet_min is None else min(int(quiet_min // 60), longest)
     queued = sum(traffic.queued[:hours])
-    if queued >= h["stalled_min_webhooks"] and r.get("recent_attempts", 0) == 0:
+    if hours >= 1 and queued >= h["stalled_min_webhooks"]:
         waiting = f"; {queued_now} of its jobs are waiting in the queues" if queued_now else ""
+        last = _ago(r.get("newest_attempt"), r.get("as_of"))
+        since = "no attempt on record" if quiet_min is None else f"last attempt {last}"
         reasons.append(
             Reason(
                 "queued_unattempted",
                 CRITICAL,
                 f"{queued:.0f} webhooks queued in the last {hours} h but no worker started an "
-                f"attempt for this tenant{waiting}: workers down or processing stopped",
+                f"attempt for this tenant ({since}){waiting}: workers down or processing stopped",
             )
         )
     return reasons

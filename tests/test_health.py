@@ -19,7 +19,7 @@ def base_row(**overrides):
         is_active=True,
         attempts=100,
         tickets=100,
-        recent_attempts=10,
+        newest_attempt=NOW,
         completed=100,
         failed=0,
         pending=0,

@@ -41,13 +41,12 @@ SECRET_OUTPUT = "Restart the spooler on PRN-7 (secret enhancement text)"
 SECRET_COMMENT = "Wrong printer entirely (secret comment)"
 # What each failure mode of the demo data must be classified as.
 DEMO_MODES = {
-    fleet.LLM_TIMEOUT: "llm_error",
-    fleet.LLM_RATE_LIMIT: "llm_error",
-    fleet.SDP_TIMEOUT: "sdp_error",
+    fleet.SDP_TIMEOUT: "sdp_update_failed",
     fleet.SDP_UNAUTHORIZED: "sdp_auth",
     fleet.SDP_RATE_LIMIT: "sdp_rate_limit",
-    fleet.CONTEXT_TIMEOUT: "context_timeout",
     fleet.SOFT_TIME_LIMIT: "soft_time_limit",
+    fleet.PLATFORM_BUG: "platform_bug",
+    fleet.NODE_KEY_BUG: "platform_bug",
 }
 
 
@@ -142,14 +141,11 @@ def test_context_counts_from_both_shapes():
 
 # --- the lookup ----------------------------------------------------------------------------------
 def test_every_failure_mode_of_the_demo_data(use_db, tenant):
+    failing = [m for m in fleet.FAILURE_MODES if m not in fleet.COMPLETES_ANYWAY]
+    assert set(failing) == set(DEMO_MODES)
     with use_db.superuser() as conn:
-        for i, mode in enumerate(fleet.FAILURE_MODES):
+        for i, mode in enumerate(failing):
             error = fleet.ERROR_MESSAGES[mode]
-            context = (
-                {**CONTEXT, "errors": [fleet.CONTEXT_TIMEOUT_ERROR]}
-                if mode == fleet.CONTEXT_TIMEOUT
-                else CONTEXT
-            )
             add_run(
                 conn,
                 tenant,
@@ -157,8 +153,8 @@ def test_every_failure_mode_of_the_demo_data(use_db, tenant):
                 "failed",
                 NOW - timedelta(hours=i + 1),
                 latency_s=31,
-                error_message=error and error.format(url="https://sdp.example", ticket=f"F-{i}"),
-                context=context,
+                error_message=error.format(url="https://sdp.example", ticket=f"F-{i}"),
+                context="null",  # the JSON null a failed attempt keeps
             )
         add_run(
             conn,
@@ -169,7 +165,7 @@ def test_every_failure_mode_of_the_demo_data(use_db, tenant):
             latency_s=2,
             error_message="OSError: [Errno 28] No space left on device",
         )
-    for i, mode in enumerate(fleet.FAILURE_MODES):
+    for i, mode in enumerate(failing):
         found = investigation.lookup(tenant, f"F-{i}")
         run = found.latest
         assert found.verdict == "failed"
@@ -333,12 +329,11 @@ def test_reruns_are_listed_newest_first(use_db, tenant):
 
 # --- the demo fleet: the generator's and the Redis seeder's planted tickets ----------------------
 PLANTED_FAILURES = {
-    fleet.TICKET_SDP_TIMEOUT: "sdp_error",
-    fleet.TICKET_LLM_TIMEOUT: "llm_error",
-    fleet.TICKET_LLM_RATE_LIMIT: "llm_error",
+    fleet.TICKET_SDP_TIMEOUT: "sdp_update_failed",
+    fleet.TICKET_PLATFORM_BUG: "platform_bug",
+    fleet.TICKET_NODE_KEY_BUG: "platform_bug",
     fleet.TICKET_SDP_UNAUTHORIZED: "sdp_auth",
     fleet.TICKET_SDP_RATE_LIMIT: "sdp_rate_limit",
-    fleet.TICKET_CONTEXT_TIMEOUT: "context_timeout",
     fleet.TICKET_SOFT_TIME_LIMIT: "soft_time_limit",
 }
 
@@ -375,7 +370,18 @@ def test_the_planted_demo_tickets(demo):
     low = investigation.lookup(fleet.ACME, fleet.TICKET_LOW_RATED)
     assert low.low_rated and low.quality_concern and len(low.feedback) == 2
     rerun = investigation.lookup(fleet.ACME, fleet.TICKET_RERUN)
-    assert [r.status for r in rerun.runs] == ["completed", "failed", "failed"]
+    assert [(r.attempt, r.status) for r in rerun.runs] == [
+        (4, "completed"),
+        (3, "failed"),
+        (2, "failed"),
+        (1, "failed"),
+    ]
+    assert all(r.context is None for r in rerun.runs[1:])  # JSON null: not recorded
+    fallback = investigation.lookup(fleet.ACME, fleet.TICKET_LLM_TIMEOUT)
+    assert fallback.verdict == "completed" and fallback.latest.failure is None
+    degraded = investigation.lookup(fleet.ACME, fleet.TICKET_CONTEXT_TIMEOUT)
+    assert degraded.verdict == "completed" and degraded.latest.completed_with_errors
+    assert degraded.latest.context.timed_out and degraded.quality_concern
     elsewhere = investigation.lookup(fleet.GLOBEX, fleet.TICKET_SDP_TIMEOUT)
     assert not elsewhere.found
     everything = repr([queued, waiting, lost, as_string, low, rerun])

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from demo import fleet
 from services import health, investigation
 from services.db import tenant_scope
 from services.failures import classify, sql_case
 from tests.planting import add_run, add_tenant
-from tests.queue_history import serve_openmetrics
+from tests.queue_history import serve_openmetrics, start_demo_prometheus
 
 # The texts the real worker stores (f"{type(exc).__name__}: {exc}", or Celery's soft limit),
 # with the class each must get, in Python and in SQL alike.
@@ -195,7 +196,10 @@ def webhooks(tenant: str, minutes_ago: int) -> tuple[int, int]:
 
 
 def openmetrics() -> str:
-    minutes = range(WEEKS * 7 * 24 * 60, -1, -5)
+    """5-minute samples over the 25 hours before END and before the same moment of each past
+    week (all the rules read), the counters running on through the gaps."""
+    week = 7 * 24 * 60
+    minutes = [m for m in range(WEEKS * week, -1, -5) if m % week <= 25 * 60]
     lines = ["# TYPE enhancement_requests counter"]
     for tenant in ("t-silent", "t-quiet", "t-rejected", "t-unattempted"):
         totals = {"received": 0.0, "queued": 0.0, "rejected": 0.0}
@@ -235,7 +239,7 @@ def row(**overrides):
         is_active=True,
         attempts=100,
         tickets=100,
-        recent_attempts=30,
+        newest_attempt=END,
         completed=100,
         failed=0,
         pending=0,
@@ -260,7 +264,9 @@ def rules_of(traffic, tenant, **overrides):
 
 def test_a_silent_tenant_is_flagged_with_the_webhook_secret_cause(traffic):
     assert traffic.unavailable is None and traffic.of("t-silent").weeks == 4
-    reasons, status = rules_of(traffic, "t-silent", attempts=0, tickets=0, recent_attempts=0)
+    reasons, status = rules_of(
+        traffic, "t-silent", attempts=0, tickets=0, newest_attempt=END - timedelta(hours=6)
+    )
     assert status == health.CRITICAL
     silent = reasons["webhooks_silent"]
     assert silent.text.startswith("No webhooks in the last 6 h, against about 120 usually")
@@ -278,23 +284,25 @@ def test_a_tenant_quiet_at_its_usual_quiet_hour_is_not_flagged(traffic):
 def test_rejected_webhooks_are_flagged(traffic):
     reasons, status = rules_of(traffic, "t-rejected")
     rejected = reasons["webhooks_rejected"]
-    assert rejected.severity == health.DEGRADED  # 30 of 480 in 24 h: under half
+    assert rejected.severity == health.CRITICAL  # half of the last hour's: still going on
     assert rejected.text.startswith("30 of 480 webhooks rejected by the API in the last 24 h")
-    assert status == health.DEGRADED and "webhooks_silent" not in reasons
+    assert status == health.CRITICAL and "webhooks_silent" not in reasons
 
 
 def test_queued_webhooks_without_attempts_are_flagged(traffic, use_db, tenant_id):
-    reasons, _ = rules_of(traffic, "t-unattempted", recent_attempts=0)
-    assert reasons["queued_unattempted"].text.startswith(
-        "40 webhooks queued in the last 2 h but no worker started an attempt"
+    reasons, _ = rules_of(traffic, "t-unattempted", newest_attempt=END - timedelta(hours=3))
+    assert reasons["queued_unattempted"].text == (
+        "60 webhooks queued in the last 3 h but no worker started an attempt for this tenant "
+        "(last attempt 3.0 h ago): workers down or processing stopped"
     )
     assert "queued_unattempted" not in rules_of(traffic, "t-unattempted")[0]
-    # recent_attempts comes from PostgreSQL: only attempts of the last 2 hours count
+    # the newest attempt comes from PostgreSQL, whatever the time range looked at
     with use_db.superuser() as conn:
         add_tenant(conn, tenant_id)
         add_run(conn, tenant_id, "old", "completed", NOW - timedelta(hours=3), 20)
-    metrics = health.tenant_metrics(tenant_id, NOW - timedelta(hours=24), NOW).iloc[0]
-    assert metrics.recent_attempts == 0 and metrics.attempts == 1
+    metrics = health.tenant_metrics(tenant_id, NOW - timedelta(hours=1), NOW).iloc[0]
+    assert metrics.attempts == 0
+    assert metrics.newest_attempt == pd.Timestamp(NOW - timedelta(hours=3))
 
 
 def test_without_prometheus_the_rules_are_not_judged(monkeypatch):
@@ -305,3 +313,31 @@ def test_without_prometheus_the_rules_are_not_judged(monkeypatch):
         "PROMETHEUS_URL is not set"
     )
     assert health.assess(row(), traffic=traffic.of("t-silent")).status == health.HEALTHY
+
+
+def test_the_demo_history_plants_each_stopped_case(monkeypatch):
+    """demo.backfill_prometheus: a silent tenant (wrong secret), one whose webhooks the API
+    rejects, one whose jobs are queued but never attempted; an ordinary tenant passes."""
+    now = END
+    running = start_demo_prometheus(now, days=23)  # 3 past weeks of the same hours
+    try:
+        monkeypatch.setenv("PROMETHEUS_URL", running.url)
+        traffic = health.read_traffic(now)
+    finally:
+        running.close()
+    assert traffic.unavailable is None
+    found = {
+        tenant: rules_of(traffic, tenant, newest_attempt=now - timedelta(hours=quiet_hours))[0]
+        for tenant, quiet_hours in (
+            (fleet.VANDELAY, fleet.tenant(fleet.VANDELAY).refused_hours),
+            (fleet.KRAMERICA, 0),
+            (fleet.PENDANT, fleet.tenant(fleet.PENDANT).unattempted_hours),
+            (fleet.ACME, 0),
+        )
+    }
+    assert "signing secret" in found[fleet.VANDELAY]["webhooks_silent"].text
+    assert "webhooks rejected by the API" in found[fleet.KRAMERICA]["webhooks_rejected"].text
+    assert "queued_unattempted" in found[fleet.PENDANT]
+    assert not {"webhooks_silent", "webhooks_rejected", "queued_unattempted"} & set(
+        found[fleet.ACME]
+    )
