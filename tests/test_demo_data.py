@@ -353,7 +353,9 @@ def test_feedback(db: psycopg.Connection) -> None:
             (fleet.UMBRELLA,),
         ).fetchall()
     )
-    assert by_theme[True] < 3.0 < 4.0 < by_theme[False]
+    # ~50 ratings of other kinds, expected mean 4.18 (std of the mean about 0.14)
+    assert by_theme[True] < 3.0 and by_theme[False] > 3.8
+    assert by_theme[False] - by_theme[True] > 1.0
     assert (
         one(
             db,

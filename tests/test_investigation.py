@@ -430,13 +430,13 @@ def test_summary_follows_the_procedures_template(use_db, tenant, monkeypatch):
         "2. Job Queued: ✅ Yes",
         "3. Worker Processing: ❌ Failed",
         f'   - Error: "{error}"',
-        "   - Root Cause: ServiceDesk Plus API error",
+        "   - Root Cause: ServiceDesk Plus update failed (no status code)",
         f"4. Distributed Trace: {link}",
         "5. Context Gathered: 3 similar tickets",
         "ROOT CAUSE:",
         "RESOLUTION:",
         "FOLLOW-UP:",
-        f"- {MODES_BY_KEY['sdp_error'].next_step}",
+        f"- {MODES_BY_KEY['sdp_update_failed'].next_step}",
     ):
         assert line in text, line
     bodies = "\n".join(c.body for c in investigation.commands(found))
