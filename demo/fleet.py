@@ -243,7 +243,7 @@ TENANTS: tuple[Tenant, ...] = (
         200,
         70,
         600000,
-        stalled_hours=5,
+        stalled_hours=24,  # long enough to show at any hour, even at the tests' small scale
         clients=("Soylent Foods",),
     ),
     Tenant(
