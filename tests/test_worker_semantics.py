@@ -16,6 +16,7 @@ from services import health, investigation
 from services.db import tenant_scope
 from services.failures import classify, sql_case
 from tests.planting import add_run, add_tenant
+from tests.test_health import base_row
 from tests.queue_history import serve_openmetrics, start_demo_prometheus
 
 # The texts the real worker stores (f"{type(exc).__name__}: {exc}", or Celery's soft limit),
@@ -235,26 +236,8 @@ def traffic(prometheus, monkeypatch):
 
 
 def row(**overrides):
-    base = dict(
-        is_active=True,
-        attempts=100,
-        tickets=100,
-        newest_attempt=END,
-        completed=100,
-        failed=0,
-        pending=0,
-        stuck=0,
-        success_rate=1.0,
-        p50_s=20.0,
-        p95_s=40.0,
-        since_last_completed=0,
-        last_completed=END,
-        avg_rating=4.5,
-        positive_pct=90.0,
-        history_tickets=200,
-        as_of=END,
-    )
-    return base | overrides
+    """A healthy tenant's metrics as of END (test_health's row)."""
+    return base_row(newest_attempt=END, last_completed=END, as_of=END) | overrides
 
 
 def rules_of(traffic, tenant, **overrides):

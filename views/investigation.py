@@ -205,7 +205,7 @@ def run_steps(run: Run, inv: Investigation) -> list[tuple[str, str, str, str]]:
         steps.append(("", tone, "Context gathered", esc(c.summary) + elapsed + notes))
     took = f"processing time {esc(duration(run.processing_s))}"
     if run.processing_time_ms is not None:
-        took += f" · processing_time_ms {run.processing_time_ms / 1000:.1f} s"
+        took += f" · processing_time_ms {run.processing_time_ms:,}"
     if run.completed_with_errors:
         steps.append(
             (clock(run.completed_at), WAIT, "Enhancement posted, completed with errors", took)
@@ -476,15 +476,15 @@ def show_search(tenant_id: str) -> None:
             if not record_view(ctx, "ticket_search", tenant_id, params, row_count=len(found)):
                 return
             if found.empty:
-                st.info("No runs match.")
+                st.info("No attempts match.")
                 return
             st.session_state["search_tickets"] = found["ticket_id"].tolist()
             st.dataframe(
                 {
                     "Ticket": found["ticket_id"],
                     "Status": found["status"].where(~found["stuck"], "stuck"),
-                    "Received": found["created_at"],
-                    "Took": found["processing_time_ms"] / 1000,
+                    "Attempt started": found["created_at"],
+                    "Processing": found["processing_time_ms"] / 1000,
                     "Cause": found["cause"],
                     "Error": found["error"],
                 },
@@ -494,8 +494,10 @@ def show_search(tenant_id: str) -> None:
                 on_select=open_selected,
                 selection_mode="single-row",
                 column_config={
-                    "Received": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-                    "Took": st.column_config.NumberColumn(format="%.1f s"),
+                    "Attempt started": st.column_config.DatetimeColumn(
+                        format="YYYY-MM-DD HH:mm:ss"
+                    ),
+                    "Processing": st.column_config.NumberColumn(format="%.1f s"),
                     "Error": st.column_config.TextColumn(width="large"),
                 },
             )
