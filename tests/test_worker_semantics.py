@@ -16,8 +16,8 @@ from services import health, investigation
 from services.db import tenant_scope
 from services.failures import classify, sql_case
 from tests.planting import add_run, add_tenant
-from tests.test_health import base_row
 from tests.queue_history import serve_openmetrics, start_demo_prometheus
+from tests.test_health import base_row
 
 # The texts the real worker stores (f"{type(exc).__name__}: {exc}", or Celery's soft limit),
 # with the class each must get, in Python and in SQL alike.
