@@ -213,9 +213,12 @@ class Traffic:
 def read_traffic(now: datetime, tenant_id: str | None = None) -> Traffic:
     """Webhook traffic for the stopped-tenant rules; Prometheus absent is a note, not an error."""
     try:
-        return Traffic(webhook_traffic(now, tenant_id))
+        found = webhook_traffic(now, tenant_id)
     except DashboardError as exc:
         return Traffic({}, f"webhook traffic could not be judged: {exc}")
+    if not found:
+        return Traffic({}, "Prometheus holds no webhook counts (enhancement_requests_total)")
+    return Traffic(found)
 
 
 def webhook_reasons(

@@ -298,6 +298,13 @@ def test_without_prometheus_the_rules_are_not_judged(monkeypatch):
     assert health.assess(row(), traffic=traffic.of("t-silent")).status == health.HEALTHY
 
 
+def test_a_prometheus_without_webhook_counts_is_not_judged(traffic, monkeypatch):
+    other_tenant = health.read_traffic(END, "t-no-such-tenant")
+    assert other_tenant.unavailable == (
+        "Prometheus holds no webhook counts (enhancement_requests_total)"
+    )
+
+
 def test_the_demo_history_plants_each_stopped_case(monkeypatch):
     """demo.backfill_prometheus: a silent tenant (wrong secret), one whose webhooks the API
     rejects, one whose jobs are queued but never attempted; an ordinary tenant passes."""
