@@ -27,15 +27,8 @@ from psycopg.types.json import Json
 
 from demo import fleet
 from demo.fleet import KINDS, Tenant
+from services.db import PLATFORM_TABLES as TABLES
 
-TABLES = (
-    "tenant_configs",
-    "enhancement_history",
-    "enhancement_feedback",
-    "ticket_history",
-    "system_inventory",
-    "audit_log",
-)
 STATUSES = ("pending", "completed", "failed")
 PENDING, COMPLETED, FAILED = 0, 1, 2
 CONTEXT_TIMEOUT = fleet.FAILURE_MODES.index(fleet.CONTEXT_TIMEOUT)

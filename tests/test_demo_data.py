@@ -26,17 +26,10 @@ from demo import dbsetup, fleet
 from demo.backfill_prometheus import backfill
 from demo.generate import generate
 from demo.seed_redis import seed
+from services.db import PLATFORM_TABLES as TABLES
 
 NOW = datetime(2025, 11, 26, 15, 0, tzinfo=UTC)  # a Wednesday afternoon
 DAYS = 30
-TABLES = (
-    "tenant_configs",
-    "enhancement_history",
-    "enhancement_feedback",
-    "ticket_history",
-    "system_inventory",
-    "audit_log",
-)
 # context_gathered may be a JSON string holding the object: unwrap it.
 CONTEXT = (
     "CASE json_typeof(context_gathered) WHEN 'string'"
