@@ -21,3 +21,10 @@ class QueryTimeout(DashboardError):
 
 class InvalidInput(DashboardError):
     """Bad user input (a ticket id, a tenant id): the message says what is wrong."""
+
+
+class AccessNotRecorded(DashboardError):
+    """The data-access record could not be written: the view must not show the data."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"This access could not be recorded ({reason}), so no data is shown.")
