@@ -44,7 +44,7 @@ ISOLATION = "Tenant isolation"
 GROUPS = (POLICIES, ROLES, ESCALATION_HAZARDS, SECRETS, ISOLATION)
 
 ISOLATION_FIX = "Find the failing table or role check above and fix it first; then escalate."
-HARDENING = "Run schema/hardening.sql (README: Connecting to a production platform database)."
+HARDENING = "Run `schema/hardening.sql` (README: Connecting to a production platform database)."
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ def _table_checks(conn: Connection, reader: str) -> list[Check]:
                 bool(rls_on) and bool(tenant) and not widening,
                 detail,
                 POLICIES,
-                f"Restore the platform's policies on {table} (ENABLE ROW LEVEL SECURITY,"
-                " tenant_id = current_setting('app.current_tenant_id')) and drop any policy"
+                f"Restore the platform's policies on `{table}` (`ENABLE ROW LEVEL SECURITY`,"
+                " `tenant_id = current_setting('app.current_tenant_id')`) and drop any policy"
                 " that is not scoped to the tenant.",
             )
         )
@@ -174,8 +174,8 @@ def _role_checks(conn: Connection, role: str) -> list[Check]:
             not problems,
             ", ".join(problems) or "ok",
             ROLES,
-            f"Connect as the roles schema/grants.sql creates: ALTER ROLE {role} NOSUPERUSER"
-            " NOBYPASSRLS, and REASSIGN OWNED BY it to the platform's owner.",
+            f"Connect as the roles `schema/grants.sql` creates: `ALTER ROLE {role} NOSUPERUSER"
+            " NOBYPASSRLS`, and `REASSIGN OWNED BY` it to the platform's owner.",
         )
     ]
 
@@ -219,7 +219,7 @@ def _create_checks(conn: Connection, role: str) -> list[Check]:
             not create,
             f"CREATE for {', '.join(create)}" if create else "no CREATE on any schema or database",
             ESCALATION_HAZARDS,
-            f"REVOKE CREATE ON SCHEMA <schema> FROM PUBLIC, {role} (and ON DATABASE).",
+            f"`REVOKE CREATE ON SCHEMA ... FROM PUBLIC, {role}` (and `ON DATABASE`).",
         ),
     ]
 
@@ -256,8 +256,8 @@ def _definer_check(conn: Connection, roles: tuple[str, ...]) -> Check:
         if unsafe
         else f"{len(rows)} callable, all with search_path pinned and pg_temp last",
         ESCALATION_HAZARDS,
-        HARDENING + " For another function: ALTER FUNCTION <f> SET search_path = <its schema>,"
-        " pg_temp.",
+        HARDENING + " For another function: `ALTER FUNCTION ... SET search_path = its_schema,"
+        " pg_temp`.",
     )
 
 
@@ -340,7 +340,7 @@ def _encrypted_checks(conn: Connection, tenant: str) -> list[Check]:
                 not readable and bool(columns),
                 ", ".join(readable) or f"{len(columns)} columns refused",
                 SECRETS,
-                "Run schema/grants.sql again: it grants SELECT on the other columns only.",
+                "Run `schema/grants.sql` again: it grants SELECT on the other columns only.",
             )
         )
     return checks
