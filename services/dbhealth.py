@@ -428,6 +428,8 @@ def check_explainable(statement: str) -> str:
         parsed = parse_sql(sql)
     except ParseError as exc:
         raise InvalidInput(f"That is not valid SQL: {exc.args[0]}.") from exc
+    if not parsed:  # only comments
+        raise InvalidInput("Paste a SELECT statement to explain.")
     if len(parsed) != 1:
         raise InvalidInput("Only one statement can be explained: remove everything after ';'.")
     if not isinstance(parsed[0].stmt, ast.SelectStmt):

@@ -9,10 +9,11 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+import streamlit as st
 
 from demo import dbsetup
 from services import db, rls_check
-from tests.conftest import ROOT, PlatformDb
+from tests.conftest import ROOT, PlatformDb, app_test, screenshot, start_app, visit
 from tests.planting import add_feedback, add_runs, add_tenant
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -126,10 +127,16 @@ ESCALATION_CHECKS = [
 ]
 
 
-def test_the_platform_as_shipped_fails_until_the_hardening_is_applied(make_platform_db):
+@pytest.fixture
+def unhardened_db(make_platform_db) -> PlatformDb:
     platform = make_platform_db("unhardened", harden=False)
     plant_two_tenants(platform)
     platform.use()
+    return platform
+
+
+def test_the_platform_as_shipped_fails_until_the_hardening_is_applied(unhardened_db):
+    platform = unhardened_db
     assert failed(rls_check.run_checks()) == ESCALATION_CHECKS
     done = run_cli(platform)
     assert done.returncode == 1
@@ -230,3 +237,37 @@ def test_a_policy_that_widens_the_reader_fails(checked_db):
 )
 def test_search_path_pinned(proconfig, pinned):
     assert rls_check.search_path_pinned(proconfig) is pinned
+
+
+def test_the_page_groups_the_checks_and_says_how_to_fix_each_failure(unhardened_db):
+    st.cache_data.clear()
+    at = app_test().run().switch_page("views/rls_check.py").run()
+    assert not at.exception
+    assert "3 of 19 checks FAILED" in at.error[0].value
+    assert [h.value for h in at.subheader] == [
+        f"{'❌' if g == rls_check.ESCALATION_HAZARDS else '✅'} {g}" for g in rls_check.GROUPS
+    ]
+    fixes = [e.value for e in at.error[1:]]
+    assert len(fixes) == 3 and all("hardening.sql" in f for f in fixes)
+    assert "**SECURITY DEFINER functions the dashboard can call pin search_path**" in fixes[2]
+    dbsetup.apply_hardening(unhardened_db.name)
+    next(b for b in at.button if b.label == "Run again").click().run()
+    assert not at.error and "All 19 checks passed" in at.success[0].value
+
+
+@pytest.mark.browser
+def test_the_failing_page_in_the_browser(browser, unhardened_db):
+    app = start_app(
+        {"DATABASE_URL": unhardened_db.reader_url, "ADMIN_DATABASE_URL": unhardened_db.admin_url}
+    )
+    page = browser.new_page(viewport={"width": 1500, "height": 2300})
+    try:
+        visit(page, app, "rls_check")
+        screenshot(page, "rls_self_test_unhardened")
+        body = page.inner_text("body")
+        assert "3 of 19 checks FAILED" in body and "Privilege escalation" in body
+        assert body.count("Run schema/hardening.sql") == 3
+    finally:
+        page.close()
+        app.process.terminate()
+        app.process.wait(timeout=10)

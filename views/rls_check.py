@@ -38,11 +38,9 @@ with guard("the RLS self-test"):
         if not members:
             continue
         bad = [c for c in members if not c.passed]
-        st.subheader(
-            f"{'❌' if bad else '✅'} {group}",
-            anchor=False,
-            help=f"{len(members) - len(bad)} of {len(members)} passed",
-        )
+        st.subheader(f"{'❌' if bad else '✅'} {group}", anchor=False)
+        for check in bad:
+            st.error(f"**{check.name}**  \nFix: {check.fix}", icon=":material/build:")
         st.dataframe(
             pd.DataFrame(
                 [
@@ -53,8 +51,10 @@ with guard("the RLS self-test"):
             hide_index=True,
             width="stretch",
             height=38 * (len(members) + 1),
-            column_config={"detail": st.column_config.TextColumn(width="large")},
+            column_config={
+                "": st.column_config.TextColumn(width=40),
+                "check": st.column_config.TextColumn(width="medium"),
+                "detail": st.column_config.TextColumn(width="large"),
+            },
         )
-        for check in bad:
-            st.error(f"**{check.name}**  \nFix: {check.fix}", icon=":material/build:")
     st.button("Run again", icon=":material/refresh:")
