@@ -4,26 +4,66 @@
   so RLS shows that tenant's rows only and a pooled connection cannot carry the tenant onward.
 - admin_scope(): a transaction as the cross-tenant admin role (explicit SELECT-only policies).
 - write_scope(): the one read-write transaction, for the dashboard's own tables.
+
+Every transaction sets its own statement timeout and read-only mode (role defaults can be changed
+by a session), and refuses a role RLS does not apply to. A watchdog closes the socket of a
+statement the server does not answer in time: a frozen server (SIGSTOP, a hung host) keeps the
+TCP connection alive, so neither the server's timeout nor keepalives would ever end the wait.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from services.config import settings
-from services.errors import InvalidInput, QueryTimeout, SourceUnavailable
+from services.config import rules, settings
+from services.errors import InvalidInput, QueryTimeout, SourceUnavailable, UnsafeRole
 
 # Tenant ids are opaque VARCHAR(100): slugs (msp-acme-corp) or UUID strings.
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 
-_engines: dict[str, Engine] = {}
+# The platform's tables (contract section 1): a role owning one of them bypasses RLS on it.
+PLATFORM_TABLES = (
+    "tenant_configs",
+    "enhancement_history",
+    "enhancement_feedback",
+    "ticket_history",
+    "system_inventory",
+    "audit_log",
+)
+
+_ROLE_SQL = """
+SELECT current_user AS role, r.rolsuper, r.rolbypassrls,
+       (SELECT string_agg(c.relname, ', ' ORDER BY c.relname)
+          FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(:tables)
+           AND pg_has_role(current_user, c.relowner, 'MEMBER')) AS owns
+  FROM pg_roles r
+ WHERE r.rolname = current_user
+"""
+
+
+@dataclass
+class _Pool:
+    engine: Engine
+    variable: str
+    role_problem: str | None = None  # set once the role was checked and found unsafe
+    role_checked: bool = False
+
+
+_pools: dict[str, _Pool] = {}
+_pools_lock = threading.Lock()
 
 
 def validate_tenant_id(tenant_id: object) -> str:
@@ -32,40 +72,203 @@ def validate_tenant_id(tenant_id: object) -> str:
     return tenant_id.strip()
 
 
-def _engine(url: str | None, variable: str) -> Engine:
+def _limits() -> dict[str, float]:
+    config = rules("database")
+    return {
+        "statement_timeout_ms": float(config["statement_timeout_ms"]),
+        "answer_within_s": float(config["answer_within_ms"]) / 1000,
+        "connect_timeout_s": float(config["connect_timeout_s"]),
+    }
+
+
+class _Watchdog:
+    """Shuts a connection's socket down when the statement under way is not answered in time.
+    psycopg then raises at once, and the pool throws the connection away."""
+
+    def __init__(self, dbapi_connection: Any):
+        self._fd = dbapi_connection.fileno()
+        self._timer: threading.Timer | None = None
+        self.fired = False
+
+    def arm(self, seconds: float) -> None:
+        self.disarm()
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _cut(self) -> None:
+        self.fired = True
+        try:
+            with socket.socket(fileno=os.dup(self._fd)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed: nothing left to wake up
+
+
+def _watch(engine: Engine) -> None:
+    answer_within = _limits()["answer_within_s"]
+
+    @event.listens_for(engine, "connect")
+    def _attach(dbapi_connection: Any, record: Any) -> None:
+        record.info["watchdog"] = _Watchdog(dbapi_connection)
+
+    def _dog(conn: Connection) -> _Watchdog | None:
+        return conn.connection.info.get("watchdog")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _arm(conn: Connection, *_: Any) -> None:
+        if dog := _dog(conn):
+            dog.arm(answer_within)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _disarm(conn: Connection, *_: Any) -> None:
+        if dog := _dog(conn):
+            dog.disarm()
+
+    # COMMIT and ROLLBACK wait for the server too; the pool's reset on return likewise.
+    for name in ("commit", "rollback"):
+        event.listen(engine, name, _arm)
+
+    @event.listens_for(engine.pool, "reset")
+    def _arm_reset(dbapi_connection: Any, record: Any, reset_state: Any) -> None:
+        if dog := record.info.get("watchdog"):
+            dog.arm(answer_within)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _disarm_checkin(dbapi_connection: Any, record: Any) -> None:
+        if record is not None and (dog := record.info.get("watchdog")):
+            dog.disarm()
+
+
+def _pool(url: str | None, variable: str) -> _Pool:
     if not url:
         raise SourceUnavailable("PostgreSQL", f"{variable} is not set")
-    if url not in _engines:
-        _engines[url] = create_engine(
-            url.replace("postgresql://", "postgresql+psycopg://", 1),
-            pool_size=2,
-            max_overflow=3,
-            pool_pre_ping=True,
-            pool_recycle=300,
-            pool_timeout=5,
-            connect_args={"connect_timeout": 3, "application_name": "support-dashboard"},
-        )
-    return _engines[url]
+    with _pools_lock:
+        if url not in _pools:
+            limits = _limits()
+            engine = create_engine(
+                url.replace("postgresql://", "postgresql+psycopg://", 1),
+                pool_size=2,
+                max_overflow=3,
+                # No pre-ping: it would run outside the watchdog. A connection that went stale
+                # (the server restarted) fails its first statement, and the scope retries once.
+                pool_pre_ping=False,
+                pool_recycle=300,
+                pool_timeout=limits["answer_within_s"],
+                connect_args={
+                    "connect_timeout": max(1, int(limits["connect_timeout_s"])),
+                    "application_name": "support-dashboard",
+                    # A dead host or a cut network: the kernel gives up on the socket.
+                    "keepalives": 1,
+                    "keepalives_idle": 10,
+                    "keepalives_interval": 2,
+                    "keepalives_count": 2,
+                    "tcp_user_timeout": int(limits["answer_within_s"] * 1000),
+                },
+            )
+            _watch(engine)
+            _pools[url] = _Pool(engine, variable)
+        return _pools[url]
 
 
 def dispose_engines() -> None:
     """Close every pooled connection (tests, and after the database restarts)."""
-    for engine in _engines.values():
-        engine.dispose()
-    _engines.clear()
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.engine.dispose()
+        _pools.clear()
+
+
+def _check_role(conn: Connection, pool: _Pool) -> None:
+    """Refuse, once and for good, a role that RLS does not apply to."""
+    if not pool.role_checked:
+        row = conn.execute(text(_ROLE_SQL), {"tables": list(PLATFORM_TABLES)}).one()
+        problems = [
+            what
+            for what, bad in (
+                ("is a superuser", row.rolsuper),
+                ("has BYPASSRLS", row.rolbypassrls),
+                (f"owns platform tables ({row.owns})", row.owns),
+            )
+            if bad
+        ]
+        if problems:
+            pool.role_problem = (
+                f"{pool.variable} connects as `{row.role}`, which {' and '.join(problems)}: "
+                "row-level security does not apply to it, so the dashboard shows no tenant data. "
+                "Point it at the role schema/grants.sql creates."
+            )
+        pool.role_checked = True
+    if pool.role_problem:
+        raise UnsafeRole(pool.role_problem)
+
+
+_SETUP_SQL = (
+    "SELECT set_config('statement_timeout', :timeout, true),"
+    " set_config('transaction_read_only', :read_only, true)"
+)
+# is_local = true: the tenant dies with the transaction, never reaching the pool's next user.
+_TENANT_SQL = ", set_config('app.current_tenant_id', :tenant, true)"
 
 
 @contextmanager
-def _transaction(engine: Engine) -> Iterator[Connection]:
+def _transaction(
+    pool: _Pool, tenant: str | None = None, read_only: bool = True, check_role: bool = True
+) -> Iterator[Connection]:
+    """One transaction with our own limits, and the tenant set when one is given."""
+    limits = _limits()
+    setup_sql = _SETUP_SQL + (_TENANT_SQL if tenant is not None else "")
+    setup = {
+        "timeout": str(int(limits["statement_timeout_ms"])),
+        "read_only": "on" if read_only else "off",
+        "tenant": tenant,
+    }
+    for attempt in (1, 2):
+        conn, dog = None, None
+        try:
+            conn = pool.engine.connect()
+            dog = conn.connection.info.get("watchdog")
+            transaction = conn.begin()
+            if not read_only:  # before any query: read-write cannot be set after a snapshot
+                conn.execute(text("SET TRANSACTION READ WRITE"))
+            conn.execute(text(setup_sql), setup)
+        except DBAPIError as exc:
+            if conn is not None:
+                conn.close()
+            fired = bool(dog and dog.fired)
+            if attempt == 1 and exc.connection_invalidated and dog and not fired:
+                continue  # a stale pooled connection (the server restarted): once more, fresh
+            raise _as_dashboard_error(exc, fired) from exc
+        except PoolTimeout as exc:
+            raise SourceUnavailable(
+                "PostgreSQL", f"no connection free within {limits['answer_within_s']:g} s"
+            ) from exc
+        break
     try:
-        with engine.begin() as conn:
+        with conn:
+            if check_role:
+                _check_role(conn, pool)
             yield conn
+            transaction.commit()
     except DBAPIError as exc:
-        if "statement timeout" in str(exc.orig):
-            raise QueryTimeout() from exc
-        if isinstance(exc, OperationalError):
-            raise SourceUnavailable("PostgreSQL", _first_line(exc.orig)) from exc
-        raise
+        raise _as_dashboard_error(exc, bool(dog and dog.fired)) from exc
+
+
+def _as_dashboard_error(exc: DBAPIError, watchdog_fired: bool) -> Exception:
+    if "statement timeout" in str(exc.orig):
+        return QueryTimeout()
+    if watchdog_fired:
+        seconds = _limits()["answer_within_s"]
+        return SourceUnavailable("PostgreSQL", f"the server did not answer within {seconds:g} s")
+    if isinstance(exc, OperationalError):
+        return SourceUnavailable("PostgreSQL", _first_line(exc.orig))
+    return exc
 
 
 def _first_line(error: object) -> str:
@@ -75,17 +278,16 @@ def _first_line(error: object) -> str:
 
 @contextmanager
 def tenant_scope(tenant_id: str) -> Iterator[Connection]:
+    """The reader role with app.current_tenant_id set for this transaction only."""
     tenant = validate_tenant_id(tenant_id)
-    with _transaction(_engine(settings().database_url, "DATABASE_URL")) as conn:
-        # is_local = true: the setting dies with this transaction.
-        conn.execute(text("SELECT set_config('app.current_tenant_id', :t, true)"), {"t": tenant})
+    with _transaction(_pool(settings().database_url, "DATABASE_URL"), tenant=tenant) as conn:
         yield conn
 
 
 @contextmanager
 def admin_scope() -> Iterator[Connection]:
     """Cross-tenant reads. Callers are admin-only views; access is recorded by the view."""
-    with _transaction(_engine(settings().admin_database_url, "ADMIN_DATABASE_URL")) as conn:
+    with _transaction(_pool(settings().admin_database_url, "ADMIN_DATABASE_URL")) as conn:
         yield conn
 
 
@@ -97,8 +299,7 @@ def write_scope(admin: bool = False) -> Iterator[Connection]:
         if admin
         else (settings().database_url, "DATABASE_URL")
     )
-    with _transaction(_engine(url, variable)) as conn:
-        conn.execute(text("SET TRANSACTION READ WRITE"))
+    with _transaction(_pool(url, variable), read_only=False) as conn:
         yield conn
 
 
@@ -108,8 +309,10 @@ def read_frame(conn: Connection, sql: str, params: Mapping[str, Any] | None = No
 
 
 @contextmanager
-def reader_without_tenant() -> Iterator[Connection]:
-    """The reader role with no tenant set. Only the RLS self-test uses this: it must prove that
-    such a connection sees nothing."""
-    with _transaction(_engine(settings().database_url, "DATABASE_URL")) as conn:
+def self_test_scope(tenant_id: str | None = None) -> Iterator[Connection]:
+    """The reader role, with the tenant set only when given, and without the refusal of an
+    unsafe role: only the RLS self-test uses this, to measure what such a role would see."""
+    pool = _pool(settings().database_url, "DATABASE_URL")
+    tenant = validate_tenant_id(tenant_id) if tenant_id is not None else None
+    with _transaction(pool, tenant=tenant, check_role=False) as conn:
         yield conn

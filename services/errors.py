@@ -28,3 +28,7 @@ class AccessNotRecorded(DashboardError):
 
     def __init__(self, reason: str):
         super().__init__(f"This access could not be recorded ({reason}), so no data is shown.")
+
+
+class UnsafeRole(DashboardError):
+    """The configured database role is one RLS does not apply to: no tenant data is shown."""

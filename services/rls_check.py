@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from services.db import admin_scope, reader_without_tenant, tenant_scope
+from services.db import admin_scope, self_test_scope
 from services.errors import DashboardError
 
 # The contract's policy names (section 2): two styles coexist, and a table may have both.
@@ -262,7 +262,7 @@ def _definer_check(conn: Connection, roles: tuple[str, ...]) -> Check:
 
 
 def _isolation_checks(tenant: str, other: str, own_rows: int) -> list[Check]:
-    with tenant_scope(tenant) as conn:
+    with self_test_scope(tenant) as conn:
         seen = int(_scalar(conn, "SELECT count(*) FROM enhancement_history"))
         foreign = sum(
             int(_scalar(conn, f"SELECT count(*) FROM {t} WHERE tenant_id <> :t", t=tenant))
@@ -301,7 +301,7 @@ def _no_scope_check() -> Check:
     refused = []
     for table in TENANT_TABLES:
         try:
-            with reader_without_tenant() as conn:
+            with self_test_scope() as conn:
                 visible += int(_scalar(conn, f"SELECT count(*) FROM {table}"))
         except DBAPIError:
             refused.append(table)  # older policy style raises when the setting is missing
@@ -324,7 +324,7 @@ def _encrypted_checks(conn: Connection, tenant: str) -> list[Check]:
         )
     ).all()
     checks = []
-    for scope_name, scope in (("reader", lambda: tenant_scope(tenant)), ("admin", admin_scope)):
+    for scope_name, scope in (("reader", lambda: self_test_scope(tenant)), ("admin", admin_scope)):
         readable = []
         for table, column in columns:
             try:
@@ -348,7 +348,7 @@ def _encrypted_checks(conn: Connection, tenant: str) -> list[Check]:
 
 def run_checks() -> list[Check]:
     """Every check, in group order. Needs at least two tenants with enhancement history."""
-    with reader_without_tenant() as conn:
+    with self_test_scope() as conn:
         reader = str(_scalar(conn, "SELECT current_user"))
     with admin_scope() as conn:
         admin = str(_scalar(conn, "SELECT current_user"))

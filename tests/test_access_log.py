@@ -219,7 +219,8 @@ def test_neither_role_can_change_delete_or_insert_directly(use_db, tenant_id, ro
             "DELETE FROM dashboard.data_access_log",
             "TRUNCATE dashboard.data_access_log",
             "INSERT INTO dashboard.data_access_log (actor, actor_role, tenant_id, purpose,"
-            " query_kind, accessed_at) VALUES ('a@b.c', 'support', 't', 'p', 'k', now() - interval '1 year')",
+            " query_kind, accessed_at)"
+            " VALUES ('a@b.c', 'support', 't', 'p', 'k', now() - interval '1 year')",
             "SELECT nextval('dashboard.data_access_log_id_seq')",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -55,7 +55,7 @@ def test_tenant_setting_dies_with_the_transaction(two_tenants):
     with db.tenant_scope(mine):
         pass
     # The same pool hands out the same connection: the tenant must be gone from it.
-    engine = db._engine(os.environ["DATABASE_URL"], "DATABASE_URL")
+    engine = db._pool(os.environ["DATABASE_URL"], "DATABASE_URL").engine
     with engine.connect() as conn:
         setting = conn.execute(
             text("SELECT current_setting('app.current_tenant_id', true)")
