@@ -40,7 +40,9 @@ with guard("the RLS self-test"):
         bad = [c for c in members if not c.passed]
         st.subheader(f"{'❌' if bad else '✅'} {group}", anchor=False)
         for check in bad:
-            st.error(f"**{check.name}**  \nFix: {check.fix}", icon=":material/build:")
+            # A code span shows the name literally (it holds role and table names).
+            name = check.name.replace("`", "'")
+            st.error(f"`{name}`  \n**Fix:** {check.fix}", icon=":material/build:")
         st.dataframe(
             pd.DataFrame(
                 [
@@ -53,7 +55,7 @@ with guard("the RLS self-test"):
             height=38 * (len(members) + 1),
             column_config={
                 "": st.column_config.TextColumn(width=40),
-                "check": st.column_config.TextColumn(width="medium"),
+                "check": st.column_config.TextColumn(width="large"),
                 "detail": st.column_config.TextColumn(width="large"),
             },
         )
