@@ -1,11 +1,13 @@
 # Two commands: `make demo` (dashboard on a demo stack) and `make test` (the whole suite).
-# Both install what is missing, start the private stack under .stack/ and are safe to re-run.
+# Both install what is missing, start the private stack (scripts/stack.sh: its folders and
+# ports) and are safe to re-run. The stack's ports are in .stack/env, which every recipe reads.
 SHELL := /bin/bash
 ENV := source .stack/env &&
+DASHBOARD_PORT ?= 8501
 DEMO_DB := aiagents_demo
 PY := .venv/bin/python
 
-.PHONY: demo test stack stop install demo-data bench lint
+.PHONY: demo test stack stop clean install dashboard-port demo-loaded demo-data bench lint
 
 install:
 	scripts/stack.sh install
@@ -14,10 +16,10 @@ stack: install
 	scripts/stack.sh start
 
 # The demo fleet: 52 tenants over a year (about 1M enhancement runs), its live Redis queues and
-# 60 days of Prometheus history, all generated for the same moment (kept in .stack/demo-loaded).
-# Loaded once; `make demo-data` reloads it from scratch.
-.stack/demo-loaded: | stack
-	$(MAKE) demo-data
+# 60 days of Prometheus history, all generated for the same moment (kept in .stack/demo-loaded,
+# which a new cluster removes). Loaded once; `make demo-data` reloads it from scratch.
+demo-loaded: stack
+	@[ -f .stack/demo-loaded ] || $(MAKE) demo-data
 
 demo-data: stack
 	$(eval NOW := $(shell date -u +%Y-%m-%dT%H:%M))
@@ -33,18 +35,23 @@ demo-data: stack
 	$(ENV) DEMO_PASSWORD=demo-support $(PY) -m services.users add support@demo.example --role support --password-env DEMO_PASSWORD
 	$(ENV) DEMO_PASSWORD=demo-client $(PY) -m services.users add client@acme.example --role client --tenant msp-acme-corp --password-env DEMO_PASSWORD
 
-demo: .stack/demo-loaded .stack/users.toml
+# First, before the demo data is loaded.
+dashboard-port:
+	@if (: </dev/tcp/127.0.0.1/$(DASHBOARD_PORT)) 2>/dev/null; then echo "port $(DASHBOARD_PORT)" \
+	    "is in use (another make demo?): choose another, e.g. make demo DASHBOARD_PORT=8502"; exit 1; fi
+
+demo: dashboard-port demo-loaded .stack/users.toml
 	# Redis keeps nothing on disk: refill the queues as they were at load time.
 	$(ENV) $(PY) -m demo.seed_redis --now $$(cat .stack/demo-loaded)
-	@echo "Dashboard: http://127.0.0.1:8501 (Ctrl-C stops it; make stop stops the stack)"
+	@echo "Dashboard: http://127.0.0.1:$(DASHBOARD_PORT) (Ctrl-C stops it; make stop stops the stack)"
 	@echo "Sign in as admin@demo.example / demo-admin, support@demo.example / demo-support,"
 	@echo "or client@acme.example / demo-client (screenshare of msp-acme-corp only)."
-	$(ENV) exec .venv/bin/streamlit run app.py --server.port 8501
+	$(ENV) exec .venv/bin/streamlit run app.py --server.port $(DASHBOARD_PORT)
 
 test: stack
 	$(ENV) $(PY) -m pytest -q
 
-bench: .stack/demo-loaded
+bench: demo-loaded
 	$(ENV) $(PY) bench/tenant_health.py
 
 lint: install
@@ -52,3 +59,7 @@ lint: install
 
 stop:
 	scripts/stack.sh stop
+
+# Stop and remove everything the stack keeps (its databases, passwords, demo data and accounts).
+clean:
+	scripts/stack.sh clean

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.common import context, sidebar, tenants
+from ui.common import context, presentable, sidebar
 from ui.identity import CLIENT, current_user, requested_page_path
 from ui.sign_in import sign_in_page
 
@@ -24,8 +24,7 @@ if user is None:  # signed out: the sign-in page is the only page that exists
 # no navigation, so nothing of another tenant is even sent to the browser.
 if user.role == CLIENT or st.query_params.get("view") == "client":
     wanted = user.tenant_id if user.role == CLIENT else st.query_params.get("tenant")
-    if user.role != CLIENT and wanted not in {t.tenant_id for t in tenants()}:
-        st.error("Pick a tenant before presenting: ?view=client&tenant=<tenant id>.")
+    if user.role != CLIENT and not presentable(wanted):
         st.stop()
     st.session_state["screenshare_tenant"] = wanted
     st.session_state["view_context"] = context(user, wanted)

@@ -125,6 +125,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("database")
     args = parser.parse_args()
+    # The demo database is rebuilt from scratch, so it always has the current platform schema
+    # (CREATE TABLE IF NOT EXISTS would keep an older reproduction's columns and policies).
+    drop_database(args.database)
     prepare(args.database)
     print(f"database {args.database} ready")
 

@@ -286,8 +286,6 @@ ROLES = (
     ("ws", "Workstation", 10),
 )
 LOCATIONS = ("HQ", "Branch office", "Datacenter", "Warehouse", "Remote site")
-PRIORITIES = ("low", "medium", "high", "critical")
-PRIORITY_WEIGHTS = (0.3, 0.45, 0.2, 0.05)
 
 
 @dataclass
@@ -500,6 +498,10 @@ def _history_lines(
         copy.write("".join(lines).encode())
 
 
+THIN_HISTORY = 50  # resolved tickets: below, "insufficient context" (contract section 6)
+SLOW_MS = 60_000  # processing time of a run rated worse: past the p95 target
+
+
 def _feedback(
     rng: np.random.Generator, runs: Runs, ids: list[str], tenants: tuple[Tenant, ...], now: datetime
 ) -> tuple[list[tuple], list[int]]:
@@ -512,7 +514,13 @@ def _feedback(
     at = runs.done[pick] + 60 + rng.exponential(3 * 3600, len(pick))
     pick, at = pick[at < now.timestamp()], at[at < now.timestamp()]
     low = np.array([[k.name in t.low_rated_kinds for k in KINDS] for t in tenants])
-    negative = rng.random(len(pick)) < np.where(low[runs.tenant[pick], runs.kind[pick]], 0.7, 0.1)
+    chance = np.where(low[runs.tenant[pick], runs.kind[pick]], 0.7, 0.1)
+    # Technicians also rate worse what came too late (processing over 60 s) and what had too
+    # little history to draw on (under the contract's 50 resolved tickets).
+    thin = np.array([t.history_size < THIN_HISTORY for t in tenants])[runs.tenant[pick]]
+    chance = np.where(thin, np.maximum(chance, 0.45), chance)
+    chance = np.where(runs.processing[pick] > SLOW_MS, np.minimum(chance + 0.4, 0.9), chance)
+    negative = rng.random(len(pick)) < chance
     is_rating = rng.random(len(pick)) < 0.4
     value = np.where(
         negative,
@@ -605,8 +613,8 @@ def _resolved_history(
 
 
 def _history_rows(rng: np.random.Generator, t: Tenant, h: History) -> list[tuple]:
+    """ticket_history rows with the platform's columns only (no subject, priority or tags)."""
     rows = []
-    priority = rng.choice(len(PRIORITIES), len(h.tickets), p=PRIORITY_WEIGHTS)
     pick = rng.integers(0, 1000, len(h.tickets))
     for j, (ticket, k) in enumerate(zip(h.tickets, h.kinds, strict=True)):
         kind = KINDS[k]
@@ -615,12 +623,9 @@ def _history_rows(rng: np.random.Generator, t: Tenant, h: History) -> list[tuple
             (
                 t.tenant_id,
                 str(ticket),
-                kind.subjects[ticket % len(kind.subjects)],
                 kind.descriptions[pick[j] % len(kind.descriptions)],
                 kind.resolutions[pick[j] % len(kind.resolutions)],
                 _at(h.resolved[j]),
-                PRIORITIES[priority[j]],
-                list(kind.tags),
                 h.source[j],
                 ingested,
                 ingested,
@@ -866,12 +871,9 @@ def _load(
                 "id",
                 "tenant_id",
                 "ticket_id",
-                "subject",
                 "description",
                 "resolution",
                 "resolved_date",
-                "priority",
-                "tags",
                 "source",
                 "ingested_at",
                 "created_at",

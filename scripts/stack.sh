@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The private stack under .stack/: PostgreSQL 15 (55432), Redis (56379), Prometheus (59090),
-# all on loopback. Usage: scripts/stack.sh install|start|stop|status
+# The private stack of this checkout: PostgreSQL 15, Redis and Prometheus, all on loopback.
+# Usage: scripts/stack.sh install|start|stop|status|clean
 # Idempotent: `start` reuses a running or initialised stack; `stop` stops by PID.
+#
+# Folders: everything root-owned lives in .stack/ of the checkout. PostgreSQL runs as the
+# postgres user, which may not enter the checkout (a 700 home folder, a `mktemp -d` folder), so
+# its cluster (data, socket, log) lives in /var/lib/postgresql/aiagents-stack-<hash of the
+# checkout's path>/, mode 700, and the checkout's own permissions are left alone.
+# Ports: PG_PORT, REDIS_PORT, PROM_PORT when set (a port in use is then an error); otherwise the
+# ones recorded in .stack/env, else 55432/56379/59090, each moved to the next free port when
+# another program holds it. The chosen ports go to .stack/env, read by make, the app and tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+ROOT=$(pwd -P)
 STACK=$ROOT/.stack
 PG_BIN=/usr/lib/postgresql/15/bin
-PG_PORT=${PG_PORT:-55432}
-REDIS_PORT=${REDIS_PORT:-56379}
-PROM_PORT=${PROM_PORT:-59090}
+PG_BASE=/var/lib/postgresql/aiagents-stack-$(printf %s "$ROOT" | sha256sum | cut -c1-12)
+PG_DATA=$PG_BASE/data
+PG_RUN=$PG_BASE/run
 
-log() { printf '[stack] %s\n' "$*"; }
+log() { printf '[stack] %s\n' "$*" >&2; }
 
 install() {
     local missing=()
@@ -25,6 +33,8 @@ install() {
     [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
     command -v runuser >/dev/null || missing+=(util-linux)
     command -v make >/dev/null || missing+=(make)
+    command -v curl >/dev/null || missing+=(curl)
+    python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3 python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing Debian packages: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
@@ -47,21 +57,60 @@ secret() {  # a per-stack random password, kept in .stack/ so re-runs reuse it
     cat "$f"
 }
 
-pg_alive() { runuser -u postgres -- $PG_BIN/pg_ctl -D "$STACK/pg" status >/dev/null 2>&1; }
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }  # single-quoted for the shell (and shlex)
+
+recorded() {  # a value an earlier start wrote to .stack/env
+    if [ -f "$STACK/env" ]; then sed -n "s/^export $1='\(.*\)'\$/\1/p" "$STACK/env"; fi
+}
+
+port_taken() { (: </dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# The port of one service: the one it already runs on; else $var when set; else the recorded one
+# or the default, moved to the next free port when another program holds it.
+choose_port() {
+    local name=$1 var=$2 wanted=${!2:-} running=$3 port=${4:-$5}
+    if [ -n "$running" ]; then
+        if [ -n "$wanted" ] && [ "$wanted" != "$running" ]; then
+            log "$name of this checkout runs on port $running, not $var=$wanted: run 'make stop' first"
+            exit 1
+        fi
+        echo "$running"; return
+    fi
+    if [ -n "$wanted" ]; then
+        if port_taken "$wanted"; then
+            log "port $wanted ($var) is in use by another program (another checkout's stack, a" \
+                "system $name?): set $var to a free port, or stop that program ('make stop'" \
+                "stops this checkout's stack)"
+            exit 1
+        fi
+        echo "$wanted"; return
+    fi
+    local first=$port
+    while port_taken "$port"; do port=$((port + 1)); done
+    [ "$port" = "$first" ] || log "port $first is in use by another program: $name uses $port" \
+        "(recorded in .stack/env; set $var to choose)"
+    echo "$port"
+}
+
+# PostgreSQL tools run as postgres from /, which it can always enter (unlike the checkout).
+pg() { (cd / && runuser -u postgres -- "$PG_BIN/$1" "${@:2}"); }
+
+pg_alive() { [ -f "$PG_DATA/PG_VERSION" ] && pg pg_ctl -D "$PG_DATA" status >/dev/null 2>&1; }
 
 start_postgres() {
-    mkdir -p "$STACK/run"
-    chown postgres:postgres "$STACK/run"
-    chmod 755 "$STACK" "$ROOT"
-    if [ ! -f "$STACK/pg/PG_VERSION" ]; then
-        log "initialising PostgreSQL in .stack/pg"
-        mkdir -p "$STACK/pg" && chown postgres:postgres "$STACK/pg"
-        runuser -u postgres -- $PG_BIN/initdb -D "$STACK/pg" -U postgres --auth-local=trust \
+    if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+        log "initialising PostgreSQL in $PG_DATA"
+        command install -d -o postgres -g postgres -m 700 "$PG_BASE" "$PG_RUN"
+        printf '%s\n' "$ROOT" > "$PG_BASE/checkout"  # whose cluster this is, for a clean-up
+        pg initdb -D "$PG_DATA" -U postgres --auth-local=trust \
             --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
-        cat >> "$STACK/pg/postgresql.conf" <<CONF
+        # A new cluster holds no demo data: load it again on the next `make demo`.
+        rm -f "$STACK/demo-loaded"
+        cat >> "$PG_DATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
-port = $PG_PORT
-unix_socket_directories = '$STACK/run'
+unix_socket_directories = '$PG_RUN'
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all
 track_io_timing = on
@@ -75,15 +124,14 @@ synchronous_commit = off
 full_page_writes = off
 CONF
     fi
-    if pg_alive; then log "PostgreSQL already running on $PG_PORT"; else
-        log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-        runuser -u postgres -- $PG_BIN/pg_ctl -D "$STACK/pg" -l "$STACK/run/postgres.log" -w -t 60 start >/dev/null
-    fi
+    if pg_alive; then log "PostgreSQL already running on $PG_PORT"; return; fi
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    pg pg_ctl -D "$PG_DATA" -o "-p $PG_PORT" -l "$PG_BASE/postgres.log" -w -t 60 start \
+        >/dev/null || { log "PostgreSQL did not start: see $PG_BASE/postgres.log"; exit 1; }
 }
 
 start_redis() {
-    if [ -f "$STACK/redis.pid" ] && kill -0 "$(cat "$STACK/redis.pid")" 2>/dev/null; then
-        log "Redis already running on $REDIS_PORT"; return; fi
+    if alive "$STACK/redis.pid"; then log "Redis already running on $REDIS_PORT"; return; fi
     log "starting Redis on 127.0.0.1:$REDIS_PORT"
     mkdir -p "$STACK/redis"
     redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
@@ -94,8 +142,7 @@ start_redis() {
 }
 
 start_prometheus() {
-    if [ -f "$STACK/prometheus.pid" ] && kill -0 "$(cat "$STACK/prometheus.pid")" 2>/dev/null; then
-        log "Prometheus already running on $PROM_PORT"; return; fi
+    if alive "$STACK/prometheus.pid"; then log "Prometheus already running on $PROM_PORT"; return; fi
     mkdir -p "$STACK/prometheus"
     [ -f "$STACK/prometheus.yml" ] || printf 'global:\n  scrape_interval: 60s\nscrape_configs: []\n' > "$STACK/prometheus.yml"
     log "starting Prometheus on 127.0.0.1:$PROM_PORT"
@@ -110,12 +157,17 @@ start_prometheus() {
     log "Prometheus did not become ready: see .stack/prometheus.log"; exit 1
 }
 
+# One `export KEY='value'` per line: sourced by make, parsed by tests/conftest.py.
 write_env() {
     local reader admin
     reader=$(secret reader); admin=$(secret admin)
     cat > "$STACK/env" <<ENV
-export PGHOST=$STACK/run PGPORT=$PG_PORT PGUSER=postgres REDIS_PORT=$REDIS_PORT
-export STACK_SUPERUSER_URL='postgresql://postgres@/postgres?host=$STACK/run&port=$PG_PORT'
+export PGHOST='$PG_RUN'
+export PGPORT='$PG_PORT'
+export PGUSER='postgres'
+export REDIS_PORT='$REDIS_PORT'
+export PROM_PORT='$PROM_PORT'
+export STACK_SUPERUSER_URL='postgresql://postgres@/postgres?host=$PG_RUN&port=$PG_PORT'
 export STACK_READER_PASSWORD='$reader'
 export STACK_ADMIN_PASSWORD='$admin'
 export DATABASE_URL='postgresql://dashboard_reader:$reader@127.0.0.1:$PG_PORT/aiagents_demo'
@@ -123,20 +175,30 @@ export ADMIN_DATABASE_URL='postgresql://dashboard_admin:$admin@127.0.0.1:$PG_POR
 export REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'
 export PROMETHEUS_URL='http://127.0.0.1:$PROM_PORT'
 export JAEGER_URL='http://127.0.0.1:16686'
-export DASHBOARD_USERS_FILE='$STACK/users.toml'
+export DASHBOARD_USERS_FILE=$(q "$STACK/users.toml")
 ENV
 }
 
 start() {
     mkdir -p "$STACK"
-    start_postgres; start_redis; start_prometheus; write_env
+    local pg_running=""
+    pg_alive && pg_running=$(sed -n 4p "$PG_DATA/postmaster.pid")
+    PG_PORT=$(choose_port PostgreSQL PG_PORT "$pg_running" "$(recorded PGPORT)" 55432)
+    REDIS_PORT=$(choose_port Redis REDIS_PORT "$(alive "$STACK/redis.pid" && recorded REDIS_PORT)" \
+        "$(recorded REDIS_PORT)" 56379)
+    PROM_PORT=$(choose_port Prometheus PROM_PORT \
+        "$(alive "$STACK/prometheus.pid" && recorded PROM_PORT)" "$(recorded PROM_PORT)" 59090)
+    # Written first, so the recorded ports are those of whatever runs, even after a failed start.
+    write_env
+    start_postgres; start_redis; start_prometheus
 }
 
 stop_pid() {
-    local name=$1 file=$2
-    if [ -f "$file" ] && kill -0 "$(cat "$file")" 2>/dev/null; then
-        log "stopping $name"; kill "$(cat "$file")"
-        for _ in $(seq 50); do kill -0 "$(cat "$file")" 2>/dev/null || break; sleep 0.1; done
+    local name=$1 file=$2 pid
+    if alive "$file"; then
+        pid=$(cat "$file")  # read once: Redis removes its pid file as it exits
+        log "stopping $name"; kill "$pid"
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     rm -f "$file"
 }
@@ -145,15 +207,25 @@ stop() {
     stop_pid dashboard "$STACK/streamlit.pid"
     stop_pid Prometheus "$STACK/prometheus.pid"
     stop_pid Redis "$STACK/redis.pid"
-    if pg_alive; then log "stopping PostgreSQL"
-        runuser -u postgres -- $PG_BIN/pg_ctl -D "$STACK/pg" -m fast -w stop >/dev/null; fi
+    if pg_alive; then log "stopping PostgreSQL"; pg pg_ctl -D "$PG_DATA" -m fast -w stop >/dev/null; fi
+    # Older versions of this script kept the cluster in .stack/pg.
+    if [ -f "$STACK/pg/postmaster.pid" ]; then
+        log "stopping PostgreSQL in .stack/pg (older layout; the folder can be removed)"
+        pg pg_ctl -D "$STACK/pg" -m fast -w stop >/dev/null || true
+    fi
+}
+
+clean() {  # stop, then remove everything the stack keeps (data, passwords, demo accounts)
+    stop
+    log "removing $PG_BASE and .stack/"
+    rm -rf "$PG_BASE" "$STACK"
 }
 
 status() {
-    pg_alive && echo "postgres: running on $PG_PORT" || echo "postgres: stopped"
+    if pg_alive; then echo "postgres: running on $(recorded PGPORT) ($PG_DATA)"
+    else echo "postgres: stopped ($PG_DATA)"; fi
     for s in redis prometheus streamlit; do
-        if [ -f "$STACK/$s.pid" ] && kill -0 "$(cat "$STACK/$s.pid")" 2>/dev/null
-        then echo "$s: running"; else echo "$s: stopped"; fi
+        if alive "$STACK/$s.pid"; then echo "$s: running"; else echo "$s: stopped"; fi
     done
 }
 

@@ -195,7 +195,7 @@ def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:
     colors = {"Negative": BAD_RED, "Positive": OK_GREEN}
     fig = go.Figure()
     fig.add_bar(
-        y=ordered["term"],
+        y=ordered["label"],
         x=ordered["other_share"] * 100,
         orientation="h",
         name=f"% of {other.lower()} feedback",
@@ -203,7 +203,7 @@ def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:
         opacity=0.45,
     )
     fig.add_bar(
-        y=ordered["term"],
+        y=ordered["label"],
         x=ordered["share"] * 100,
         orientation="h",
         name=f"% of {this.lower()} feedback",
@@ -212,7 +212,7 @@ def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:
         textposition="outside",
     )
     fig.update_layout(barmode="group", hovermode="closest")
-    fig.update_xaxes(title_text="% of feedback entries mentioning the theme", rangemode="tozero")
+    fig.update_xaxes(title_text="% of feedback entries with the signal", rangemode="tozero")
     return _layout(fig, f"{this} themes", height=max(240, 90 + 50 * len(ordered)))
 
 

@@ -17,6 +17,7 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +61,10 @@ class _Pool:
     variable: str
     role_problem: str | None = None  # set once the role was checked and found unsafe
     role_checked: bool = False
+    # After the server failed to answer: fail at once until then, so a view with several
+    # sections says so once instead of waiting again in each (monotonic clock).
+    unreachable_until: float = 0.0
+    unreachable_why: str = ""
 
 
 _pools: dict[str, _Pool] = {}
@@ -78,6 +83,7 @@ def _limits() -> dict[str, float]:
         "statement_timeout_ms": float(config["statement_timeout_ms"]),
         "answer_within_s": float(config["answer_within_ms"]) / 1000,
         "connect_timeout_s": float(config["connect_timeout_s"]),
+        "retry_after_s": float(config["retry_after_s"]),
     }
 
 
@@ -119,7 +125,7 @@ def _watch(engine: Engine) -> None:
         record.info["watchdog"] = _Watchdog(dbapi_connection)
 
     def _dog(conn: Connection) -> _Watchdog | None:
-        return conn.connection.info.get("watchdog")
+        return None if conn.invalidated else conn.connection.info.get("watchdog")
 
     @event.listens_for(engine, "before_cursor_execute")
     def _arm(conn: Connection, *_: Any) -> None:
@@ -229,6 +235,8 @@ def _transaction(
         "read_only": "on" if read_only else "off",
         "tenant": tenant,
     }
+    if time.monotonic() < pool.unreachable_until:
+        raise SourceUnavailable("PostgreSQL", pool.unreachable_why)
     for attempt in (1, 2):
         conn, dog = None, None
         try:
@@ -244,7 +252,7 @@ def _transaction(
             fired = bool(dog and dog.fired)
             if attempt == 1 and exc.connection_invalidated and dog and not fired:
                 continue  # a stale pooled connection (the server restarted): once more, fresh
-            raise _as_dashboard_error(exc, fired) from exc
+            raise _failed(pool, exc, fired, connecting=conn is None) from exc
         except PoolTimeout as exc:
             raise SourceUnavailable(
                 "PostgreSQL", f"no connection free within {limits['answer_within_s']:g} s"
@@ -257,18 +265,31 @@ def _transaction(
             yield conn
             transaction.commit()
     except DBAPIError as exc:
-        raise _as_dashboard_error(exc, bool(dog and dog.fired)) from exc
+        error = _failed(pool, exc, bool(dog and dog.fired))
+        if error is exc:
+            raise
+        raise error from exc
 
 
-def _as_dashboard_error(exc: DBAPIError, watchdog_fired: bool) -> Exception:
+def _failed(
+    pool: _Pool, exc: DBAPIError, watchdog_fired: bool, connecting: bool = False
+) -> Exception:
+    """The dashboard's error for a database error. A server that did not answer, or dropped
+    the connection, is not asked again for a few seconds: the next sections of a view fail at
+    once with the same message instead of each waiting for it."""
     if "statement timeout" in str(exc.orig):
         return QueryTimeout()
     if watchdog_fired:
         seconds = _limits()["answer_within_s"]
-        return SourceUnavailable("PostgreSQL", f"the server did not answer within {seconds:g} s")
-    if isinstance(exc, OperationalError):
-        return SourceUnavailable("PostgreSQL", _first_line(exc.orig))
-    return exc
+        error = SourceUnavailable("PostgreSQL", f"the server did not answer within {seconds:g} s")
+    elif isinstance(exc, OperationalError):
+        error = SourceUnavailable("PostgreSQL", _first_line(exc.orig))
+    else:
+        return exc
+    if watchdog_fired or connecting or exc.connection_invalidated:
+        pool.unreachable_until = time.monotonic() + _limits()["retry_after_s"]
+        pool.unreachable_why = error.detail
+    return error
 
 
 def _first_line(error: object) -> str:

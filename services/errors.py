@@ -10,6 +10,7 @@ class SourceUnavailable(DashboardError):
 
     def __init__(self, source: str, detail: str):
         self.source = source
+        self.detail = detail
         super().__init__(f"{source} is not available: {detail}")
 
 

@@ -76,13 +76,26 @@ def query(promql: str, params: dict[str, Any], kind: str = "query_range") -> lis
         body = response.json()
     except ValueError:
         body = {}
+    if not isinstance(body, dict):
+        body = {}
     if response.status_code in (400, 422) and body.get("error"):
         if body.get("errorType") == "timeout":
             raise QueryTimeout("Prometheus")
         raise QueryRejected(f"Prometheus rejected the query: {body['error']}")
-    if response.status_code != 200 or body.get("status") != "success":
-        raise SourceUnavailable("Prometheus", f"HTTP {response.status_code}")
-    return body["data"]["result"]
+    if response.status_code != 200:
+        raise SourceUnavailable("Prometheus", f"it answered HTTP {response.status_code}")
+    if body.get("status") != "success" or not isinstance(body.get("data"), dict):
+        raise SourceUnavailable("Prometheus", _unexpected(body))
+    return body["data"].get("result", [])
+
+
+def _unexpected(body: Any) -> str:
+    """What was wrong with an HTTP 200 answer, in words an engineer can act on."""
+    if not body:
+        return "it answered HTTP 200, but not with Prometheus' JSON (is PROMETHEUS_URL right?)"
+    if body.get("status") == "error":
+        return f"it answered with an error: {str(body.get('error'))[:200]}"
+    return "it answered HTTP 200 without query results (is PROMETHEUS_URL the Prometheus API?)"
 
 
 def _as_series(result: list[dict[str, Any]]) -> pd.Series:

@@ -4,6 +4,7 @@ a database of our own per test session (never the demo one), and the app in real
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -22,17 +23,26 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+def read_stack_env(env_file: Path) -> dict[str, str]:
+    """The variables of a stack's env file (`export KEY='value'` lines, shell-quoted)."""
+    env = {}
+    for line in env_file.read_text().splitlines():
+        words = shlex.split(line)
+        if words[:1] == ["export"]:
+            for pair in words[1:]:
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
+
+
 def _load_stack_env() -> None:
     env_file = ROOT / ".stack" / "env"
     if not env_file.exists():
         pytest.exit(
             "The private stack is not running: run `make test` (or scripts/stack.sh start)."
         )
-    for line in env_file.read_text().splitlines():
-        if line.startswith("export "):
-            for pair in line[len("export ") :].split(" "):
-                key, _, value = pair.partition("=")
-                os.environ.setdefault(key, value.strip("'"))
+    for key, value in read_stack_env(env_file).items():
+        os.environ.setdefault(key, value)
 
 
 _load_stack_env()

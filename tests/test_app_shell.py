@@ -73,7 +73,7 @@ def test_tenant_detail_from_a_deep_link(stalled_tenant):
 def test_unknown_tenant_in_the_url_falls_back_to_the_fleet(stalled_tenant):
     at = run_app(tenant="no-such-tenant")
     assert not at.exception
-    assert any("No tenant `no-such-tenant`" in w.value for w in at.warning)
+    assert any("No tenant “no\\-such\\-tenant” is known" in w.value for w in at.warning)
     assert at.title[0].value == "Tenant health"
 
 

@@ -471,7 +471,7 @@ def test_unused_and_duplicate_indexes(hdb):
     assert "dbh_big_id_pad" not in duplicates.index
     # The platform's own schema has one: (tenant_id) leads two other indexes.
     assert duplicates.loc["ix_enhancement_history_tenant_id", "covered_by"] == (
-        "idx_tenant_status_created, idx_tenant_ticket"
+        "ix_enhancement_history_tenant_ticket, ix_history_tenant_status_created"
     )
 
 

@@ -21,11 +21,20 @@ from tests.queue_history import (
     start_prometheus,
 )
 
-END = pd.Timestamp(datetime.now(UTC)).floor("60s").to_pydatetime()
+
+def _minute_now() -> datetime:
+    return pd.Timestamp(datetime.now(UTC)).floor("60s").to_pydatetime()
+
+
+END = _minute_now()
 
 
 @pytest.fixture(scope="module")
 def prometheus():
+    # The history must end when this module runs, not when the suite was collected: instant
+    # queries (metrics.current) only look 5 minutes back.
+    global END
+    END = _minute_now()
     running = start_prometheus(END)
     yield running
     running.close()

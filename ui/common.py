@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from services import access_log
+from services.db import TENANT_ID_PATTERN
 from services.errors import DashboardError
 from services.tenants import Tenant, list_tenants
 from ui.identity import User, current_user, sign_out
@@ -71,20 +73,45 @@ def _tenants() -> list[Tenant]:
 
 
 def tenants() -> list[Tenant]:
+    """The tenant directory. While it cannot be read, the last list this session saw, so the
+    chosen tenant survives an outage and its data comes back with the database."""
     with guard("the tenant list"):
-        return _tenants()
-    return []
+        known = _tenants()
+        st.session_state["_known_tenants"] = known
+        return known
+    return st.session_state.get("_known_tenants", [])
+
+
+def presentable(tenant_id: str | None) -> bool:
+    """Whether a screenshare of this tenant may start; says why not in client-safe words."""
+    with guard("service health", public=True):  # a shared screen shows no internals
+        if tenant_id in {t.tenant_id for t in _tenants()}:
+            return True
+        st.error("Pick a tenant before presenting: ?view=client&tenant=<tenant id>.")
+    return False
+
+
+def md(value: object) -> str:
+    """Any value from a user or the data, shown literally inside Markdown: no links, images,
+    emphasis or directives, whatever it holds."""
+    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(value))
+    # Bare URLs and e-mail addresses are linked after escaping (GFM autolinks): an invisible
+    # word joiner before ':', '.' of www. and '@' keeps them text.
+    return re.sub(r"(?=\\:|@)|(?<=www)(?=\\\.)", "\u2060", escaped, flags=re.I)
 
 
 def _tenant_picker(labels: dict[str, str]) -> str | None:
     """Tenant selectbox kept in step with ?tenant=<id> by hand: Streamlit's own binding would
     put the display label in the URL, and links must carry the plain tenant id."""
-    wanted = st.query_params.get("tenant")
+    # A page switch clears the URL's parameters; a URL edited by hand is a new session.
+    wanted = st.query_params.get("tenant") or st.session_state.get("tenant")
+    if wanted and not labels and TENANT_ID_PATTERN.fullmatch(wanted):
+        labels = {wanted: wanted}  # the directory cannot be read: keep the tenant the URL names
     if wanted != st.session_state.get("_tenant_in_url"):  # first load, or the URL was edited
         st.session_state["_tenant_in_url"] = wanted
         st.session_state["tenant"] = wanted if wanted in labels else None
         if wanted and wanted not in labels:
-            st.warning(f"No tenant `{wanted[:100]}` is known; showing the fleet.")
+            st.warning(f"No tenant “{md(wanted[:100])}” is known; showing the fleet.")
     tenant_id = st.selectbox(
         "Tenant",
         list(labels),
@@ -150,6 +177,10 @@ def context(
     )
 
 
+class AccessNotRecorded(DashboardError):
+    """No record, no data: the view stops before drawing anything of the tenant."""
+
+
 def record_view(
     ctx: ViewContext,
     kind: str,
@@ -157,14 +188,16 @@ def record_view(
     params: dict[str, Any],
     row_count: int | None = None,
     sensitive: bool = False,
-) -> bool:
-    """Record an access once per session for the same view, tenant, parameters and purpose.
-    False when it could not be recorded: views that must not show unrecorded data stop then."""
+) -> None:
+    """Record an access before its data is drawn: the one place that decides whether a view may
+    show tenant data, cached or not. Raises AccessNotRecorded when the record cannot be written;
+    the view's guard shows that instead of the data. Recorded once per session for the same
+    view, tenant, parameters and purpose."""
     key = ("access", kind, tenant_id, repr(sorted(params.items())), ctx.purpose, sensitive)
     seen: set = st.session_state.setdefault("_recorded_access", set())
     if key in seen:
-        return True
-    with guard("the access record"):
+        return
+    try:
         access_log.record(
             access_log.Access(
                 actor=ctx.user.email,
@@ -177,8 +210,17 @@ def record_view(
                 sensitive_revealed=sensitive,
             )
         )
-        seen.add(key)
-    return key in seen
+    except DashboardError as exc:
+        raise AccessNotRecorded(
+            f"This access could not be recorded, so no data is shown ({exc})"
+        ) from exc
+    except Exception as exc:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("access record failed (ref %s)", ref)
+        raise AccessNotRecorded(
+            f"This access could not be recorded, so no data is shown (logged as ref {ref})."
+        ) from exc
+    seen.add(key)
 
 
 STATUS_BADGE = {

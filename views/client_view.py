@@ -7,7 +7,7 @@ import streamlit as st
 from services import charts, health, queues
 from services.config import rules
 from ui.common import RANGES as ALL_RANGES
-from ui.common import ViewContext, cached, guard, record_view
+from ui.common import ViewContext, cached, guard, md, record_view
 from ui.identity import CLIENT, sign_out
 
 ctx: ViewContext = st.session_state["view_context"]
@@ -75,7 +75,7 @@ def show() -> None:
     record_view(ctx, "client_screenshare", tenant_id, {"range": RANGES[choice]}, row_count=1)
 
     icon, headline = HEADLINE[verdict.status]
-    title.title(f"{row['name']}: ticket enhancement service")
+    title.title(f"{md(row['name'])}: ticket enhancement service")
     st.subheader(f"{icon} {headline}")
     for reason in verdict.reasons:
         if reason.rule in CLIENT_WORDS:

@@ -6,7 +6,6 @@ Deep link: ?tenant=<id>&ticket=<id>. Nothing is read before the engineer names t
 
 import hashlib
 import html
-import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -15,7 +14,7 @@ import streamlit as st
 from services import investigation as inv_service
 from services.config import rules
 from services.investigation import Investigation, Run, duration, when
-from ui.common import ViewContext, cached, guard, record_view
+from ui.common import ViewContext, cached, guard, md, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
 search_runs = cached(ttl=30)(inv_service.search_runs)
@@ -42,11 +41,6 @@ CALLOUT = {
     "queued": st.warning,
     "not_found": st.warning,
 }
-
-
-def md(value: object) -> str:
-    """Text from the data, shown literally inside Markdown (no links, emphasis or directives)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(value))
 
 
 def ago(seconds: float | None) -> str:
@@ -323,15 +317,14 @@ def show_investigation(tenant_id: str, ticket_id: str, case: str) -> None:
     consent_key = case_key("consent-", tenant_id, ticket_id, case)
     reveal = bool(st.session_state.get(consent_key, False))
     inv = inv_service.lookup(tenant_id, ticket_id, reveal=reveal)
-    if not record_view(
+    record_view(
         ctx,
         "ticket_lookup",
         tenant_id,
         {"ticket_id": inv.ticket_id},
         row_count=inv.row_count,
         sensitive=reveal,
-    ):
-        st.stop()  # no record, no data
+    )
     window = inv_service.trace_window(inv.runs, inv.read_at)
     trace_url = inv_service.jaeger_link(tenant_id, inv.ticket_id, *window)
     verdict = inv.verdict
@@ -444,8 +437,7 @@ def show_search(tenant_id: str) -> None:
                 "range": ctx.range_key,
                 "error_text": error_text.strip(),
             }
-            if not record_view(ctx, "ticket_search", tenant_id, params, row_count=len(found)):
-                return
+            record_view(ctx, "ticket_search", tenant_id, params, row_count=len(found))
             if found.empty:
                 st.info("No runs match.")
                 return

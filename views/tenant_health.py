@@ -5,7 +5,7 @@ import streamlit as st
 
 from services import charts, health, playbooks, queues
 from services.config import rules
-from ui.common import STATUS_BADGE, STATUS_ICON, ViewContext, cached, guard, record_view
+from ui.common import STATUS_BADGE, STATUS_ICON, ViewContext, cached, guard, md, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
 health_rules = rules("health")
@@ -145,7 +145,7 @@ def show_tenant(tenant_id: str) -> None:
     verdict = health.assess(row, queue_oldest_s=oldest)
     record_view(ctx, "tenant_health", tenant_id, {"range": ctx.range_key}, row_count=1)
 
-    st.title(row["name"])
+    st.title(md(row["name"]))
     st.markdown(f"{STATUS_BADGE[verdict.status]} &nbsp; `{tenant_id}` · {ctx.range_label}")
     tiles = st.columns(4)
     rate, rating, positive = row["success_rate"], row["avg_rating"], row["positive_pct"]

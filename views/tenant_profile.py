@@ -5,7 +5,7 @@ import json
 import streamlit as st
 
 from services import health, playbooks, tenant_profile
-from ui.common import ViewContext, cached, guard, record_view
+from ui.common import ViewContext, cached, guard, md, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
 load_profile = cached(ttl=60)(tenant_profile.load)
@@ -23,7 +23,7 @@ def show(tenant_id: str) -> None:
         return
     record_view(ctx, "tenant_profile", tenant_id, {})
     config = profile.config
-    st.title(f"{config['name']} · profile")
+    st.title(f"{md(config['name'])} · profile")
     st.caption(
         f"`{tenant_id}` · {config['tool_type']} · created {config['created_at']:%Y-%m-%d}"
         f" · configuration updated {config['updated_at']:%Y-%m-%d %H:%M} UTC"

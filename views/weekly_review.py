@@ -168,11 +168,10 @@ def show_charts(review: WeeklyReview) -> None:
 def show_themes(review: WeeklyReview) -> None:
     found = review.themes
     fleet = review.tenant_id is None
-    st.subheader("Feedback themes of the week")
+    st.subheader("What to look at: signals of the week's feedback")
     st.caption(
         f"{found.negative_total:,} negative and {found.positive_total:,} positive feedback "
-        "entries; themes from ticket tags, subjects and comments (comments themselves are not "
-        "shown here). Lift = how many times more often that side mentions it than the other."
+        f"entries. {report.SIGNALS_TEXT} No ticket text or comment is read here."
     )
     left, right = st.columns(2)
     for column, frame, label in (
@@ -182,7 +181,7 @@ def show_themes(review: WeeklyReview) -> None:
         with column:
             st.markdown(f"**{label}**")
             if frame.empty:
-                st.caption("No recurring theme.")
+                st.caption("No recurring signal.")
                 continue
             for t in frame.head(5).itertuples():
                 examples = " ".join(
@@ -191,8 +190,8 @@ def show_themes(review: WeeklyReview) -> None:
                     for tenant, ticket in t.examples
                 )
                 st.markdown(
-                    f"- **{t.term}**: {t.feedback} entries ({t.share:.0%}), lift {t.lift:.1f}× "
-                    f"· {examples}"
+                    f"- **{t.label}**: {t.feedback} entries ({t.share:.0%} against "
+                    f"{t.other_share:.0%}), lift {t.lift:.1f}× · {examples}"
                 )
 
 
@@ -240,7 +239,8 @@ def show(review: WeeklyReview) -> None:
             icon=":material/hourglass_top:",
         )
     if not review.tenants:
-        st.warning("No active tenant was configured in that week.")
+        st.warning("No active tenant was configured in that week: nothing to review.")
+        show_exports(review)
         return
     if review.fleet is not None:
         levels = [s.escalation.level for s in review.tenants]
@@ -286,11 +286,11 @@ with guard("the weekly review"):
             review = tenant_review(ctx.tenant_id, week_label, as_of)
         else:
             review = fleet_review(week_label, as_of)
-        if record_view(
+        record_view(
             ctx,
             "weekly_review",
             ctx.tenant_id or "*",
             {"week": week_label},
             row_count=len(review.tenants),
-        ):
-            show(review)
+        )
+        show(review)

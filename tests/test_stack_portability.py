@@ -1,0 +1,178 @@
+"""The stack set-up from a checkout anywhere, next to this checkout's running stack.
+
+Clones this repository's committed HEAD (as a user would) into a private `mktemp -d` folder and
+into a path with spaces, runs `make stack` in each while this checkout's stack runs, and checks
+that each clone's PostgreSQL, Redis and Prometheus answer on the ports its .stack/env records,
+that no two checkouts share a port, and that no folder's permissions were loosened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from tests.conftest import ROOT, read_stack_env
+
+PORT_KEYS = ("PGPORT", "REDIS_PORT", "PROM_PORT")
+
+
+@dataclass
+class Clone:
+    path: Path
+    top: Path  # the private `mktemp -d` folder it sits in
+    modes: dict[Path, int]  # the clone's folder and its parents up to `top`, before the set-up
+    first_output: str = ""  # the log of its first `make stack`
+
+    def env(self) -> dict[str, str]:
+        return read_stack_env(self.path / ".stack" / "env")
+
+    def ports(self) -> tuple[str, ...]:
+        env = self.env()
+        return tuple(env[key] for key in PORT_KEYS)
+
+
+def _clean_environment() -> dict[str, str]:
+    """A shell as a new user has it: nothing of this checkout's stack, port choice or make run."""
+    drop = {*read_stack_env(ROOT / ".stack" / "env"), "PG_PORT", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"}
+    return {key: value for key, value in os.environ.items() if key not in drop}
+
+
+def run(
+    clone: Path, *command: str, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command,
+        cwd=clone,
+        env={**_clean_environment(), **(extra or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _modes(path: Path, top: Path) -> dict[Path, int]:
+    modes = {}
+    while True:
+        modes[path] = stat.S_IMODE(path.stat().st_mode)
+        if path == top:
+            return modes
+        path = path.parent
+
+
+def _clone(path: Path, top: Path) -> Clone:
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(path)], check=True, timeout=60)
+    # Reuse this checkout's installed .venv (the install is path-independent and takes a minute):
+    # the clone's pyproject.toml gets the install marker's time, so `install` keeps it as it is.
+    (path / ".venv").symlink_to(ROOT / ".venv")
+    installed = (ROOT / ".venv" / ".installed").stat()
+    os.utime(path / "pyproject.toml", ns=(installed.st_atime_ns, installed.st_mtime_ns))
+    return Clone(path, top, _modes(path, top))
+
+
+def _pg_base(clone: Clone) -> Path:
+    return Path(clone.env()["PGHOST"]).parent
+
+
+@pytest.fixture(scope="module")
+def clones() -> Iterator[list[Clone]]:
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: nothing to clone")
+    top = Path(tempfile.mkdtemp(prefix="aiagents-clone-"))  # mode 700, like /root
+    made: list[Clone] = []
+    try:
+        for relative in ("aiagents", "my projects/ai agents"):
+            made.append(_clone(top / relative, top))
+            done = run(made[-1].path, "make", "stack")
+            assert done.returncode == 0, done.stdout + done.stderr
+            made[-1].first_output = done.stderr
+        yield made
+    finally:
+        for clone in made:
+            started = (clone.path / ".stack" / "env").exists()
+            base = _pg_base(clone) if started else None
+            done = run(clone.path, "scripts/stack.sh", "clean")
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert base is None or not base.exists()
+        shutil.rmtree(top)
+
+
+def _prometheus_flags(port: str) -> dict[str, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/status/flags", timeout=5) as r:
+        return json.load(r)["data"]
+
+
+def test_each_clone_answers_on_the_ports_of_its_env_file(clones: list[Clone]) -> None:
+    for clone in clones:
+        env = clone.env()
+        with psycopg.connect(
+            host=env["PGHOST"], port=env["PGPORT"], user="postgres", dbname="postgres"
+        ) as conn:
+            assert conn.execute("SHOW port").fetchone() == (env["PGPORT"],)
+            (data_dir,) = conn.execute("SHOW data_directory").fetchone()
+        assert Path(data_dir) == _pg_base(clone) / "data"
+        with socket.create_connection(("127.0.0.1", int(env["PGPORT"])), timeout=5):
+            pass  # the TCP port the role URLs use
+        client = redis.Redis(host="127.0.0.1", port=int(env["REDIS_PORT"]), socket_timeout=5)
+        assert client.config_get("dir") == {"dir": str(clone.path / ".stack" / "redis")}
+        assert env["REDIS_URL"] == f"redis://127.0.0.1:{env['REDIS_PORT']}/0"
+        flags = _prometheus_flags(env["PROM_PORT"])
+        assert flags["storage.tsdb.path"] == str(clone.path / ".stack" / "prometheus")
+        assert env["PROMETHEUS_URL"] == f"http://127.0.0.1:{env['PROM_PORT']}"
+        assert env["DASHBOARD_USERS_FILE"] == str(clone.path / ".stack" / "users.toml")
+
+
+def test_no_two_checkouts_share_a_port(clones: list[Clone]) -> None:
+    ports = [os.environ[key] for key in PORT_KEYS]
+    for clone in clones:
+        ports += clone.ports()
+    assert len(set(ports)) == len(ports) == 9
+    # The second clone found the defaults held by the first (or by this checkout): it says so.
+    assert "is in use by another program: PostgreSQL uses" in clones[1].first_output
+
+
+def test_permissions_are_left_alone(clones: list[Clone]) -> None:
+    postgres = pwd.getpwnam("postgres").pw_uid
+    for clone in clones:
+        assert clone.modes[clone.top] == 0o700
+        assert _modes(clone.path, clone.top) == clone.modes
+        base = _pg_base(clone)
+        for folder in (base, base / "data"):
+            info = folder.stat()
+            assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (postgres, 0o700)
+
+
+def test_rerun_and_restart_keep_the_ports(clones: list[Clone]) -> None:
+    clone = clones[0]
+    ports = clone.ports()
+    again = run(clone.path, "make", "stack")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "PostgreSQL already running on" in again.stderr
+    assert clone.ports() == ports
+
+    assert run(clone.path, "make", "stop").returncode == 0
+    for port in ports:
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", int(port)), timeout=2).close()
+    # An explicit port another program holds (this checkout's PostgreSQL) is named, not taken.
+    taken = run(clone.path, "scripts/stack.sh", "start", extra={"PG_PORT": os.environ["PGPORT"]})
+    assert taken.returncode == 1
+    assert f"port {os.environ['PGPORT']} (PG_PORT) is in use by another program" in taken.stderr
+
+    restarted = run(clone.path, "scripts/stack.sh", "start")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert clone.ports() == ports
