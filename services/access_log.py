@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.config import rules
 from services.db import TENANT_ID_PATTERN, admin_scope, read_frame, write_scope
-from services.errors import AccessNotRecorded, DashboardError, InvalidInput
+from services.errors import DashboardError, InvalidInput, RecordRefused
 
 CROSS_TENANT = "*"
 COLUMNS = (
@@ -79,7 +79,7 @@ def clean_purpose(purpose: str) -> str:
     """The purpose as typed, without control characters and capped at PURPOSE_MAX characters."""
     cleaned = clean_text(purpose).strip()
     if not cleaned:
-        raise AccessNotRecorded("no purpose of access was given")
+        raise RecordRefused("no purpose of access was given")
     return cleaned if len(cleaned) <= PURPOSE_MAX else cleaned[: PURPOSE_MAX - 1] + "…"
 
 
@@ -97,13 +97,13 @@ def _clean_params(value: Any) -> Any:
 def _checked(access: Access) -> dict[str, Any]:
     actor = access.actor.strip()
     if len(actor) > 254 or not (_EMAIL.fullmatch(actor) or actor in SERVICE_ACTORS):
-        raise AccessNotRecorded("the signed-in user has no plausible email address")
+        raise RecordRefused("the signed-in user has no plausible email address")
     if access.actor_role not in ACTOR_ROLES:
-        raise AccessNotRecorded(f"unknown role {access.actor_role[:20]!r}")
+        raise RecordRefused(f"unknown role {access.actor_role[:20]!r}")
     if access.tenant_id != CROSS_TENANT and not TENANT_ID_PATTERN.fullmatch(access.tenant_id):
-        raise AccessNotRecorded("invalid tenant id")
+        raise RecordRefused("invalid tenant id")
     if not _QUERY_KIND.fullmatch(access.query_kind):
-        raise AccessNotRecorded("invalid query kind")
+        raise RecordRefused("invalid query kind")
     return {
         "actor": actor,
         "role": access.actor_role,
@@ -117,7 +117,8 @@ def _checked(access: Access) -> dict[str, Any]:
 
 
 def record(access: Access) -> None:
-    """Append one record, or raise AccessNotRecorded (the caller then shows no data)."""
+    """Append one record. Raises RecordRefused, SourceUnavailable or QueryTimeout when it cannot
+    (the caller then shows no data)."""
     values = _checked(access)
     try:
         with write_scope(admin=access.tenant_id == CROSS_TENANT) as conn:
@@ -128,10 +129,8 @@ def record(access: Access) -> None:
                 ),
                 values,
             )
-    except DBAPIError as exc:
-        raise AccessNotRecorded(_reason(exc)) from exc
-    except DashboardError as exc:
-        raise AccessNotRecorded(str(exc)) from exc
+    except DBAPIError as exc:  # the function's own checks, or its grants missing
+        raise RecordRefused(_reason(exc)) from exc
 
 
 def _reason(exc: DBAPIError) -> str:

@@ -24,11 +24,12 @@ class InvalidInput(DashboardError):
     """Bad user input (a ticket id, a tenant id): the message says what is wrong."""
 
 
-class AccessNotRecorded(DashboardError):
-    """The data-access record could not be written: the view must not show the data."""
+class RecordRefused(DashboardError):
+    """The data-access record refused an entry (an implausible actor, purpose or kind): the view
+    must not show the data."""
 
     def __init__(self, reason: str):
-        super().__init__(f"This access could not be recorded ({reason}), so no data is shown.")
+        super().__init__(f"the access record was refused: {reason}")
 
 
 class UnsafeRole(DashboardError):

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from services import access_log
 from services.db import tenant_scope, write_scope
+from services.errors import SourceUnavailable
 from tests.conftest import ROOT, app_test
 from tests.planting import add_tenant
 
@@ -154,7 +155,7 @@ def test_purposes_lose_control_characters_and_are_capped(use_db, tenant_id):
     ]
     assert len(rows[2][1]) == access_log.PURPOSE_MAX and rows[2][1].endswith("…")
     assert rows[2][2] == {"q": "ab c"}
-    with pytest.raises(access_log.AccessNotRecorded, match="no purpose"):
+    with pytest.raises(access_log.RecordRefused, match="no purpose"):
         access_log.record(access(tenant_id, purpose="\x00\x01 \n"))
 
 
@@ -171,9 +172,9 @@ def test_purposes_lose_control_characters_and_are_capped(use_db, tenant_id):
     ],
 )
 def test_implausible_records_are_refused_with_a_clear_error(use_db, tenant_id, overrides, message):
-    with pytest.raises(access_log.AccessNotRecorded, match=message) as refused:
+    with pytest.raises(access_log.RecordRefused, match=message) as refused:
         access_log.record(access(overrides.pop("tenant_id", tenant_id), **overrides))
-    assert "could not be recorded" in str(refused.value)
+    assert str(refused.value).startswith("the access record was refused: ")
     assert stored(use_db, tenant_id) == []
 
 
@@ -240,7 +241,7 @@ def test_an_unreachable_database_raises_a_dashboard_error(use_db, tenant_id, mon
     monkeypatch.setenv("DATABASE_URL", use_db.reader_url.replace(os.environ["PGPORT"], "1", 1))
     db.dispose_engines()
     try:
-        with pytest.raises(access_log.AccessNotRecorded, match="PostgreSQL is not available"):
+        with pytest.raises(SourceUnavailable, match="PostgreSQL is not available"):
             access_log.record(access(tenant_id))
     finally:
         monkeypatch.undo()
