@@ -23,7 +23,7 @@ from services import dbhealth
 from services.errors import InvalidInput, QueryTimeout, SourceUnavailable
 from tests.conftest import ROOT, PlatformDb, app_test
 
-SLOW_SLEEP_S = 0.25
+SLOW_SLEEP_S = 1.0  # well above any set-up statement of the database, even on a loaded machine
 SLOW_RUNS = 2
 SEQ_SCANS = 15
 BIG_ROWS = 20000

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from services import rls_check
-from ui.common import ViewContext, guard, record_view
+from ui.common import ViewContext, guard, md, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
 
@@ -40,9 +40,7 @@ with guard("the RLS self-test"):
         bad = [c for c in members if not c.passed]
         st.subheader(f"{'❌' if bad else '✅'} {group}", anchor=False)
         for check in bad:
-            # A code span shows the name literally (it holds role and table names).
-            name = check.name.replace("`", "'")
-            st.error(f"`{name}`  \n**Fix:** {check.fix}", icon=":material/build:")
+            st.error(f"**{md(check.name)}**  \n**Fix:** {check.fix}", icon=":material/build:")
         st.dataframe(
             pd.DataFrame(
                 [
