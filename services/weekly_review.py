@@ -281,7 +281,7 @@ class ScopeReview:
     name: str
     metrics: tuple[MetricResult, ...]
     escalation: Escalation
-    received: int  # enhancement requests (runs) this week
+    received: int  # tickets with an attempt this week (count(DISTINCT ticket_id), not rows)
     feedback: int  # feedback entries this week
 
 
@@ -311,12 +311,13 @@ class WeeklyReview:
 _RUNS_SQL = f"""
 SELECT tenant_id, this_week, day,
        GROUPING(tenant_id) = 1 AND GROUPING(day) = 1 AS is_fleet, GROUPING(day) = 0 AS is_day,
-       count(*) AS received,
+       count(DISTINCT (tenant_id, ticket_id)) AS received,
+       count(*) AS attempts,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'failed') AS failed,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s)
            FILTER (WHERE status = 'completed') AS p95_s
-  FROM (SELECT tenant_id, status, created_at >= :start AS this_week,
+  FROM (SELECT tenant_id, ticket_id, status, created_at >= :start AS this_week,
                date_trunc('day', created_at, 'UTC') AS day, {health.LATENCY_S} AS latency_s
           FROM enhancement_history
          WHERE created_at >= :previous_start AND created_at < :end
@@ -443,7 +444,7 @@ def _weeks(
 
 def _daily(frame: pd.DataFrame) -> pd.DataFrame:
     """The shape of health.tenant_trend, so the same charts draw it."""
-    daily = frame[["day", "received", "completed", "failed", "p95_s"]].rename(
+    daily = frame[["day", "received", "attempts", "completed", "failed", "p95_s"]].rename(
         columns={"day": "bucket"}
     )
     finished = daily["completed"] + daily["failed"]

@@ -142,8 +142,9 @@ POLICIES = {
 
 @pytest.fixture(scope="module")
 def bare(make_platform_db) -> psycopg.Connection:
-    """platform.sql as dbsetup applies it (grants.sql adds its dashboard_admin_read policies)."""
-    platform = make_platform_db("schema")
+    """platform.sql as dbsetup applies it (grants.sql adds its dashboard_admin_read policies),
+    without the opt-in hardening.sql: the platform as shipped."""
+    platform = make_platform_db("schema", harden=False)
     with platform.superuser() as conn:
         yield conn
 

@@ -307,7 +307,7 @@ def test_tenant_review_never_counts_another_tenants_rows(use):
     assert got["p95_s"][:2] == (pytest.approx(200.0), FAIL)
     assert got["satisfaction"][:2] == (1.0, NO_DATA)  # one rating: below the minimum sample
     assert scope.escalation.level == CRITICAL
-    assert review.daily["received"].sum() == 200
+    assert review.daily["attempts"].sum() == 200
     assert review.themes.negative_total == 5
 
 

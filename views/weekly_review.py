@@ -59,7 +59,7 @@ def criteria_table(review: WeeklyReview) -> pd.DataFrame:
             "Escalation": f"{LEVEL_ICON[level]} {level}",
         }
         row |= {headers[m.criterion.key]: m.cell for m in scope.metrics}
-        row |= {"Requests": scope.received, "Feedback": scope.feedback}
+        row |= {"Tickets": scope.received, "Feedback": scope.feedback}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -116,7 +116,7 @@ def show_rules() -> None:
             f"- **PASS**: at or better than the target. **MARGINAL**: worse than the target but "
             f"within **{band:.0%}** of it (`marginal_band` in `dashboard.toml`). **FAIL**: "
             f"further off. **NO DATA**: nothing to judge, or fewer than "
-            f"{health_rules['min_volume_for_ratios']} finished runs (success, p95) or "
+            f"{health_rules['min_volume_for_ratios']} finished attempts (success, p95) or "
             f"{review_rules['min_feedback_for_ratios']} ratings / votes (satisfaction, positive %)."
         ]
         for c in weekly_review.criteria():
@@ -148,7 +148,7 @@ def show_charts(review: WeeklyReview) -> None:
         with st.expander("Every tenant's criteria as a chart", expanded=len(review.tenants) <= 12):
             st.plotly_chart(charts.weekly_scorecard(tenant_rows), width="stretch", config=PLOTLY)
     if review.daily.empty:
-        st.info("No enhancement runs in this week.")
+        st.info("No enhancement attempts in this week.")
         return
     left, right = st.columns(2)
     left.plotly_chart(
