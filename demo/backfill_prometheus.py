@@ -29,14 +29,13 @@ import numpy as np
 
 from demo import fleet
 from demo.generate import parse_now
+from services import kube
 
 MARKER = "demo-backfill.json"
 FRESH_SECONDS = 3600
 PROMTOOL_TIMEOUT_SECONDS = 300
 BLOCK_HOURS = 54  # one of Prometheus's own compaction ranges (2 h x 3^3)
-NAMESPACE = "ai-agents-production"
-DEPLOYMENT = "ai-agents-worker"
-HPA = "ai-agents-worker-hpa"
+NAMESPACE, DEPLOYMENT, HPA = kube.names().namespace, kube.names().worker, kube.names().hpa
 MIN_REPLICAS, MAX_REPLICAS = 3, 10
 JOBS_PER_EXTRA_WORKER = 12  # how the CPU-based HPA ends up tracking the backlog
 WORKERS = tuple(

@@ -25,12 +25,11 @@ from urllib.parse import urlencode
 import pandas as pd
 from sqlalchemy import text
 
-from services import queues
+from services import kube, queues
 from services.config import rules, settings
 from services.db import read_frame, tenant_scope, validate_tenant_id
 from services.errors import DashboardError, InvalidInput
 from services.failures import MODES_BY_KEY, UNKNOWN, FailureMode, classify, sql_case
-from services.playbooks import NAMESPACE
 
 TICKET_ID_MAX = 100  # enhancement_history.ticket_id is VARCHAR(100)
 STATUSES = ("pending", "completed", "failed")
@@ -430,8 +429,8 @@ def commands(inv: Investigation) -> list[Command]:
     ticket, tenant = inv.ticket_id, inv.tenant_id
     oldest_age_h = max((r.age_s for r in inv.runs), default=0) / 3600
     since = f"{max(1, math.ceil(oldest_age_h + 0.25))}h"  # a quarter hour of margin
-    api = f"kubectl logs deployment/ai-agents-api -n {NAMESPACE} --since={since}"
-    worker = f"kubectl logs deployment/ai-agents-worker -n {NAMESPACE} --since={since}"
+    cluster = kube.names()
+    api, worker = cluster.logs(cluster.api, since), cluster.logs(cluster.worker, since)
     job_ids = sorted({q.job_id for q in inv.queued if q.job_id})
     by_ticket = shlex.quote(f"ticket_id: {ticket}")
     worker_grep = shlex.quote(f"job_id: {job_ids[0]}" if job_ids else f"ticket_id={ticket}")
@@ -457,7 +456,7 @@ def commands(inv: Investigation) -> list[Command]:
                 "Step 4",
                 "Worker health (crashes, OOMKilled)",
                 "bash",
-                f"kubectl get pods -n {NAMESPACE} | grep ai-agents-worker",
+                cluster.worker_pods(),
             )
         )
     found.append(

@@ -19,9 +19,9 @@ import pandas as pd
 import redis
 from redis.connection import parse_url
 
+from services import kube
 from services.config import rules, settings
 from services.errors import SourceUnavailable
-from services.playbooks import NAMESPACE
 
 CELERY_QUEUE = "celery"
 # Celery's Redis transport keeps priorities 3-5, 6-8 and 9 in extra lists named queue +
@@ -38,7 +38,6 @@ JOB_FIELDS = ("job_id", "ticket_id", "tenant_id", "priority", "created_at")
 CELERY_JOB_FIELDS = ("job_id", "ticket_id", "tenant_id", "priority")
 AGENT_RUNS, UNKNOWN = "(agent runs)", "(unknown)"
 MAX_MESSAGES_READ = 5000  # per list: enough for any real backlog, bounded for the UI path
-REDIS_CLI = f"kubectl exec -it deployment/ai-agents-api -n {NAMESPACE} -- redis-cli -h redis"
 
 
 @dataclass(frozen=True)
@@ -223,9 +222,11 @@ def _shell_key(key: str) -> str:
     return "$'" + "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in key) + "'"
 
 
-def cli_commands(prefix: str = REDIS_CLI) -> str:
+def cli_commands(prefix: str | None = None) -> str:
     """Copy-ready redis-cli lines for every list and the pause flag, each on its database
-    (`-n`, from CELERY_BROKER_URL and REDIS_URL): the celery depth is the sum of the first 4."""
+    (`-n`, from CELERY_BROKER_URL and REDIS_URL): the celery depth is the sum of the first 4.
+    `prefix` defaults to redis-cli run in the API pod ([kubernetes] in dashboard.toml)."""
+    prefix = prefix or kube.names().redis_cli()
     cfg = settings()
     broker, platform = _db(cfg.celery_broker_url), _db(cfg.redis_url)
     lines = [f"{prefix} -n {broker} LLEN {_shell_key(key)}" for key in CELERY_LISTS]
@@ -243,8 +244,6 @@ def _text(value: Any) -> str | None:
 # --- Bands and advice (contract section 6, [queue] in dashboard.toml, the procedures) ---------
 
 OK, INFO, WARNING, CRITICAL = "ok", "info", "warning", "critical"
-_WORKER_LOGS = f"kubectl logs deployment/ai-agents-worker -n {NAMESPACE} --since=15m"
-_SCALE = f"kubectl scale deployment/ai-agents-worker -n {NAMESPACE} --replicas=N"
 
 
 @dataclass(frozen=True)
@@ -261,6 +260,8 @@ def bands() -> tuple[Band, ...]:
     """The depth bands, lowest first, with what the procedures say to do in each."""
     q = rules("queue")
     healthy, target, elevated = q["healthy_below"], q["target_below"], q["elevated_from"]
+    cluster = kube.names()
+    scale = cluster.scale_workers("N")
     alert, escalate = q["alert_above"], q["escalate_above"]
     return (
         Band("healthy", f"Healthy (< {healthy})", 0, healthy, OK, "Nothing to do for the depth."),
@@ -280,7 +281,7 @@ def bands() -> tuple[Band, ...]:
             INFO,
             f"Tickets may wait more than 5 minutes. If the queue stays above {target} (see the "
             "history below), add workers (the scaling proposal below gives the number: "
-            f"`{_SCALE}`) or lower the HPA target to 3 jobs per worker; review slow traces "
+            f"`{scale}`) or lower the HPA target to 3 jobs per worker; review slow traces "
             "for bottlenecks (context gathering, LLM, ServiceDesk Plus updates).",
         ),
         Band(
@@ -300,8 +301,8 @@ def bands() -> tuple[Band, ...]:
             escalate + 1,
             CRITICAL,
             f"Above {alert} for {q['alert_minutes']} minutes is an alert: scale workers now "
-            f"(`{_SCALE}`, N up to the HPA maximum) and check that workers are taking jobs: "
-            f"`{_WORKER_LOGS}`.",
+            f"(`{scale}`, N up to the HPA maximum) and check that workers are taking jobs: "
+            f"`{cluster.logs(cluster.worker, '15m')}`.",
         ),
         Band(
             "escalate",
@@ -353,10 +354,11 @@ def assess(snapshot: QueueSnapshot) -> Assessment:
             "is resumed. Check the audit log for who paused it and why."
         )
     if stuck:
+        cluster = kube.names()
         advice.append(
             f"**Stuck**: the oldest job in `{API_QUEUE}` has waited {oldest / 60:.0f} minutes "
             f"(more than {stuck_after_s / 60:.0f}): jobs are not being taken. Check worker "
-            f"health (crashes, OOMKilled): `{_WORKER_LOGS}`."
+            f"health (crashes, OOMKilled): `{cluster.logs(cluster.worker, '15m')}`."
         )
     advice.append(band.advice)
     return Assessment(band, snapshot.celery_depth, snapshot.paused, stuck, tuple(advice))

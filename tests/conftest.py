@@ -152,6 +152,16 @@ def broker_url(redis_url: str) -> str:
     return os.environ["CELERY_BROKER_URL"]
 
 
+def use_config(tmp_path: Path, monkeypatch, old: str, new: str) -> None:
+    """Point the dashboard at a copy of dashboard.toml with one line changed (a new file each
+    time: the rules are cached per path)."""
+    text = (ROOT / "dashboard.toml").read_text()
+    assert old in text
+    path = tmp_path / f"dashboard-{uuid.uuid4().hex[:8]}.toml"
+    path.write_text(text.replace(old, new, 1))
+    monkeypatch.setenv("DASHBOARD_CONFIG", str(path))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

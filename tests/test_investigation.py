@@ -458,7 +458,7 @@ def test_summary_follows_the_procedures_template(use_db, tenant, monkeypatch):
     assert "| grep 'ticket_id: 12345'" in bodies
     assert f"SELECT set_config('app.current_tenant_id', '{tenant}', true);" in bodies
     assert "SET app.current_tenant_id" not in bodies  # never the session-level form
-    assert "-n ai-agents-production --since=6h" in bodies
+    assert "-n production --since=6h" in bodies
 
 
 def test_not_found_summary_points_at_the_webhook(use_db, tenant):

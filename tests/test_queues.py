@@ -24,7 +24,7 @@ from demo import fleet
 from demo.seed_redis import celery_app, enhancement_job, send_agent_run, send_enhancement
 from services import metrics, playbooks, queues
 from services.errors import SourceUnavailable
-from tests.conftest import ROOT, app_test, free_port
+from tests.conftest import app_test, free_port, use_config
 from tests.planting import add_run, add_tenant
 from tests.queue_history import (
     EXPECTED_EPISODES,
@@ -289,9 +289,7 @@ def test_bands_follow_the_contract(depth, band):
 
 
 def test_bands_are_configurable(tmp_path, monkeypatch):
-    text = (ROOT / "dashboard.toml").read_text().replace("healthy_below = 10", "healthy_below = 5")
-    (tmp_path / "dashboard.toml").write_text(text)
-    monkeypatch.setenv("DASHBOARD_CONFIG", str(tmp_path / "dashboard.toml"))
+    use_config(tmp_path, monkeypatch, "healthy_below = 10", "healthy_below = 5")
     assert queues.classify(6).key == "target"
     assert queues.classify(6).label == "Within target (< 20)"
 
@@ -463,7 +461,7 @@ def test_without_prometheus_the_proposal_names_only_the_client_in_focus(
     text = at.code[-1].value  # the proposal's preview (the first is the redis-cli commands)
     assert f"Share of Queue Test {page_env}: $" in text  # ...the text only its own share
     assert "Current: HPA min unknown / max unknown, unknown workers running now." in text
-    assert "kubectl patch hpa ai-agents-worker-hpa -n ai-agents-production" in text
+    assert "kubectl patch hpa ai-agents-worker-hpa -n production" in text
     with use_db.superuser() as conn:
         names = conn.execute(
             "SELECT tenant_id, name FROM tenant_configs WHERE tenant_id <> %s", (page_env,)

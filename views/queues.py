@@ -5,10 +5,9 @@ import math
 import pandas as pd
 import streamlit as st
 
-from services import capacity, charts, costs, metrics, queues
+from services import capacity, charts, costs, kube, metrics, queues
 from services.config import rules
 from services.errors import DashboardError
-from services.playbooks import NAMESPACE
 from ui.common import ViewContext, cached, guard, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
@@ -198,10 +197,11 @@ def current_cluster() -> costs.Cluster:
         values = prometheus_now()
     except DashboardError:
         values = dict.fromkeys(metrics.HPA_KEYS)
+    names = kube.names()
     return costs.Cluster(
-        NAMESPACE,
-        cap_rules["worker_deployment"],
-        cap_rules["worker_hpa"],
+        names.namespace,
+        names.worker,
+        names.hpa,
         values["hpa_min"],
         values["hpa_max"],
         values["replicas_available"],
