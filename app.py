@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.common import context, presentable, sidebar
+from ui.common import context, presentable, record_refusal, sidebar
 from ui.identity import CLIENT, current_user, requested_page_path
 from ui.sign_in import sign_in_page
 
@@ -24,6 +24,9 @@ if user is None:  # signed out: the sign-in page is the only page that exists
 # no navigation, so nothing of another tenant is even sent to the browser.
 if user.role == CLIENT or st.query_params.get("view") == "client":
     wanted = user.tenant_id if user.role == CLIENT else st.query_params.get("tenant")
+    asked = st.query_params.get("tenant")
+    if user.role == CLIENT and asked and asked != wanted:  # a client never leaves its tenant
+        record_refusal(context(user, wanted), {"asked_tenant": asked[:100]})
     if user.role != CLIENT and not presentable(wanted):
         st.stop()
     st.session_state["screenshare_tenant"] = wanted

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -80,28 +80,65 @@ def validate_tenant_id(tenant_id: object) -> str:
 def _limits() -> dict[str, float]:
     config = rules("database")
     return {
-        "statement_timeout_ms": float(config["statement_timeout_ms"]),
-        "answer_within_s": float(config["answer_within_ms"]) / 1000,
+        "reader_timeout_ms": float(config["reader_statement_timeout_ms"]),
+        "admin_timeout_ms": float(config["admin_statement_timeout_ms"]),
+        "check_after_s": float(config["check_alive_after_ms"]) / 1000,
+        "probe_s": float(config["alive_probe_timeout_ms"]) / 1000,
         "connect_timeout_s": float(config["connect_timeout_s"]),
         "retry_after_s": float(config["retry_after_s"]),
     }
 
 
-class _Watchdog:
-    """Shuts a connection's socket down when the statement under way is not answered in time.
-    psycopg then raises at once, and the pool throws the connection away."""
+# PostgreSQL's SSLRequest: the postmaster itself answers it with one byte, S or N, before any
+# backend exists, so an answer means the server is alive, however busy its backends are.
+_SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
 
-    def __init__(self, dbapi_connection: Any):
+
+def _alive(url: URL, seconds: float) -> bool:
+    """Whether the server behind `url` answers at all within `seconds`."""
+    socket_dir = url.query.get("host") if not url.host else None
+    port = int(url.port or url.query.get("port") or 5432)
+    try:
+        if socket_dir:
+            probe = socket.socket(socket.AF_UNIX)
+            probe.settimeout(seconds)
+            probe.connect(f"{socket_dir}/.s.PGSQL.{port}")
+        else:
+            probe = socket.create_connection((url.host, port), timeout=seconds)
+        with probe:
+            probe.sendall(_SSL_REQUEST)
+            return probe.recv(1) in (b"S", b"N")
+    except OSError:
+        return False
+
+
+class _Watchdog:
+    """Watches the statement under way: still running after a few seconds, it asks whether the
+    server is alive at all. A slow statement on a live server goes on (the server's own
+    statement_timeout ends it); a server that does not answer gets the connection's socket shut
+    down, psycopg raises at once, and the pool throws the connection away."""
+
+    def __init__(self, dbapi_connection: Any, url: URL):
         self._fd = dbapi_connection.fileno()
+        self._url = url
         self._timer: threading.Timer | None = None
         self.fired = False
 
-    def arm(self, seconds: float) -> None:
+    def arm(self) -> None:
         self.disarm()
         self.fired = False
-        self._timer = threading.Timer(seconds, self._cut)
+        self._start()
+
+    def _start(self) -> None:
+        self._timer = threading.Timer(_limits()["check_after_s"], self._check)
         self._timer.daemon = True
         self._timer.start()
+
+    def _check(self) -> None:
+        if _alive(self._url, _limits()["probe_s"]):
+            self._start()  # busy, not gone: look again later
+        else:
+            self._cut()
 
     def disarm(self) -> None:
         if self._timer is not None:
@@ -118,11 +155,9 @@ class _Watchdog:
 
 
 def _watch(engine: Engine) -> None:
-    answer_within = _limits()["answer_within_s"]
-
     @event.listens_for(engine, "connect")
     def _attach(dbapi_connection: Any, record: Any) -> None:
-        record.info["watchdog"] = _Watchdog(dbapi_connection)
+        record.info["watchdog"] = _Watchdog(dbapi_connection, engine.url)
 
     def _dog(conn: Connection) -> _Watchdog | None:
         return None if conn.invalidated else conn.connection.info.get("watchdog")
@@ -130,7 +165,7 @@ def _watch(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def _arm(conn: Connection, *_: Any) -> None:
         if dog := _dog(conn):
-            dog.arm(answer_within)
+            dog.arm()
 
     @event.listens_for(engine, "after_cursor_execute")
     def _disarm(conn: Connection, *_: Any) -> None:
@@ -144,7 +179,7 @@ def _watch(engine: Engine) -> None:
     @event.listens_for(engine.pool, "reset")
     def _arm_reset(dbapi_connection: Any, record: Any, reset_state: Any) -> None:
         if dog := record.info.get("watchdog"):
-            dog.arm(answer_within)
+            dog.arm()
 
     @event.listens_for(engine.pool, "checkin")
     def _disarm_checkin(dbapi_connection: Any, record: Any) -> None:
@@ -166,7 +201,7 @@ def _pool(url: str | None, variable: str) -> _Pool:
                 # (the server restarted) fails its first statement, and the scope retries once.
                 pool_pre_ping=False,
                 pool_recycle=300,
-                pool_timeout=limits["answer_within_s"],
+                pool_timeout=limits["check_after_s"] + limits["probe_s"],
                 connect_args={
                     "connect_timeout": max(1, int(limits["connect_timeout_s"])),
                     "application_name": "support-dashboard",
@@ -175,7 +210,7 @@ def _pool(url: str | None, variable: str) -> _Pool:
                     "keepalives_idle": 10,
                     "keepalives_interval": 2,
                     "keepalives_count": 2,
-                    "tcp_user_timeout": int(limits["answer_within_s"] * 1000),
+                    "tcp_user_timeout": int(limits["check_after_s"] * 1000),
                 },
             )
             _watch(engine)
@@ -231,7 +266,10 @@ def _transaction(
     limits = _limits()
     setup_sql = _SETUP_SQL + (_TENANT_SQL if tenant is not None else "")
     setup = {
-        "timeout": str(int(limits["statement_timeout_ms"])),
+        # The admin role's pools (ADMIN_DATABASE_URL, its write URL) run the fleet aggregates.
+        "timeout": str(
+            int(limits["admin_timeout_ms" if "ADMIN" in pool.variable else "reader_timeout_ms"])
+        ),
         "read_only": "on" if read_only else "off",
         "tenant": tenant,
     }
@@ -255,7 +293,7 @@ def _transaction(
             raise _failed(pool, exc, fired, connecting=conn is None) from exc
         except PoolTimeout as exc:
             raise SourceUnavailable(
-                "PostgreSQL", f"no connection free within {limits['answer_within_s']:g} s"
+                "PostgreSQL", f"no connection free within {limits['check_after_s']:g} s"
             ) from exc
         break
     try:
@@ -280,7 +318,7 @@ def _failed(
     if "statement timeout" in str(exc.orig):
         return QueryTimeout()
     if watchdog_fired:
-        seconds = _limits()["answer_within_s"]
+        seconds = _limits()["check_after_s"] + _limits()["probe_s"]
         error = SourceUnavailable("PostgreSQL", f"the server did not answer within {seconds:g} s")
     elif isinstance(exc, OperationalError):
         error = SourceUnavailable("PostgreSQL", _first_line(exc.orig))

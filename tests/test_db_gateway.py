@@ -156,3 +156,21 @@ def test_slow_query_becomes_a_timeout(two_tenants):
     with pytest.raises(QueryTimeout), db.tenant_scope(mine) as conn:
         conn.execute(text("SET LOCAL statement_timeout = 50"))
         conn.execute(text("SELECT pg_sleep(1)"))
+
+
+def test_a_slow_statement_on_a_live_server_is_left_to_finish(two_tenants):
+    # Past check_alive_after_ms the watchdog asks the server whether it is alive; it is, so the
+    # statement goes on (only the server's statement_timeout ends a slow one).
+    mine, _ = two_tenants
+    with db.tenant_scope(mine) as conn:
+        assert conn.execute(text("SELECT 1 FROM pg_sleep(3.2)")).scalar_one() == 1
+
+
+def test_the_roles_timeouts_are_set_per_transaction(two_tenants):
+    mine, _ = two_tenants
+    with db.tenant_scope(mine) as conn:
+        reader = conn.execute(text("SHOW statement_timeout")).scalar_one()
+        read_only = conn.execute(text("SHOW transaction_read_only")).scalar_one()
+    with db.admin_scope() as conn:
+        admin = conn.execute(text("SHOW statement_timeout")).scalar_one()
+    assert (reader, admin, read_only) == ("5s", "10s", "on")

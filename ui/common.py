@@ -223,6 +223,24 @@ def record_view(
     seen.add(key)
 
 
+def record_refusal(ctx: ViewContext, params: dict[str, Any]) -> None:
+    """Record an access that was refused (a client asking for another tenant): the attempt is
+    part of the audit trail too. The user sees their own tenant whether or not this succeeds."""
+    try:
+        access_log.record(
+            access_log.Access(
+                actor=ctx.user.email,
+                actor_role=ctx.user.role,
+                tenant_id=ctx.tenant_id or access_log.CROSS_TENANT,
+                purpose=ctx.purpose,
+                query_kind=access_log.ACCESS_REFUSED,
+                query_params=params,
+            )
+        )
+    except Exception:  # noqa: BLE001 - a refusal must never break the page that refused it
+        log.exception("could not record a refused access")
+
+
 STATUS_BADGE = {
     "critical": ":red-badge[:material/error: Critical]",
     "degraded": ":orange-badge[:material/warning: Degraded]",
