@@ -299,8 +299,6 @@ def _finish(frame: pd.DataFrame) -> pd.DataFrame:
     frame["ticket_success_rate"] = (frame["tickets_enhanced"] / ended.where(ended > 0)).astype(
         float
     )
-    votes = frame["thumbs_up"] + frame["thumbs_down"]
-    frame["positive_pct"] = (100 * frame["thumbs_up"] / votes.where(votes > 0)).round(2)
     frame["failures_by_cause"] = frame["failures_by_cause"].map(_as_dict)
     for column in ("p50_s", "p95_s", "avg_rating", "history_span_days"):
         frame[column] = frame[column].astype(float)

@@ -74,7 +74,7 @@ def tenant_table(scope: weekly_review.ScopeReview) -> pd.DataFrame:
             "Last week": m.criterion.fmt(m.previous),
             "Change": m.change.text,
             "Verdict": f"{weekly_review.VERDICT_MARK[m.verdict]} {m.verdict}",
-            "Based on": "–" if m.sample is None else f"{m.sample:,}",
+            "Based on": m.sample_text,
         }
         for m in scope.metrics
     )
@@ -116,8 +116,15 @@ def show_rules() -> None:
             f"- **PASS**: at or better than the target. **MARGINAL**: worse than the target but "
             f"within **{band:.0%}** of it (`marginal_band` in `dashboard.toml`). **FAIL**: "
             f"further off. **NO DATA**: nothing to judge, or fewer than "
-            f"{health_rules['min_volume_for_ratios']} finished attempts (success, p95) or "
-            f"{review_rules['min_feedback_for_ratios']} ratings / votes (satisfaction, positive %)."
+            f"{health_rules['min_runs_success_rate']} finished attempts (success rate), "
+            f"{health_rules['min_runs_p95']} completed (p95), {health_rules['min_ratings']} "
+            f"ratings (satisfaction) or {health_rules['min_votes']} votes (positive %). "
+            "Shares and ratings are judged by the end of their 95% interval nearest the "
+            "target (the same rules as Tenant health): FAIL means the interval says so. A "
+            f"week-over-week decline above {review_rules['decline_escalation']:.0%} escalates "
+            "only when both weeks have enough data and their intervals do not overlap "
+            "(throughput: the two weeks' request counts differ beyond Poisson noise); "
+            "otherwise the change reads 'not enough data to compare' or 'within noise'."
         ]
         for c in weekly_review.criteria():
             if c.better == weekly_review.RANGE:
