@@ -4,7 +4,7 @@ nothing of any other client. The tenant comes from app.py (a client user's own t
 import pandas as pd
 import streamlit as st
 
-from services import charts, health, queues, stats
+from services import charts, events, health, queues, stats
 from services.config import rules
 from ui.common import RANGES as ALL_RANGES
 from ui.common import ViewContext, cached, guard, md, record_view
@@ -16,6 +16,7 @@ health_rules = rules("health")
 
 tenant_metrics = cached(ttl=60)(health.tenant_metrics)
 tenant_trend = cached(ttl=60)(health.tenant_trend)
+chart_events = cached(ttl=60)(events.for_tenant)
 
 RANGES = {"Last 7 days": "7d", "Last 30 days": "30d"}
 HEADLINE = {
@@ -123,20 +124,30 @@ def show() -> None:
     )
 
     trend = tenant_trend(tenant_id, since, now)
+    # this tenant's own events only: no platform operations, no internal names
+    marks = chart_events(tenant_id, since, now, trend)
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.volume_and_success(
-            trend, health_rules["success_rate_target"], title="Processing attempts and success rate"
+        charts.with_events(
+            charts.volume_and_success(
+                trend,
+                health_rules["success_rate_target"],
+                title="Processing attempts and success rate",
+            ),
+            marks,
         ),
         width="stretch",
         config={"displayModeBar": False, "staticPlot": True},
     )
     right.plotly_chart(
-        charts.latency_p95(
-            trend,
-            health_rules["p95_target_s"],
-            health_rules["p95_critical_s"],
-            title="Processing time of 95% of attempts",
+        charts.with_events(
+            charts.latency_p95(
+                trend,
+                health_rules["p95_target_s"],
+                health_rules["p95_critical_s"],
+                title="Processing time of 95% of attempts",
+            ),
+            marks,
         ),
         width="stretch",
         config={"displayModeBar": False, "staticPlot": True},

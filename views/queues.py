@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from services import capacity, charts, costs, metrics, queues
+from services import capacity, charts, costs, events, metrics, queues
 from services.config import rules
 from services.errors import DashboardError
 from services.playbooks import NAMESPACE
@@ -25,6 +25,7 @@ ICONS = {
 
 queue_history = cached(ttl=60)(metrics.history)
 prometheus_now = cached(ttl=60)(metrics.current)
+platform_events = cached(ttl=60)(events.platform_events)
 arrival_profile = cached(ttl=600)(capacity.arrival_profile)
 service_times = cached(ttl=600)(capacity.service_times)
 simulated_share = cached(ttl=600)(capacity.simulated_share_within)
@@ -154,8 +155,14 @@ def show_history() -> metrics.History | None:
             queue_rules["not_draining_tolerance"],
         )
         left, right = st.columns(2)
+        # platform operations (pause, resume, clear queue, sync) for admins: audit_log
+        marks = (
+            platform_events(ctx.now - metrics.history_ranges()[range_key], ctx.now)
+            if ctx.user.is_admin
+            else events.combined()
+        )
         left.plotly_chart(
-            charts.queue_history(frame, queues.band_frame(), found),
+            charts.with_events(charts.queue_history(frame, queues.band_frame(), found), marks),
             width="stretch",
             config=NO_TOOLBAR,
         )

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from services import charts, health, playbooks, queues
+from services import charts, events, health, playbooks, queues
 from services.config import rules
 from ui.common import STATUS_BADGE, STATUS_ICON, ViewContext, cached, guard, md, record_view
 
@@ -15,6 +15,7 @@ tenant_metrics = cached(ttl=60)(health.tenant_metrics)
 tenant_trend = cached(ttl=60)(health.tenant_trend)
 tenant_failures = cached(ttl=60)(health.tenant_failures)
 read_traffic = cached(ttl=60)(health.read_traffic)
+chart_events = cached(ttl=60)(events.for_tenant)
 
 
 def queue_snapshot() -> queues.QueueSnapshot | None:
@@ -265,16 +266,24 @@ def show_tenant(tenant_id: str) -> None:
     traffic_note(traffic)
 
     trend = tenant_trend(tenant_id, ctx.since, ctx.now)
+    marks = chart_events(tenant_id, ctx.since, ctx.now, trend, ctx.user.is_admin)
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
-            charts.volume_and_success(trend, health_rules["success_rate_target"]),
+            charts.with_events(
+                charts.volume_and_success(trend, health_rules["success_rate_target"]), marks
+            ),
             width="stretch",
             config={"displayModeBar": False},
         )
     with right:
         st.plotly_chart(
-            charts.latency_p95(trend, health_rules["p95_target_s"], health_rules["p95_critical_s"]),
+            charts.with_events(
+                charts.latency_p95(
+                    trend, health_rules["p95_target_s"], health_rules["p95_critical_s"]
+                ),
+                marks,
+            ),
             width="stretch",
             config={"displayModeBar": False},
         )
