@@ -412,7 +412,7 @@ def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
         return fig
     first, last = min(x.min() for x in xs), max(x.max() for x in xs)
     shown = events[(events["at"] >= first) & (events["at"] <= last)]
-    for event in shown.itertuples():
+    for i, event in enumerate(shown.itertuples()):
         color = EVENT_COLORS.get(event.kind, "#6b7280")
         at = event.at.to_pydatetime()
         fig.add_shape(
@@ -435,7 +435,8 @@ def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
             showarrow=False,
             yanchor="bottom",
             xanchor="left",
+            yshift=13 * (i % 3),  # three rows of labels, so that close events stay readable
             font=dict(size=10, color=color),
         )
-    fig.update_layout(margin=dict(t=70))
+    fig.update_layout(margin=dict(t=95), title_y=0.98)
     return fig
