@@ -78,7 +78,7 @@ def show() -> None:
     icon, headline = HEADLINE[verdict.status]
     title.title(f"{md(row['name'])}: ticket enhancement service")
     st.subheader(f"{icon} {headline}")
-    for reason in verdict.reasons:
+    for reason in verdict.failing:  # not the notes on too small a sample
         if reason.rule in CLIENT_WORDS:
             st.markdown(f"- {CLIENT_WORDS[reason.rule]}")
 

@@ -247,10 +247,11 @@ def show_tenant(tenant_id: str) -> None:
     )
 
     failures = tenant_failures(tenant_id, ctx.since, ctx.now)
-    if verdict.reasons and verdict.status != health.INACTIVE:
+    notes = [r.text for r in verdict.reasons if r.severity == health.NOT_JUDGED]
+    if verdict.failing:
         st.subheader("What needs attention")
         top_step = failures["next_step"].iloc[0] if not failures.empty else None
-        for reason in verdict.reasons:
+        for reason in verdict.failing:
             book = playbooks.for_rule(reason.rule, tenant_id, top_step)
             icon = "🔴" if reason.severity == health.CRITICAL else "🟠"
             with st.expander(f"{icon} {reason.text}", expanded=reason.severity == health.CRITICAL):
@@ -263,6 +264,8 @@ def show_tenant(tenant_id: str) -> None:
                     )
     elif verdict.status == health.HEALTHY:
         st.success("All health rules pass for this tenant.", icon=":material/check_circle:")
+    if notes:
+        st.caption("Not judged: " + "; ".join(md(n) for n in notes))
     traffic_note(traffic)
 
     trend = tenant_trend(tenant_id, ctx.since, ctx.now)
