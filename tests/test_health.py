@@ -312,3 +312,11 @@ def test_failure_cause_ignores_similar_tickets_text(use_db, tenant_id):
         )
     row = health.tenant_metrics(tenant_id, SINCE, NOW).iloc[0]
     assert row.failures_by_cause == {"context_timeout": 2, "llm_error": 1}
+
+
+def test_a_low_rating_on_few_ratings_is_a_note_not_a_failing_rule():
+    # what a client screen lists comes from `failing`: never a ratio on too small a sample
+    verdict = health.assess(base_row(avg_rating=1.0, ratings=3, thumbs_up=0, thumbs_down=3))
+    assert verdict.status == health.HEALTHY and verdict.failing == ()
+    assert {r.rule for r in verdict.reasons} == {"rating", "positive"}
+    assert all(r.severity == health.NOT_JUDGED for r in verdict.reasons)
