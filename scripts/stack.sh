@@ -141,10 +141,27 @@ start_redis() {
     log "Redis did not start: see .stack/redis.log"; exit 1
 }
 
+# The demo Prometheus scrapes the dashboard's verdict exporter and evaluates the example alerts.
+write_prometheus_config() {
+    cat > "$STACK/prometheus.yml" <<YML
+# Written by scripts/stack.sh on every start.
+global:
+  scrape_interval: 60s
+  evaluation_interval: 60s
+rule_files: ['$ROOT/demo/prometheus/alerts.yml']
+scrape_configs:
+  - job_name: dashboard-verdicts
+    static_configs: [{targets: ['127.0.0.1:$EXPORTER_PORT']}]
+YML
+}
+
 start_prometheus() {
-    if alive "$STACK/prometheus.pid"; then log "Prometheus already running on $PROM_PORT"; return; fi
+    write_prometheus_config
+    if alive "$STACK/prometheus.pid"; then
+        log "Prometheus already running on $PROM_PORT (configuration reloaded)"
+        kill -HUP "$(cat "$STACK/prometheus.pid")"; return
+    fi
     mkdir -p "$STACK/prometheus"
-    [ -f "$STACK/prometheus.yml" ] || printf 'global:\n  scrape_interval: 60s\nscrape_configs: []\n' > "$STACK/prometheus.yml"
     log "starting Prometheus on 127.0.0.1:$PROM_PORT"
     # Long retention: retention counts from the newest block, and history is backfilled.
     nohup prometheus --config.file="$STACK/prometheus.yml" \
@@ -157,6 +174,17 @@ start_prometheus() {
     log "Prometheus did not become ready: see .stack/prometheus.log"; exit 1
 }
 
+start_exporter() {  # the verdict exporter (services/exporter.py) on the demo database
+    if alive "$STACK/exporter.pid"; then log "verdict exporter already running on $EXPORTER_PORT"; return; fi
+    log "starting the verdict exporter on 127.0.0.1:$EXPORTER_PORT"
+    (
+        source "$STACK/env"
+        nohup .venv/bin/python -m services.exporter --port "$EXPORTER_PORT" \
+            > "$STACK/exporter.log" 2>&1 &
+        echo $! > "$STACK/exporter.pid"
+    )
+}
+
 # One `export KEY='value'` per line: sourced by make, parsed by tests/conftest.py.
 write_env() {
     local reader admin
@@ -167,6 +195,7 @@ export PGPORT='$PG_PORT'
 export PGUSER='postgres'
 export REDIS_PORT='$REDIS_PORT'
 export PROM_PORT='$PROM_PORT'
+export EXPORTER_PORT='$EXPORTER_PORT'
 export STACK_SUPERUSER_URL='postgresql://postgres@/postgres?host=$PG_RUN&port=$PG_PORT'
 export STACK_READER_PASSWORD='$reader'
 export STACK_ADMIN_PASSWORD='$admin'
@@ -189,9 +218,11 @@ start() {
         "$(recorded REDIS_PORT)" 56379)
     PROM_PORT=$(choose_port Prometheus PROM_PORT \
         "$(alive "$STACK/prometheus.pid" && recorded PROM_PORT)" "$(recorded PROM_PORT)" 59090)
+    EXPORTER_PORT=$(choose_port exporter EXPORTER_PORT \
+        "$(alive "$STACK/exporter.pid" && recorded EXPORTER_PORT)" "$(recorded EXPORTER_PORT)" 59464)
     # Written first, so the recorded ports are those of whatever runs, even after a failed start.
     write_env
-    start_postgres; start_redis; start_prometheus
+    start_postgres; start_redis; start_prometheus; start_exporter
 }
 
 stop_pid() {
@@ -206,6 +237,7 @@ stop_pid() {
 
 stop() {
     stop_pid dashboard "$STACK/streamlit.pid"
+    stop_pid "verdict exporter" "$STACK/exporter.pid"
     stop_pid Prometheus "$STACK/prometheus.pid"
     stop_pid Redis "$STACK/redis.pid"
     if pg_alive; then log "stopping PostgreSQL"; pg pg_ctl -D "$PG_DATA" -m fast -w stop >/dev/null; fi
@@ -225,7 +257,7 @@ clean() {  # stop, then remove everything the stack keeps (data, passwords, demo
 status() {
     if pg_alive; then echo "postgres: running on $(recorded PGPORT) ($PG_DATA)"
     else echo "postgres: stopped ($PG_DATA)"; fi
-    for s in redis prometheus streamlit; do
+    for s in redis prometheus exporter streamlit; do
         if alive "$STACK/$s.pid"; then echo "$s: running"; else echo "$s: stopped"; fi
     done
 }

@@ -397,3 +397,46 @@ def statement_over_time(history: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(title_text="calls per interval", rangemode="tozero", secondary_y=False)
     fig.update_yaxes(title_text="mean ms", rangemode="tozero", secondary_y=True)
     return _layout(fig, "The selected statement between snapshots")
+
+
+EVENT_COLORS = {"incident": BAD_RED, "onboarded": OK_GREEN, "config_changed": INK}
+
+
+def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
+    """Events (services.events frames) as dotted vertical lines with a short label at the top;
+    hovering the label shows the detail. Events outside the figure's data range are not drawn
+    (they would stretch its time axis)."""
+    xs = [pd.to_datetime(t.x, utc=True) for t in fig.data if getattr(t, "x", None) is not None]
+    xs = [x for x in xs if len(x)]
+    if events.empty or not xs:
+        return fig
+    first, last = min(x.min() for x in xs), max(x.max() for x in xs)
+    shown = events[(events["at"] >= first) & (events["at"] <= last)]
+    for i, event in enumerate(shown.itertuples()):
+        color = EVENT_COLORS.get(event.kind, "#6b7280")
+        at = event.at.to_pydatetime()
+        fig.add_shape(
+            type="line",
+            x0=at,
+            x1=at,
+            y0=0,
+            y1=1,
+            xref="x",
+            yref="paper",
+            line=dict(color=color, width=1, dash="dot"),
+        )
+        fig.add_annotation(
+            x=at,
+            y=1,
+            xref="x",
+            yref="paper",
+            text=f"▾ {event.label}",
+            hovertext=f"{at:%Y-%m-%d %H:%M} UTC: {event.detail}",
+            showarrow=False,
+            yanchor="bottom",
+            xanchor="left",
+            yshift=13 * (i % 3),  # three rows of labels, so that close events stay readable
+            font=dict(size=10, color=color),
+        )
+    fig.update_layout(margin=dict(t=95), title_y=0.98)
+    return fig

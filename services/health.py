@@ -6,22 +6,31 @@ narrows it to that tenant), so the two views can never compute a metric differen
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from services import stats
 from services.config import rules
 from services.db import admin_scope, read_frame, tenant_scope
 from services.errors import DashboardError
 from services.failures import MODES_BY_KEY, sql_case
 from services.metrics import WebhookTraffic, webhook_traffic
+from services.queues import QueueSnapshot
+from services.queues import snapshot as queue_snapshot
 
 HEALTHY, DEGRADED, CRITICAL, INACTIVE = "healthy", "degraded", "critical", "inactive"
-SEVERITY_ORDER = {HEALTHY: 0, INACTIVE: 0, DEGRADED: 1, CRITICAL: 2}
+# A reason of severity NOT_JUDGED is a note (a ratio on too small a sample): it never sets the
+# status.
+NOT_JUDGED = "not judged"
+SEVERITY_ORDER = {HEALTHY: 0, INACTIVE: 0, NOT_JUDGED: 0, DEGRADED: 1, CRITICAL: 2}
+EXIT_CODES = {HEALTHY: 0, INACTIVE: 0, DEGRADED: 1, CRITICAL: 2}
 
 # Processing time of one attempt: created_at is when a worker started it (the worker inserts
 # the row then), so queue wait is not in it (shared: the weekly review uses it too).
@@ -72,6 +81,7 @@ WITH runs AS (
 ), feedback AS (
     SELECT tenant_id,
            avg(rating_value) FILTER (WHERE feedback_type = 'rating') AS avg_rating,
+           count(rating_value) FILTER (WHERE feedback_type = 'rating') AS ratings,
            count(*) FILTER (WHERE feedback_type = 'thumbs_up') AS thumbs_up,
            count(*) FILTER (WHERE feedback_type = 'thumbs_down') AS thumbs_down,
            count(*) AS feedback_total
@@ -96,7 +106,7 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
        r.last_attempt, newest.started AS newest_attempt,
        last_done.completed_at AS last_completed,
        fm.failures_by_cause,
-       fb.avg_rating, coalesce(fb.thumbs_up, 0) AS thumbs_up,
+       fb.avg_rating, coalesce(fb.ratings, 0) AS ratings, coalesce(fb.thumbs_up, 0) AS thumbs_up,
        coalesce(fb.thumbs_down, 0) AS thumbs_down, coalesce(fb.feedback_total, 0) AS feedback_total,
        coalesce(h.history_tickets, 0) AS history_tickets, h.history_span_days
   FROM tenant_configs c
@@ -154,6 +164,122 @@ class Assessment:
     def summary(self) -> str:
         return "; ".join(r.text for r in self.reasons) or "All rules pass"
 
+    @property
+    def failing(self) -> tuple[Reason, ...]:
+        """The reasons that set the status (not the notes on too small a sample)."""
+        return tuple(r for r in self.reasons if r.severity in (DEGRADED, CRITICAL))
+
+
+# The ratios judged on a minimum sample: key -> (label, [health] key of the minimum, unit of n).
+RATIOS = {
+    "success_rate": ("Success rate", "min_runs_success_rate", "finished attempts"),
+    "p95_s": ("p95 processing time", "min_runs_p95", "completed attempts"),
+    "rating": ("Average rating", "min_ratings", "ratings"),
+    "positive": ("Positive feedback", "min_votes", "votes"),
+}
+
+
+def ratios(r: dict[str, Any]) -> dict[str, stats.Estimate]:
+    """The judged ratios of one tenant (or one week) from its counts: the only place a success
+    rate, positive share or rating is turned into a verdict-ready value (health and the weekly
+    review both read them here)."""
+    h = rules("health")
+    finished = int(r["completed"] + r["failed"])
+    votes = int(r["thumbs_up"] + r["thumbs_down"])
+    rating = r.get("avg_rating")
+    return {
+        "success_rate": stats.proportion(int(r["completed"]), finished, h["min_runs_success_rate"]),
+        "p95_s": stats.without_interval(
+            None if r.get("p95_s") is None or pd.isna(r["p95_s"]) else float(r["p95_s"]),
+            int(r["completed"]),
+            h["min_runs_p95"],
+        ),
+        "rating": stats.mean_rating(
+            None if rating is None or pd.isna(rating) else float(rating),
+            int(r.get("ratings", 0)),
+            h["min_ratings"],
+        ),
+        "positive": stats.proportion(int(r["thumbs_up"]), votes, h["min_votes"]),
+    }
+
+
+def fmt_value(key: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if key in ("success_rate", "positive"):
+        return f"{value:.1%}" if key == "success_rate" else f"{value:.0%}"
+    if key == "rating":
+        return f"{value:.2f} / 5"
+    return f"{value:.0f} s"
+
+
+def describe(key: str, e: stats.Estimate) -> str:
+    """A ratio as shown everywhere: value, 95% interval and n, e.g. "96.0% (93.1-97.7%, n = 150)";
+    "too few to judge (n = 4)" under the minimum sample."""
+    unit = RATIOS[key][2]
+    if e.value is None:
+        return f"– (n = 0 {unit})"
+    if not e.judged:
+        return f"{fmt_value(key, e.value)}, too few to judge (n = {e.n} {unit}, needs {e.min_n})"
+    if e.low is None:
+        return f"{fmt_value(key, e.value)} (n = {e.n} {unit})"
+    bounds = f"{fmt_value(key, e.low)}–{fmt_value(key, e.high)}"
+    return f"{fmt_value(key, e.value)} (95% interval {bounds}, n = {e.n} {unit})"
+
+
+def ratio_reasons(found: dict[str, stats.Estimate]) -> list[Reason]:
+    """The ratio rules: each fails only when its interval is past the threshold, and says
+    "too few to judge" (a note, not a verdict) on a sample under its minimum."""
+    h = rules("health")
+    reasons = []
+    for key, e in found.items():
+        if e.value is not None and not e.judged:
+            reasons.append(Reason(key, NOT_JUDGED, f"{RATIOS[key][0]}: {describe(key, e)}"))
+    rate = found["success_rate"]
+    for limit, severity, what in (
+        (h["success_rate_critical"], CRITICAL, f"{h['success_rate_critical']:.0%}"),
+        (h["success_rate_target"], DEGRADED, f"the {h['success_rate_target']:.0%} target"),
+    ):
+        if rate.below(limit):
+            reasons.append(
+                Reason(
+                    "success_rate",
+                    severity,
+                    f"Success rate {describe('success_rate', rate)} is below {what}",
+                )
+            )
+            break
+    p95 = found["p95_s"]
+    if p95.above(h["p95_critical_s"]):
+        text = f"exceeds the {h['p95_critical_s']} s SLA"
+        reasons.append(
+            Reason("latency", CRITICAL, f"p95 processing time {describe('p95_s', p95)} {text}")
+        )
+    elif p95.above(h["p95_target_s"]):
+        text = f"is above the {h['p95_target_s']} s target"
+        reasons.append(
+            Reason("latency", DEGRADED, f"p95 processing time {describe('p95_s', p95)} {text}")
+        )
+    if found["rating"].below(h["rating_red_flag"]):
+        reasons.append(
+            Reason(
+                "rating",
+                DEGRADED,
+                f"Average rating {describe('rating', found['rating'])} is a red flag "
+                f"(< {h['rating_red_flag']})",
+            )
+        )
+    if found["positive"].below(h["positive_warning_pct"] / 100):
+        reasons.append(
+            Reason(
+                "positive",
+                DEGRADED,
+                f"Positive feedback {describe('positive', found['positive'])} is below "
+                f"{h['positive_warning_pct']:.0f}%",
+            )
+        )
+    return reasons
+
 
 def _params(since: datetime, now: datetime, tenant_id: str | None) -> dict[str, Any]:
     health = rules("health")
@@ -173,8 +299,6 @@ def _finish(frame: pd.DataFrame) -> pd.DataFrame:
     frame["ticket_success_rate"] = (frame["tickets_enhanced"] / ended.where(ended > 0)).astype(
         float
     )
-    votes = frame["thumbs_up"] + frame["thumbs_down"]
-    frame["positive_pct"] = (100 * frame["thumbs_up"] / votes.where(votes > 0)).round(2)
     frame["failures_by_cause"] = frame["failures_by_cause"].map(_as_dict)
     for column in ("p50_s", "p95_s", "avg_rating", "history_span_days"):
         frame[column] = frame[column].astype(float)
@@ -317,58 +441,13 @@ def assess(
         reasons += webhook_reasons(r, traffic, queued_now)
     if r["attempts"] == 0 and not any(x.rule == "webhooks_silent" for x in reasons):
         add("no_traffic", DEGRADED, "No enhancement attempts in this time range")
-    finished = r["completed"] + r["failed"]
-    rate = r.get("success_rate")
-    if finished >= h["min_volume_for_ratios"] and rate is not None and not _nan(rate):
-        if rate < h["success_rate_critical"]:
-            add(
-                "success_rate",
-                CRITICAL,
-                f"Success rate {rate:.1%} is below "
-                f"{h['success_rate_critical']:.0%} ({r['failed']} of {finished} attempts failed)",
-            )
-        elif rate < h["success_rate_target"]:
-            add(
-                "success_rate",
-                DEGRADED,
-                f"Success rate {rate:.1%} is below the "
-                f"{h['success_rate_target']:.0%} target ({r['failed']} of {finished} attempts "
-                "failed)",
-            )
-    p95 = r.get("p95_s")
-    if r["completed"] >= h["min_volume_for_ratios"] and p95 is not None and not _nan(p95):
-        if p95 > h["p95_critical_s"]:
-            add(
-                "latency",
-                CRITICAL,
-                f"p95 processing time {p95:.0f} s exceeds the {h['p95_critical_s']} s SLA",
-            )
-        elif p95 > h["p95_target_s"]:
-            add(
-                "latency",
-                DEGRADED,
-                f"p95 processing time {p95:.0f} s is above the {h['p95_target_s']} s target",
-            )
+    reasons += ratio_reasons(ratios(r))
     if r["stuck"] > 0:
         add(
             "stuck",
             DEGRADED,
             f"{r['stuck']} {'attempt' if r['stuck'] == 1 else 'attempts'} pending longer than "
             f"{h['stuck_pending_seconds']} s (the worker time limit)",
-        )
-    rating = r.get("avg_rating")
-    if rating is not None and not _nan(rating) and rating < h["rating_red_flag"]:
-        add(
-            "rating",
-            DEGRADED,
-            f"Average rating {rating:.2f} / 5 is a red flag (< {h['rating_red_flag']})",
-        )
-    positive = r.get("positive_pct")
-    if positive is not None and not _nan(positive) and positive < h["positive_warning_pct"]:
-        add(
-            "positive",
-            DEGRADED,
-            f"Only {positive:.0f}% positive feedback (< {h['positive_warning_pct']:.0f}%)",
         )
     if r["history_tickets"] < h["ticket_history_min"]:
         add(
@@ -384,7 +463,8 @@ def assess(
             CRITICAL,
             f"Oldest queued job waiting {queue_oldest_s / 60:.0f} min (> {stuck_queue_min} min)",
         )
-    status = max((r.severity for r in reasons), key=SEVERITY_ORDER.__getitem__, default=HEALTHY)
+    judged = (r.severity for r in reasons if r.severity != NOT_JUDGED)
+    status = max(judged, key=SEVERITY_ORDER.__getitem__, default=HEALTHY)
     return Assessment(status, tuple(reasons))
 
 
@@ -459,3 +539,99 @@ def tenant_failures(tenant_id: str, since: datetime, now: datetime) -> pd.DataFr
     frame["cause"] = frame["mode"].map(failure_label)
     frame["next_step"] = frame["mode"].map(lambda k: MODES_BY_KEY[k].next_step)
     return frame
+
+
+def verdict(row: dict[str, Any], snapshot: QueueSnapshot | None, traffic: Traffic) -> Assessment:
+    """One tenant's verdict from its metrics row, the live queue and its webhook traffic: the
+    pages, the check command and the exporter all judge through here."""
+    tenant_id = row["tenant_id"]
+    return assess(
+        row,
+        queue_oldest_s=snapshot.oldest_age_seconds(tenant_id) if snapshot else None,
+        traffic=traffic.of(tenant_id),
+        queued_now=snapshot.tenant_counts().get(tenant_id, 0) if snapshot else None,
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    tenant_id: str
+    name: str
+    assessment: Assessment
+
+
+def verdicts(
+    now: datetime, window: timedelta = timedelta(hours=24), tenant_id: str | None = None
+) -> tuple[list[Verdict], list[str]]:
+    """Every tenant's verdict (or one tenant's, read in its scope) over the window before now,
+    and notes on what could not be judged (queue or Prometheus unavailable)."""
+    since = now - window
+    frame = tenant_metrics(tenant_id, since, now) if tenant_id else fleet_metrics(since, now)
+    notes = []
+    try:
+        snapshot: QueueSnapshot | None = queue_snapshot()
+    except DashboardError as exc:
+        snapshot = None
+        notes.append(f"the live queue could not be read: {exc}")
+    traffic = read_traffic(now, tenant_id)
+    if traffic.unavailable:
+        notes.append(traffic.unavailable)
+    found = [
+        Verdict(row["tenant_id"], row["name"], verdict(row, snapshot, traffic))
+        for row in frame.to_dict("records")
+    ]
+    return found, notes
+
+
+def _check(tenant_id: str | None, as_json: bool, hours: float) -> int:
+    now = datetime.now(UTC)
+    found, notes = verdicts(now, timedelta(hours=hours), tenant_id)
+    if tenant_id and not found:
+        print(f"No tenant {tenant_id}", file=sys.stderr)
+        return 3
+    worst = max((v.assessment.status for v in found), key=EXIT_CODES.__getitem__, default=HEALTHY)
+    if as_json:
+        doc = {
+            "as_of": now.isoformat(),
+            "window_hours": hours,
+            "status": worst,
+            "notes": notes,
+            "tenants": [
+                {
+                    "tenant_id": v.tenant_id,
+                    "name": v.name,
+                    "status": v.assessment.status,
+                    "reasons": [asdict(r) for r in v.assessment.reasons],
+                }
+                for v in found
+            ],
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        for v in found:
+            print(f"{v.assessment.status:9} {v.tenant_id}: {v.assessment.summary}")
+        for note in notes:
+            print(f"note: {note}")
+        print(f"overall: {worst}")
+    return EXIT_CODES[worst]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m services.health check [--tenant ID] [--json]`: exit 0 healthy, 1 degraded,
+    2 critical (for cron or a monitoring probe); 3 when it could not judge at all."""
+    parser = argparse.ArgumentParser(prog="python -m services.health")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="print the verdicts; exit 0/1/2")
+    check.add_argument("--tenant", help="one tenant id (read in its own scope)")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--hours", type=float, default=24.0, help="window (default 24 h)")
+    args = parser.parse_args(argv)
+    try:
+        return _check(args.tenant, args.json, args.hours)
+    except DashboardError as exc:
+        print(f"Could not judge: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection
 
-from services import health, themes
+from services import health, stats, themes
 from services.config import rules
 from services.db import admin_scope, read_frame, tenant_scope
 from services.errors import InvalidInput
@@ -128,14 +128,22 @@ class Criterion:
 
 def criteria(tenants_in_fleet: int | None = None) -> tuple[Criterion, ...]:
     """The review's criteria. For the fleet, the per-tenant throughput range is multiplied by
-    the number of tenants reviewed (their targets add up)."""
+    the number of tenants reviewed (their targets add up). Minimum samples are health's."""
     h, w = rules("health"), rules("weekly_review")
     scale = tenants_in_fleet or 1
-    runs, feedback = h["min_volume_for_ratios"], w["min_feedback_for_ratios"]
     return (
-        Criterion("satisfaction", "Satisfaction", HIGHER, h["rating_target"], None, feedback),
-        Criterion("success_rate", "Success rate", HIGHER, h["success_rate_target"], None, runs),
-        Criterion("p95_s", "p95 latency", LOWER, None, h["p95_target_s"], runs),
+        Criterion(
+            "satisfaction", "Satisfaction", HIGHER, h["rating_target"], None, h["min_ratings"]
+        ),
+        Criterion(
+            "success_rate",
+            "Success rate",
+            HIGHER,
+            h["success_rate_target"],
+            None,
+            h["min_runs_success_rate"],
+        ),
+        Criterion("p95_s", "p95 latency", LOWER, None, h["p95_target_s"], h["min_runs_p95"]),
         Criterion(
             "throughput",
             "Throughput",
@@ -145,16 +153,27 @@ def criteria(tenants_in_fleet: int | None = None) -> tuple[Criterion, ...]:
             0,
         ),
         Criterion(
-            "positive_pct", "Positive feedback", HIGHER, h["positive_target_pct"], None, feedback
+            "positive_pct",
+            "Positive feedback",
+            HIGHER,
+            h["positive_target_pct"],
+            None,
+            h["min_votes"],
         ),
     )
 
 
-def judge(criterion: Criterion, value: float | None, sample: int | None = None) -> str:
+def judge(criterion: Criterion, e: stats.Estimate) -> str:
     """PASS at or better than the target; MARGINAL within marginal_band of it (on the wrong
-    side); FAIL beyond; NO DATA without a value or with too small a sample."""
-    if value is None or (sample is not None and sample < criterion.min_sample):
+    side); FAIL beyond; NO DATA without a value or with too small a sample. With an interval
+    the end nearest the target is judged: a week fails only when the interval says so."""
+    if not e.judged:
         return NO_DATA
+    value = e.value
+    if criterion.better == HIGHER and e.high is not None:
+        value = e.high
+    elif criterion.better == LOWER and e.low is not None:
+        value = e.low
     band = rules("weekly_review")["marginal_band"]
     low_ok = criterion.low is None or value >= criterion.low
     high_ok = criterion.high is None or value <= criterion.high
@@ -166,23 +185,32 @@ def judge(criterion: Criterion, value: float | None, sample: int | None = None) 
     return MARGINAL if near_low and near_high else FAIL
 
 
+NOT_COMPARABLE = "not enough data to compare"
+
+
 @dataclass(frozen=True)
 class Change:
     relative: float | None  # (this week - last week) / last week; None when not comparable
     arrow: str  # ↑ ↓ → ("" when not comparable)
-    declined: bool  # worse by more than decline_escalation
+    declined: bool  # worse by more than decline_escalation, and by more than the noise
+    note: str = ""  # NOT_COMPARABLE, or "within noise" for a large change the data cannot back
 
     @property
     def text(self) -> str:
+        if self.note == NOT_COMPARABLE:
+            return NOT_COMPARABLE
         if not self.arrow:
             return "–"
         if self.relative is None:
             return f"{self.arrow} new"
-        return f"{self.arrow} {self.relative:+.1%}"
+        return f"{self.arrow} {self.relative:+.1%}" + (f" ({self.note})" if self.note else "")
 
 
-def week_over_week(criterion: Criterion, current: float | None, previous: float | None) -> Change:
-    """Relative change; a decline is a drop for every criterion except latency (a rise)."""
+def week_over_week(
+    criterion: Criterion, current: float | None, previous: float | None, beyond_noise: bool = True
+) -> Change:
+    """Relative change; a decline is a drop for every criterion except latency (a rise). It
+    escalates only when `beyond_noise` (the two weeks' intervals say the change is real)."""
     if current is None or previous is None:
         return Change(None, "", False)
     if previous == 0:
@@ -191,7 +219,10 @@ def week_over_week(criterion: Criterion, current: float | None, previous: float 
     w = rules("weekly_review")
     arrow = "→" if abs(relative) < w["unchanged_below"] else ("↑" if relative > 0 else "↓")
     worse_by = relative if criterion.better == LOWER else -relative
-    return Change(relative, arrow, worse_by > w["decline_escalation"])
+    large = worse_by > w["decline_escalation"]
+    return Change(
+        relative, arrow, large and beyond_noise, "" if beyond_noise or not large else "within noise"
+    )
 
 
 @dataclass(frozen=True)
@@ -202,12 +233,32 @@ class MetricResult:
     sample: int | None  # runs / ratings / votes behind the value this week
     verdict: str
     change: Change
+    estimate: stats.Estimate | None = None  # this week's value with its interval and n
+
+    @property
+    def sample_text(self) -> str:
+        """The value with its interval and n as health shows them, e.g. '96.0% (95% interval
+        93.1%–97.7%, n = 150 finished attempts)'; throughput with its count of requests."""
+        key = _HEALTH_KEYS.get(self.criterion.key)
+        if key is None or self.estimate is None:
+            return f"{self.criterion.fmt(self.value)} ({self.sample or 0} requests)"
+        # the review keeps positive feedback in percent; health describes it as a share
+        unit = 0.01 if self.criterion.key == "positive_pct" else 1
+        return health.describe(key, self.estimate.scaled(unit))
 
     @property
     def cell(self) -> str:
         """One table cell: verdict mark, value, change."""
         return f"{VERDICT_MARK[self.verdict]} {self.criterion.fmt(self.value)}  {self.change.text}"
 
+
+# The review's criteria that are health's ratios (same values, intervals and minimum samples).
+_HEALTH_KEYS = {
+    "satisfaction": "rating",
+    "success_rate": "success_rate",
+    "p95_s": "p95_s",
+    "positive_pct": "positive",
+}
 
 VERDICT_MARK = {PASS: "✅", MARGINAL: "⚠️", FAIL: "❌", NO_DATA: "▫️"}
 
@@ -240,35 +291,37 @@ def escalate(metrics: tuple[MetricResult, ...]) -> Escalation:
     decline = rules("weekly_review")["decline_escalation"]
     reasons: list[Reason] = []
     for m in metrics:
-        c, judged = m.criterion, m.verdict != NO_DATA
-        if judged and c.key == "success_rate" and m.value < h["success_rate_critical"]:
+        c, e = m.criterion, m.estimate
+        # the same interval rules as health's verdicts
+        if e is not None and c.key == "success_rate" and e.below(h["success_rate_critical"]):
             reasons.append(
                 Reason(
                     CRITICAL,
-                    f"Success rate {c.fmt(m.value)} is below {h['success_rate_critical']:.0%}",
+                    f"Success rate {m.sample_text} is below {h['success_rate_critical']:.0%}",
                 )
             )
-        if judged and c.key == "p95_s" and m.value > h["p95_critical_s"]:
+        if e is not None and c.key == "p95_s" and e.above(h["p95_critical_s"]):
             reasons.append(
                 Reason(
                     CRITICAL,
-                    f"p95 latency {c.fmt(m.value)} exceeds the {h['p95_critical_s']} s SLA",
+                    f"p95 latency {m.sample_text} exceeds the {h['p95_critical_s']} s SLA",
                 )
             )
         if m.verdict == FAIL:
-            reasons.append(Reason(HIGH, f"{c.label} {c.fmt(m.value)} {_misses(c, m.value)}"))
+            reasons.append(Reason(HIGH, f"{c.label} {m.sample_text} {_misses(c, m.value)}"))
         if m.change.declined:
             moved = "rose" if c.better == LOWER else "fell"
             reasons.append(
                 Reason(
                     HIGH,
                     f"{c.label} {moved} {abs(m.change.relative):.1%} week over week (a decline "
-                    f"of more than {decline:.0%}): {c.fmt(m.previous)} → {c.fmt(m.value)}",
+                    f"of more than {decline:.0%}, beyond the noise): {c.fmt(m.previous)} → "
+                    f"{c.fmt(m.value)} (n = {m.sample} this week)",
                 )
             )
         if m.verdict == MARGINAL:
             reasons.append(
-                Reason(MEDIUM, f"{c.label} {c.fmt(m.value)} is marginal (target {c.target_text})")
+                Reason(MEDIUM, f"{c.label} {m.sample_text} is marginal (target {c.target_text})")
             )
     level = max((r.level for r in reasons), key=LEVEL_ORDER.__getitem__, default=NONE)
     ordered = sorted(reasons, key=lambda r: -LEVEL_ORDER[r.level])
@@ -360,17 +413,19 @@ _NO_ACTIVITY = {
 }
 
 
-def _values(row: dict[str, Any], days: float) -> dict[str, tuple[float | None, int | None]]:
-    """Each criterion's value and the sample it rests on, from one scope's week."""
-    finished = row["completed"] + row["failed"]
-    votes = row["thumbs_up"] + row["thumbs_down"]
+def _values(row: dict[str, Any], days: float) -> dict[str, stats.Estimate]:
+    """Each criterion's value with its sample (and interval), from one scope's week: the
+    ratios come from health.ratios, the same code that judges the health pages."""
+    found = health.ratios({**row, "avg_rating": row["satisfaction"]})
     return {
-        "satisfaction": (_number(row["satisfaction"]), row["ratings"]),
-        "success_rate": (row["completed"] / finished if finished else None, finished),
-        "p95_s": (_number(row["p95_s"]), row["completed"]),
+        "satisfaction": found["rating"],
+        "success_rate": found["success_rate"],
+        "p95_s": found["p95_s"],
         # Requests (webhooks) received per day, as the platform's baseline plan counts it.
-        "throughput": (row["received"] / days if days > 0 else None, None),
-        "positive_pct": (100 * row["thumbs_up"] / votes if votes else None, votes),
+        "throughput": stats.without_interval(
+            row["received"] / days if days > 0 else None, int(row["received"]), 0
+        ),
+        "positive_pct": found["positive"].scaled(100),  # in percent, as the review shows it
     }
 
 
@@ -390,14 +445,19 @@ def review_scope(
     now_values, before = _values(current, days), _values(previous, 7.0)
     metrics = []
     for criterion in criteria(tenants_in_fleet):
-        value, sample = now_values[criterion.key]
-        prev_value, prev_sample = before[criterion.key]
-        verdict = judge(criterion, value, sample)
-        comparable = verdict != NO_DATA and judge(criterion, prev_value, prev_sample) != NO_DATA
-        change = (
-            week_over_week(criterion, value, prev_value) if comparable else Change(None, "", False)
-        )
-        metrics.append(MetricResult(criterion, value, prev_value, sample, verdict, change))
+        e, prev = now_values[criterion.key], before[criterion.key]
+        verdict = judge(criterion, e)
+        if e.value is None or prev.value is None:
+            change = Change(None, "", False)
+        elif verdict == NO_DATA or judge(criterion, prev) == NO_DATA:
+            change = Change(None, "", False, NOT_COMPARABLE)
+        else:
+            if criterion.key == "throughput":
+                real = stats.rate_differs(current["received"], days, previous["received"], 7.0)
+            else:
+                real = e.differs_from(prev)
+            change = week_over_week(criterion, e.value, prev.value, real)
+        metrics.append(MetricResult(criterion, e.value, prev.value, e.n, verdict, change, e))
     result = tuple(metrics)
     return ScopeReview(
         tenant_id,

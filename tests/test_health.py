@@ -30,7 +30,9 @@ def base_row(**overrides):
         since_last_completed=0,
         last_completed=NOW,
         avg_rating=4.5,
-        positive_pct=90.0,
+        ratings=100,
+        thumbs_up=90,
+        thumbs_down=10,
         history_tickets=200,
         as_of=NOW,
     )
@@ -48,10 +50,11 @@ def test_healthy_row_passes_every_rule():
     ("completed", "failed", "status"),
     [
         (96, 4, health.HEALTHY),  # 96%: above the 95% target
-        (95, 5, health.HEALTHY),  # exactly on target passes
-        (94, 6, health.DEGRADED),  # below target
-        (90, 10, health.DEGRADED),  # exactly at the critical line is not below it
-        (89, 11, health.CRITICAL),
+        (94, 6, health.HEALTHY),  # 94% of 100: the interval (87.5-97.2%) reaches the target
+        (900, 100, health.DEGRADED),  # 90% of 1000: interval 88.0-91.7%, under 95% not 90%
+        (870, 130, health.CRITICAL),  # 87% of 1000: interval 84.8-89.0%, wholly under 90%
+        (14, 6, health.CRITICAL),  # 70% of 20 (the minimum): interval 48-85%
+        (13, 6, health.HEALTHY),  # 19 attempts: too few to judge, whatever the share
     ],
 )
 def test_success_rate_boundaries(completed, failed, status):
@@ -61,9 +64,59 @@ def test_success_rate_boundaries(completed, failed, status):
     assert health.assess(row).status == status
 
 
-def test_ratios_are_not_judged_on_tiny_volume():
-    row = base_row(attempts=10, completed=5, failed=5, success_rate=0.5)
-    assert "success_rate" not in {r.rule for r in health.assess(row).reasons}
+def test_too_few_to_judge_is_a_note_naming_its_n():
+    verdict = health.assess(base_row(completed=13, failed=6))
+    note = next(r for r in verdict.reasons if r.rule == "success_rate")
+    assert note.severity == health.NOT_JUDGED
+    assert "too few to judge (n = 19 finished attempts, needs 20)" in note.text
+    assert verdict.failing == ()
+
+
+@pytest.mark.parametrize(
+    ("up", "down", "judged", "status"),
+    [
+        (2, 1, False, health.HEALTHY),  # the tenant: 67% of 3 votes
+        (4, 5, False, health.HEALTHY),  # 9 votes, just under the minimum of 10
+        (3, 7, True, health.DEGRADED),  # 10 votes, 30%: interval 11-60%, under 70%
+        (5, 5, True, health.HEALTHY),  # 10 votes, 50%: interval 24-76% reaches 70%
+        (90, 60, True, health.DEGRADED),  # 60% of 150: interval 52-68%, just under 70%
+        (95, 55, True, health.HEALTHY),  # 63% of 150: interval 55-71%, just over 70%
+    ],
+)
+def test_positive_feedback_at_its_minimum_sample_and_interval_edge(up, down, judged, status):
+    verdict = health.assess(base_row(thumbs_up=up, thumbs_down=down))
+    assert verdict.status == status
+    positive = next((r for r in verdict.reasons if r.rule == "positive"), None)
+    if not judged:
+        assert positive.severity == health.NOT_JUDGED and f"n = {up + down} votes" in positive.text
+    elif status == health.DEGRADED:
+        assert f"n = {up + down} votes" in positive.text
+
+
+@pytest.mark.parametrize(
+    ("rating", "n", "status"),
+    [
+        (1.0, 9, health.HEALTHY),  # 9 ratings: too few
+        (1.0, 10, health.DEGRADED),  # 10 ratings of 1: interval 1.0-2.1
+        (1.76, 10, health.DEGRADED),  # rescaled Wilson 1.21-2.9996: just under 3.0
+        (1.77, 10, health.HEALTHY),  # 1.21-3.01: just reaches it
+        (2.8, 400, health.DEGRADED),  # 2.61-2.996
+        (2.81, 400, health.HEALTHY),  # 2.62-3.006
+    ],
+)
+def test_rating_at_its_minimum_sample_and_interval_edge(rating, n, status):
+    assert health.assess(base_row(avg_rating=rating, ratings=n)).status == status
+
+
+@pytest.mark.parametrize(
+    ("completed", "status"),
+    [(19, health.HEALTHY), (20, health.CRITICAL)],  # p95 of 200 s judged from 20 completed
+)
+def test_p95_needs_its_minimum_sample(completed, status):
+    row = base_row(completed=completed, attempts=completed, p95_s=200.0)
+    verdict = health.assess(row)
+    assert verdict.status == status
+    assert f"n = {completed} completed attempts" in verdict.summary
 
 
 @pytest.mark.parametrize(
@@ -115,12 +168,14 @@ def test_quality_and_context_rules():
     rules = {
         r.rule
         for r in health.assess(
-            base_row(avg_rating=2.9, positive_pct=69.0, history_tickets=49)
+            base_row(avg_rating=1.5, thumbs_up=30, thumbs_down=70, history_tickets=49)
         ).reasons
     }
     assert rules == {"rating", "positive", "history"}
     assert (
-        health.assess(base_row(avg_rating=3.0, positive_pct=70.0, history_tickets=50)).status
+        health.assess(
+            base_row(avg_rating=3.0, thumbs_up=70, thumbs_down=30, history_tickets=50)
+        ).status
         == health.HEALTHY
     )
 
@@ -189,11 +244,15 @@ def test_tenant_metrics_match_hand_computed_values(planted):
     assert row.p95_s == pytest.approx(1 + 0.95 * 39)  # percentile_cont, linear interpolation
     assert row.failures_by_cause == {"sdp_auth": 5, "llm_error": 3}
     assert row.avg_rating == pytest.approx(11 / 3)
-    assert row.positive_pct == pytest.approx(66.67)
+    assert (row.ratings, row.thumbs_up, row.thumbs_down) == (3, 2, 1)
+    positive = health.ratios(dict(row))["positive"]
+    assert (positive.value, positive.n, positive.judged) == (pytest.approx(2 / 3), 3, False)
     assert row.history_tickets == 30
     verdict = health.assess(row.to_dict())
-    assert verdict.status == health.CRITICAL  # 83% success
+    # 40 of 48 (83%): the interval (70.4-91.3%) is under the 95% target, not wholly under 90%
+    assert verdict.status == health.DEGRADED
     assert {r.rule for r in verdict.reasons} >= {"success_rate", "stuck", "positive", "history"}
+    assert "n = 48 finished attempts" in verdict.summary
 
 
 def test_fleet_and_tenant_views_agree(planted):
@@ -253,3 +312,11 @@ def test_failure_cause_ignores_similar_tickets_text(use_db, tenant_id):
         )
     row = health.tenant_metrics(tenant_id, SINCE, NOW).iloc[0]
     assert row.failures_by_cause == {"context_timeout": 2, "llm_error": 1}
+
+
+def test_a_low_rating_on_few_ratings_is_a_note_not_a_failing_rule():
+    # what a client screen lists comes from `failing`: never a ratio on too small a sample
+    verdict = health.assess(base_row(avg_rating=1.0, ratings=3, thumbs_up=0, thumbs_down=3))
+    assert verdict.status == health.HEALTHY and verdict.failing == ()
+    assert {r.rule for r in verdict.reasons} == {"rating", "positive"}
+    assert all(r.severity == health.NOT_JUDGED for r in verdict.reasons)

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from services import report, weekly_review
+from services import report, stats, weekly_review
 from services.errors import InvalidInput
 from services.weekly_review import (
     CRITICAL,
@@ -98,15 +98,28 @@ def test_bad_week_labels_are_invalid_input(label):
     ],
 )
 def test_verdict_boundaries(key, value, verdict):
-    assert judge(crit(key), value, sample=1000) == verdict
+    # a point value (no interval): the thresholds themselves
+    assert judge(crit(key), stats.without_interval(value, 1000, 0)) == verdict
 
 
 def test_no_value_or_too_small_a_sample_is_not_judged():
-    assert judge(crit("satisfaction"), None, 0) == NO_DATA
-    assert judge(crit("satisfaction"), 1.0, 4) == NO_DATA  # fewer than 5 ratings
-    assert judge(crit("satisfaction"), 1.0, 5) == FAIL
-    assert judge(crit("success_rate"), 0.5, 19) == NO_DATA  # fewer than 20 finished runs
-    assert judge(crit("success_rate"), 0.5, 20) == FAIL
+    assert judge(crit("satisfaction"), stats.mean_rating(None, 0, 10)) == NO_DATA
+    assert judge(crit("satisfaction"), stats.mean_rating(1.0, 9, 10)) == NO_DATA  # < 10 ratings
+    assert judge(crit("satisfaction"), stats.mean_rating(1.0, 10, 10)) == FAIL
+    assert judge(crit("success_rate"), stats.proportion(10, 19, 20)) == NO_DATA  # < 20 runs
+    assert judge(crit("success_rate"), stats.proportion(10, 20, 20)) == FAIL
+
+
+def test_a_share_fails_only_when_its_interval_says_so():
+    # 18 of 20 (90%): the Wilson interval reaches 97%, past the 95% target: not failing
+    assert judge(crit("success_rate"), stats.proportion(18, 20, 20)) == PASS
+    # 900 of 1000 (90%): the interval ends at 91.7%, within 5% of the target: marginal
+    assert judge(crit("success_rate"), stats.proportion(900, 1000, 20)) == MARGINAL
+    # 850 of 1000: the interval ends at 87.1%, more than 5% under the target
+    assert judge(crit("success_rate"), stats.proportion(850, 1000, 20)) == FAIL
+    # satisfaction 3.5 on 10 ratings reaches 4.3 (PASS); on 400 ratings it ends at 3.6 (FAIL)
+    assert judge(crit("satisfaction"), stats.mean_rating(3.5, 10, 10)) == PASS
+    assert judge(crit("satisfaction"), stats.mean_rating(3.5, 400, 10)) == FAIL
 
 
 def test_fleet_throughput_target_is_the_sum_of_the_tenants():
@@ -140,6 +153,19 @@ def test_week_over_week_arithmetic(key, now, before, relative, arrow, declined):
     assert (change.arrow, change.declined) == (arrow, declined)
 
 
+def test_a_large_decline_within_the_noise_does_not_escalate():
+    # 30 requests last week, 20 this week: -33%, but within Poisson noise
+    assert not stats.rate_differs(20, 7, 30, 7)
+    assert stats.rate_differs(200, 7, 300, 7)  # the same drop on ten times the traffic is real
+    change = week_over_week(crit("throughput"), 20 / 7, 30 / 7, beyond_noise=False)
+    assert (change.declined, change.text) == (False, "↓ -33.3% (within noise)")
+    # shares: 80% of 10 vs 100% of 10 overlap; 60% of 500 vs 90% of 500 do not
+    assert not stats.proportion(8, 10, 10).differs_from(stats.proportion(10, 10, 10))
+    assert stats.proportion(300, 500, 10).differs_from(stats.proportion(450, 500, 10))
+    # under the minimum sample there is nothing to compare
+    assert not stats.proportion(1, 4, 10).differs_from(stats.proportion(10, 10, 10))
+
+
 def test_week_over_week_without_a_comparable_week():
     assert week_over_week(crit("throughput"), 10.0, None) == Change(None, "", False)
     assert week_over_week(crit("throughput"), 10.0, 0.0) == Change(None, "↑", False)
@@ -161,7 +187,9 @@ def result(
     change: Change = UNCHANGED,
 ) -> MetricResult:
     c = crit(key)
-    return MetricResult(c, value, value, 1000, verdict or judge(c, value, 1000), change)
+    n = 0 if verdict == NO_DATA else 1000  # NO DATA: a sample under the minimum
+    e = stats.without_interval(value, n, c.min_sample)
+    return MetricResult(c, value, value, n, verdict or judge(c, e), change, e)
 
 
 def passing(**overrides: MetricResult) -> tuple[MetricResult, ...]:
@@ -206,7 +234,7 @@ def test_escalation_lists_every_reason_worst_first():
         passing(success_rate=result("success_rate", 0.5), satisfaction=result("satisfaction", 3.9))
     )
     assert [r.level for r in found.reasons] == [CRITICAL, HIGH, MEDIUM]
-    assert found.reasons[0].text == "Success rate 50.0% is below 90%"
+    assert found.reasons[0].text == ("Success rate 50.0% (n = 1000 finished attempts) is below 90%")
     assert "fails its target (≥ 95.0%)" in found.reasons[1].text
     assert "marginal" in found.reasons[2].text
 
@@ -283,17 +311,21 @@ def test_tenant_review_matches_hand_computed_values(use):
     assert got["success_rate"] == (pytest.approx(0.95), PASS, "↓")  # 380 / 400: on target
     assert got["p95_s"] == (pytest.approx(30.0), PASS, "↑")
     assert got["throughput"] == (pytest.approx(400 / 7), PASS, "↓")
-    assert got["satisfaction"] == (pytest.approx(4.0), PASS, "↓")  # (5+5+4+4+2)/5, on target
+    # (5+5+4+4+2)/5 = 4.0 on 5 ratings: under the minimum of 10, neither judged nor compared
+    assert got["satisfaction"] == (pytest.approx(4.0), NO_DATA, "")
     assert got["positive_pct"] == (pytest.approx(80.0), PASS, "↓")  # 8 / (8 + 2)
     changes = {m.criterion.key: m.change for m in scope.metrics}
     assert changes["p95_s"].relative == pytest.approx(0.5) and changes["p95_s"].declined
     assert changes["throughput"].relative == pytest.approx(-0.2)  # 400 vs 500 runs: not > 20%
     assert not changes["throughput"].declined
-    assert changes["satisfaction"].relative == pytest.approx(-0.2)  # 4.0 vs 5.0
-    assert changes["positive_pct"].relative == pytest.approx(-0.2)  # 80% vs 100%
+    assert changes["satisfaction"].text == "not enough data to compare"
+    # 80% of 10 vs 100% of 10: a 20% drop, but the two weeks' intervals overlap
+    assert changes["positive_pct"].relative == pytest.approx(-0.2)
+    assert not changes["positive_pct"].declined
     assert scope.escalation.level == HIGH
     assert [r.text for r in scope.escalation.reasons] == [
-        "p95 latency rose 50.0% week over week (a decline of more than 20%): 20 s → 30 s"
+        "p95 latency rose 50.0% week over week (a decline of more than 20%, beyond the "
+        "noise): 20 s → 30 s (n = 380 this week)"
     ]
 
 
@@ -338,8 +370,9 @@ def test_a_week_with_no_traffic(use):
         assert got[key] == (None, NO_DATA, "")
     assert got["throughput"] == (0.0, FAIL, "↓")
     assert [r.text for r in scope.escalation.reasons] == [
-        "Throughput 0.0 / day is below the expected 50–100 / day",
-        "Throughput fell 100.0% week over week (a decline of more than 20%): 4.3 / day → 0.0 / day",
+        "Throughput 0.0 / day (0 requests) is below the expected 50–100 / day",
+        "Throughput fell 100.0% week over week (a decline of more than 20%, beyond the noise): "
+        "4.3 / day → 0.0 / day (n = 0 this week)",
     ]
     assert review.daily.empty and review.themes.empty
     nothing = weekly_review.tenant_review(QUIET, "2025-W05", AFTER)  # no traffic either week
@@ -362,7 +395,10 @@ def test_exports_markdown_csv_and_html(use):
     markdown = report.markdown(review)
     assert markdown.startswith("# Weekly metrics review 2025-W11")
     assert "| **Fleet** | critical |" in markdown
-    assert f"| Tenant {A} | high | ✅ 4.00 / 5  ↓ -20.0% | ✅ 95.0%  ↓ -5.0% |" in markdown
+    assert (
+        f"| Tenant {A} | high | ▫️ 4.00 / 5  not enough data to compare | ✅ 95.0%  ↓ -5.0% |"
+        in markdown
+    )
     assert "- 🔴 **CRITICAL** — Fleet:" in markdown
     assert "MARGINAL = within 5% of the target" in markdown
     table = pd.read_csv(io.StringIO(report.csv_text(review)))
@@ -465,7 +501,8 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     assert table.loc["Success rate", "This week"] == "50.0%"
     assert table.loc["Success rate", "Verdict"] == "❌ FAIL"
     assert table.loc["Satisfaction", "Verdict"] == "▫️ NO DATA"
-    assert table.loc["Throughput", "Based on"] == "–"
+    assert table.loc["Throughput", "Based on"] == "28.6 / day (200 requests)"
+    assert "too few to judge (n = 1 ratings" in table.loc["Satisfaction", "Based on"]
     assert all("Fleet" not in str(frame.value) for frame in at.dataframe)
 
     at = run_page("views/weekly_review.py", support, week="2025-W11", tenant=LATE)

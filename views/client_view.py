@@ -4,7 +4,7 @@ nothing of any other client. The tenant comes from app.py (a client user's own t
 import pandas as pd
 import streamlit as st
 
-from services import charts, health, queues
+from services import charts, events, health, queues, stats
 from services.config import rules
 from ui.common import RANGES as ALL_RANGES
 from ui.common import ViewContext, cached, guard, md, record_view
@@ -16,6 +16,7 @@ health_rules = rules("health")
 
 tenant_metrics = cached(ttl=60)(health.tenant_metrics)
 tenant_trend = cached(ttl=60)(health.tenant_trend)
+chart_events = cached(ttl=60)(events.for_tenant)
 
 RANGES = {"Last 7 days": "7d", "Last 30 days": "30d"}
 HEADLINE = {
@@ -77,7 +78,7 @@ def show() -> None:
     icon, headline = HEADLINE[verdict.status]
     title.title(f"{md(row['name'])}: ticket enhancement service")
     st.subheader(f"{icon} {headline}")
-    for reason in verdict.reasons:
+    for reason in verdict.failing:  # not the notes on too small a sample
         if reason.rule in CLIENT_WORDS:
             st.markdown(f"- {CLIENT_WORDS[reason.rule]}")
 
@@ -98,16 +99,21 @@ def show() -> None:
     top[2].metric("Typical processing time", minutes(row["p50_s"]), border=True)
     bottom = st.columns(3)
     bottom[0].metric("95% processed within", minutes(row["p95_s"]), border=True)
-    rating = row["avg_rating"]
-    positive = row["positive_pct"]
+    found = health.ratios(row)
+    rating, votes = found["rating"], found["positive"]
     bottom[1].metric(
         "Technician satisfaction",
-        "–" if pd.isna(rating) else f"{rating:.1f} / 5",
+        "–" if rating.value is None else f"{rating.value:.1f} / 5",
         border=True,
-        delta=None if pd.isna(positive) else f"{positive:.0f}% thumbs up",
+        delta=None if votes.value is None else f"{votes.value:.0%} thumbs up",
         delta_color="off",
         delta_arrow="off",
+        help=f"{client_sample(rating, 'rating')}; {client_sample(votes, 'thumbs up or down')}",
     )
+    if rating.value is not None and not rating.judged:
+        bottom[1].caption(
+            f"From {plural(rating.n, 'rating')} so far: too few to draw a conclusion."
+        )
     bottom[2].metric(
         "Waiting right now",
         "–" if snapshot is None else f"{waiting}",
@@ -118,25 +124,47 @@ def show() -> None:
     )
 
     trend = tenant_trend(tenant_id, since, now)
+    # this tenant's own events only: no platform operations, no internal names
+    marks = chart_events(tenant_id, since, now, trend)
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.volume_and_success(
-            trend, health_rules["success_rate_target"], title="Processing attempts and success rate"
+        charts.with_events(
+            charts.volume_and_success(
+                trend,
+                health_rules["success_rate_target"],
+                title="Processing attempts and success rate",
+            ),
+            marks,
         ),
         width="stretch",
         config={"displayModeBar": False, "staticPlot": True},
     )
     right.plotly_chart(
-        charts.latency_p95(
-            trend,
-            health_rules["p95_target_s"],
-            health_rules["p95_critical_s"],
-            title="Processing time of 95% of attempts",
+        charts.with_events(
+            charts.latency_p95(
+                trend,
+                health_rules["p95_target_s"],
+                health_rules["p95_critical_s"],
+                title="Processing time of 95% of attempts",
+            ),
+            marks,
         ),
         width="stretch",
         config={"displayModeBar": False, "staticPlot": True},
     )
     st.caption(f"Figures for {choice.lower()}, updated {now:%Y-%m-%d %H:%M} UTC.")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def client_sample(e: stats.Estimate, word: str) -> str:
+    """How much feedback a figure rests on, in a client's words."""
+    if e.value is None:
+        return f"no {word} yet"
+    enough = "" if e.judged else f" (we draw conclusions from {e.min_n})"
+    return f"based on {plural(e.n, word)}{enough}"
 
 
 with guard("service health", public=True):

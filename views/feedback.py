@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from services import charts, feedback, themes
+from services import charts, events, feedback, themes
 from services.config import rules
 from services.investigation import case_reference
 from ui.common import ViewContext, cached, guard, investigation_link, record_view, tenants
@@ -27,6 +27,8 @@ tenant_worst = cached(ttl=60)(feedback.tenant_worst_rated)
 fleet_worst = cached(ttl=60)(feedback.fleet_worst_rated)
 tenant_themes = cached(ttl=60)(themes.tenant_themes)
 fleet_themes = cached(ttl=60)(themes.fleet_themes)
+tenant_events = cached(ttl=60)(events.for_tenant)
+fleet_events = cached(ttl=60)(events.platform_events)  # the fleet view is admin-only
 
 
 def time_range() -> tuple[datetime, datetime, str]:
@@ -86,9 +88,13 @@ def show_tiles(stats: feedback.FeedbackStats) -> None:
         st.json(stats.as_api())
 
 
-def show_charts(trend: feedback.FeedbackTrend, stats: feedback.FeedbackStats) -> None:
+def show_charts(
+    trend: feedback.FeedbackTrend, stats: feedback.FeedbackStats, marks: pd.DataFrame
+) -> None:
     st.plotly_chart(
-        charts.feedback_over_time(trend.over_time, health_rules["rating_target"]),
+        charts.with_events(
+            charts.feedback_over_time(trend.over_time, health_rules["rating_target"]), marks
+        ),
         width="stretch",
         config=PLOTLY,
     )
@@ -305,7 +311,7 @@ def show_fleet(since: datetime, until: datetime, label: str) -> None:
         row_count=summary.total.total_feedback,
     )
     show_tiles(summary.total)
-    show_charts(fleet_trend(since, until), summary.total)
+    show_charts(fleet_trend(since, until), summary.total, fleet_events(since, until))
     st.subheader("By tenant")
     tenants = summary.by_tenant
     st.session_state["feedback_tenant_rows"] = tenants["tenant_id"].tolist()
@@ -355,7 +361,8 @@ def show_tenant(tenant_id: str, since: datetime, until: datetime, label: str) ->
     record_view(ctx, "tenant_feedback", tenant_id, params, row_count=summary.total.total_feedback)
     st.caption(f"`{tenant_id}` · {label}")
     show_tiles(summary.total)
-    show_charts(tenant_trend(tenant_id, since, until), summary.total)
+    marks = tenant_events(tenant_id, since, until, with_platform=ctx.user.is_admin)
+    show_charts(tenant_trend(tenant_id, since, until), summary.total, marks)
     with st.container(border=True):
         consented = comment_consent(tenant_id, params)
     show_worst(tenant_worst(tenant_id, since, until, consented), fleet=False, consented=consented)

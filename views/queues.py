@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from services import capacity, charts, costs, kube, metrics, queues
+from services import capacity, charts, costs, events, kube, metrics, queues
 from services.config import rules
 from services.errors import DashboardError
 from ui.common import ViewContext, cached, guard, record_view, tenants
@@ -24,6 +24,7 @@ ICONS = {
 
 queue_history = cached(ttl=60)(metrics.history)
 prometheus_now = cached(ttl=60)(metrics.current)
+platform_events = cached(ttl=60)(events.platform_events)
 arrival_profile = cached(ttl=600)(capacity.arrival_profile)
 service_times = cached(ttl=600)(capacity.service_times)
 simulated_share = cached(ttl=600)(capacity.simulated_share_within)
@@ -163,8 +164,14 @@ def show_history() -> metrics.History | None:
             queue_rules["not_draining_tolerance"],
         )
         left, right = st.columns(2)
+        # platform operations (pause, resume, clear queue, sync) for admins: audit_log
+        marks = (
+            platform_events(ctx.now - metrics.history_ranges()[range_key], ctx.now)
+            if ctx.user.is_admin
+            else events.combined()
+        )
         left.plotly_chart(
-            charts.queue_history(frame, queues.band_frame(), found),
+            charts.with_events(charts.queue_history(frame, queues.band_frame(), found), marks),
             width="stretch",
             config=NO_TOOLBAR,
         )

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from services import charts, health, playbooks, queues
+from services import charts, events, health, playbooks, queues
 from services.config import rules
 from ui.common import STATUS_BADGE, STATUS_ICON, ViewContext, cached, guard, md, record_view
 
@@ -15,6 +15,7 @@ tenant_metrics = cached(ttl=60)(health.tenant_metrics)
 tenant_trend = cached(ttl=60)(health.tenant_trend)
 tenant_failures = cached(ttl=60)(health.tenant_failures)
 read_traffic = cached(ttl=60)(health.read_traffic)
+chart_events = cached(ttl=60)(events.for_tenant)
 
 
 def queue_snapshot() -> queues.QueueSnapshot | None:
@@ -41,18 +42,6 @@ def causes_text(failures: dict[str, int]) -> str:
     return ", ".join(f"{health.failure_label(k)} {n}" for k, n in ranked) or "–"
 
 
-def verdict_of(
-    row: dict, snapshot: queues.QueueSnapshot | None, traffic: health.Traffic
-) -> health.Assessment:
-    tenant_id = row["tenant_id"]
-    return health.assess(
-        row,
-        queue_oldest_s=snapshot.oldest_age_seconds(tenant_id) if snapshot else None,
-        traffic=traffic.of(tenant_id),
-        queued_now=snapshot.tenant_counts().get(tenant_id, 0) if snapshot else None,
-    )
-
-
 def traffic_note(traffic: health.Traffic) -> None:
     if traffic.unavailable:
         st.caption(
@@ -67,7 +56,8 @@ def fleet_table(
     shares = snapshot.tenant_counts() if snapshot else {}
     rows = []
     for row in frame.to_dict("records"):
-        verdict = verdict_of(row, snapshot, traffic)
+        verdict = health.verdict(row, snapshot, traffic)
+        found = health.ratios(row)
         rows.append(
             {
                 "Status": f"{STATUS_ICON[verdict.status]} {verdict.status}",
@@ -78,11 +68,12 @@ def fleet_table(
                 "Attempts": row["attempts"],
                 "Success (tickets)": row["ticket_success_rate"],
                 "Success (attempts)": row["success_rate"],
+                "Success: interval, n": health.describe("success_rate", found["success_rate"]),
                 "p50": fmt_seconds(row["p50_s"]),
                 "p95": fmt_seconds(row["p95_s"]),
                 "Failures by cause": causes_text(row["failures_by_cause"]),
-                "Rating": row["avg_rating"],
-                "Positive %": row["positive_pct"],
+                "Rating": health.describe("rating", found["rating"]),
+                "Positive": health.describe("positive", found["positive"]),
                 "Last enhancement": fmt_when(row["last_completed"], ctx.now),
                 "Queued": shares.get(row["tenant_id"], 0),
                 "History tickets": row["history_tickets"],
@@ -156,8 +147,9 @@ def show_fleet() -> None:
                 help="Rows: one per worker attempt, retries included"
             ),
             "Tickets": st.column_config.NumberColumn(help="count(DISTINCT ticket_id)"),
-            "Rating": st.column_config.NumberColumn(format="%.2f"),
-            "Positive %": st.column_config.NumberColumn(format="%.0f%%"),
+            "Success: interval, n": st.column_config.TextColumn(
+                help="95% Wilson interval and the attempts it rests on"
+            ),
             "Failures by cause": st.column_config.TextColumn(width="medium"),
         },
     )
@@ -176,8 +168,16 @@ def show_fleet() -> None:
             f"{health_rules['positive_warning_pct']:.0f}%, fewer than "
             f"{health_rules['ticket_history_min']} history tickets, webhooks rejected by the API, "
             "or no attempts at all.\n"
-            f"- Ratios are judged from {health_rules['min_volume_for_ratios']} finished attempts "
-            "up. One ticket can have up to 4 attempts (Celery retries); processing time is "
+            f"- **Minimum samples** (`dashboard.toml` [health]): success rate from "
+            f"{health_rules['min_runs_success_rate']} finished attempts, p95 from "
+            f"{health_rules['min_runs_p95']} completed attempts, average rating from "
+            f"{health_rules['min_ratings']} ratings, positive feedback from "
+            f"{health_rules['min_votes']} votes. Under them a ratio is shown with its n as "
+            "'too few to judge' and neither passes nor fails. Above them a share or rating "
+            "fails only when its whole 95% interval (Wilson score; for the 1-5 rating the "
+            "rescaled mean) is below the threshold, so a few votes cannot turn a tenant red.\n"
+            "- "
+            "One ticket can have up to 4 attempts (Celery retries); processing time is "
             "completed_at - created_at of an attempt (created_at = a worker started it; queue "
             "wait is not stored). Thresholds live in `dashboard.toml`."
         )
@@ -191,13 +191,13 @@ def show_tenant(tenant_id: str) -> None:
     row = frame.iloc[0].to_dict()
     snapshot = queue_snapshot()
     traffic = read_traffic(ctx.now, tenant_id)
-    verdict = verdict_of(row, snapshot, traffic)
+    verdict = health.verdict(row, snapshot, traffic)
     record_view(ctx, "tenant_health", tenant_id, {"range": ctx.range_key}, row_count=1)
 
     st.title(md(row["name"]))
     st.markdown(f"{STATUS_BADGE[verdict.status]} &nbsp; `{tenant_id}` · {ctx.range_label}")
     tiles = st.columns(4)
-    rate, rating, positive = row["success_rate"], row["avg_rating"], row["positive_pct"]
+    rate, found = row["success_rate"], health.ratios(row)
     by_ticket = row["ticket_success_rate"]
     tiles[0].metric(
         "Tickets",
@@ -218,7 +218,8 @@ def show_tenant(tenant_id: str) -> None:
         "Success rate (attempts)",
         "–" if pd.isna(rate) else f"{rate:.1%}",
         border=True,
-        help="completed / (completed + failed) attempts",
+        help="completed / (completed + failed) attempts: "
+        + health.describe("success_rate", found["success_rate"]),
     )
     tiles[3].metric(
         "p50 · p95 processing time",
@@ -228,20 +229,29 @@ def show_tenant(tenant_id: str) -> None:
         "(the webhook's arrival is not stored)",
     )
     tiles = st.columns(4)
-    tiles[0].metric("Avg rating", "–" if pd.isna(rating) else f"{rating:.2f} / 5", border=True)
-    tiles[1].metric(
-        "Positive feedback", "–" if pd.isna(positive) else f"{positive:.0f}%", border=True
-    )
+    for tile, key, label in (
+        (tiles[0], "rating", "Avg rating"),
+        (tiles[1], "positive", "Positive feedback"),
+    ):
+        e = found[key]
+        tile.metric(
+            label,
+            health.fmt_value(key, e.value),
+            border=True,
+            help=health.describe(key, e),
+        )
+        tile.caption(f"n = {e.n}" + ("" if e.judged or e.value is None else ": too few to judge"))
     tiles[2].metric("Last enhancement", fmt_when(row["last_completed"], ctx.now), border=True)
     tiles[3].metric(
         "Queued now", snapshot.tenant_counts().get(tenant_id, 0) if snapshot else "–", border=True
     )
 
     failures = tenant_failures(tenant_id, ctx.since, ctx.now)
-    if verdict.reasons and verdict.status != health.INACTIVE:
+    notes = [r.text for r in verdict.reasons if r.severity == health.NOT_JUDGED]
+    if verdict.failing:
         st.subheader("What needs attention")
         top_step = failures["next_step"].iloc[0] if not failures.empty else None
-        for reason in verdict.reasons:
+        for reason in verdict.failing:
             book = playbooks.for_rule(reason.rule, tenant_id, top_step)
             icon = "🔴" if reason.severity == health.CRITICAL else "🟠"
             with st.expander(f"{icon} {reason.text}", expanded=reason.severity == health.CRITICAL):
@@ -254,19 +264,29 @@ def show_tenant(tenant_id: str) -> None:
                     )
     elif verdict.status == health.HEALTHY:
         st.success("All health rules pass for this tenant.", icon=":material/check_circle:")
+    if notes:
+        st.caption("Not judged: " + "; ".join(md(n) for n in notes))
     traffic_note(traffic)
 
     trend = tenant_trend(tenant_id, ctx.since, ctx.now)
+    marks = chart_events(tenant_id, ctx.since, ctx.now, trend, ctx.user.is_admin)
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
-            charts.volume_and_success(trend, health_rules["success_rate_target"]),
+            charts.with_events(
+                charts.volume_and_success(trend, health_rules["success_rate_target"]), marks
+            ),
             width="stretch",
             config={"displayModeBar": False},
         )
     with right:
         st.plotly_chart(
-            charts.latency_p95(trend, health_rules["p95_target_s"], health_rules["p95_critical_s"]),
+            charts.with_events(
+                charts.latency_p95(
+                    trend, health_rules["p95_target_s"], health_rules["p95_critical_s"]
+                ),
+                marks,
+            ),
             width="stretch",
             config={"displayModeBar": False},
         )

@@ -61,7 +61,7 @@ def show(tenant_id: str) -> None:
     st.subheader("Troubleshooting cheatsheet")
     metrics = tenant_metrics(tenant_id, ctx.since, ctx.now)
     verdict = health.assess(metrics.iloc[0].to_dict())
-    failing = {reason.rule: reason.text for reason in verdict.reasons}
+    failing = {reason.rule: reason.text for reason in verdict.failing}
     state_icon = {"firing": "🔴", "clear": "🟢", "manual": "🔎"}
     for scenario in playbooks.cheatsheet(
         tenant_id, failing, f"{config['updated_at']:%Y-%m-%d %H:%M} UTC"

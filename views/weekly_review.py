@@ -4,10 +4,10 @@ with escalations, the week's feedback themes, and exports to send (Markdown, CSV
 import pandas as pd
 import streamlit as st
 
-from services import charts, report, weekly_review
+from services import charts, events, report, weekly_review
 from services.config import rules
 from services.weekly_review import CRITICAL, HIGH, MEDIUM, NONE, WeeklyReview
-from ui.common import ViewContext, cached, guard, investigation_link, record_view, tenants
+from ui.common import ViewContext, cached, guard, investigation_link, md, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
 health_rules, review_rules = rules("health"), rules("weekly_review")
@@ -24,6 +24,9 @@ LEVEL_ICON = {CRITICAL: "🔴", HIGH: "🟠", MEDIUM: "🟡", NONE: "🟢"}
 # safe) or, for the week in progress, the current minute.
 fleet_review = cached(ttl=3600)(weekly_review.fleet_review)
 tenant_review = cached(ttl=3600)(weekly_review.tenant_review)
+tenant_events = cached(ttl=600)(events.for_tenant)
+fleet_tenant_events = cached(ttl=600)(events.fleet_tenant_events)
+platform_events = cached(ttl=600)(events.platform_events)
 
 
 def pick_week() -> str:
@@ -74,7 +77,7 @@ def tenant_table(scope: weekly_review.ScopeReview) -> pd.DataFrame:
             "Last week": m.criterion.fmt(m.previous),
             "Change": m.change.text,
             "Verdict": f"{weekly_review.VERDICT_MARK[m.verdict]} {m.verdict}",
-            "Based on": "–" if m.sample is None else f"{m.sample:,}",
+            "Based on": m.sample_text,
         }
         for m in scope.metrics
     )
@@ -116,8 +119,15 @@ def show_rules() -> None:
             f"- **PASS**: at or better than the target. **MARGINAL**: worse than the target but "
             f"within **{band:.0%}** of it (`marginal_band` in `dashboard.toml`). **FAIL**: "
             f"further off. **NO DATA**: nothing to judge, or fewer than "
-            f"{health_rules['min_volume_for_ratios']} finished attempts (success, p95) or "
-            f"{review_rules['min_feedback_for_ratios']} ratings / votes (satisfaction, positive %)."
+            f"{health_rules['min_runs_success_rate']} finished attempts (success rate), "
+            f"{health_rules['min_runs_p95']} completed (p95), {health_rules['min_ratings']} "
+            f"ratings (satisfaction) or {health_rules['min_votes']} votes (positive %). "
+            "Shares and ratings are judged by the end of their 95% interval nearest the "
+            "target (the same rules as Tenant health): FAIL means the interval says so. A "
+            f"week-over-week decline above {review_rules['decline_escalation']:.0%} escalates "
+            "only when both weeks have enough data and their intervals do not overlap "
+            "(throughput: the two weeks' request counts differ beyond Poisson noise); "
+            "otherwise the change reads 'not enough data to compare' or 'within noise'."
         ]
         for c in weekly_review.criteria():
             if c.better == weekly_review.RANGE:
@@ -141,7 +151,29 @@ def show_rules() -> None:
         st.markdown("\n".join(lines))
 
 
-def show_charts(review: WeeklyReview) -> None:
+def week_events(review: WeeklyReview) -> pd.DataFrame:
+    """The week's events: a tenant's own (and platform operations for admins), or for the fleet
+    review (admins) every tenant's onboarding and configuration changes and the operations."""
+    since, until = review.week.start, min(review.week.last_instant, review.as_of)
+    if review.tenant_id:
+        return tenant_events(review.tenant_id, since, until, review.daily, ctx.user.is_admin)
+    return events.combined(
+        fleet_tenant_events(since, until),
+        events.incidents(review.daily),
+        platform_events(since, until),
+    )
+
+
+def show_what_changed(marks: pd.DataFrame) -> None:
+    st.subheader("What changed this week")
+    lines = events.what_changed(marks)
+    if not lines:
+        st.caption("No onboarding, configuration change, platform operation or incident.")
+    else:
+        st.markdown("\n".join(f"- {md(line)}" for line in lines))
+
+
+def show_charts(review: WeeklyReview, marks: pd.DataFrame) -> None:
     rows = weekly_review.review_rows(review)
     tenant_rows = rows[rows["tenant_id"] != ""]
     if review.fleet is not None and not tenant_rows.empty:
@@ -152,13 +184,18 @@ def show_charts(review: WeeklyReview) -> None:
         return
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.volume_and_success(review.daily, health_rules["success_rate_target"]),
+        charts.with_events(
+            charts.volume_and_success(review.daily, health_rules["success_rate_target"]), marks
+        ),
         width="stretch",
         config=PLOTLY,
     )
     right.plotly_chart(
-        charts.latency_p95(
-            review.daily, health_rules["p95_target_s"], health_rules["p95_critical_s"]
+        charts.with_events(
+            charts.latency_p95(
+                review.daily, health_rules["p95_target_s"], health_rules["p95_critical_s"]
+            ),
+            marks,
         ),
         width="stretch",
         config=PLOTLY,
@@ -264,7 +301,9 @@ def show(review: WeeklyReview) -> None:
         f"{review.week.previous.label}."
     )
     show_rules()
-    show_charts(review)
+    marks = week_events(review)
+    show_what_changed(marks)
+    show_charts(review, marks)
     show_themes(review)
     show_exports(review)
 
