@@ -212,6 +212,20 @@ def test_control_characters_in_the_purpose_are_recorded_cleaned(use_cluster):
     assert not any(ch < " " for purpose in purposes for ch in purpose)
 
 
+def test_a_client_asking_for_another_tenant_sees_its_own_and_is_recorded(use_cluster):
+    at = app_test(role="client", email="client@fault.example", tenant_id=TENANT)
+    at.query_params["tenant"] = OTHER
+    at.run()
+    assert not at.exception
+    assert "Globex Fault Drill" not in page_text(at) and "Acme Fault Drill" in page_text(at)
+    with psycopg.connect(use_cluster.superuser_url(DATABASE), autocommit=True) as conn:
+        refused = conn.execute(
+            "SELECT tenant_id, query_params->>'asked_tenant' FROM dashboard.data_access_log"
+            " WHERE actor = 'client@fault.example' AND query_kind = 'access_refused'"
+        ).fetchall()
+    assert refused == [(TENANT, OTHER)]
+
+
 # --- the browser ----------------------------------------------------------------------------
 
 NAVIGATION = (
