@@ -118,13 +118,14 @@ def _record(claims: dict[str, Any], outcome: str, role: str | None) -> None:
 def session_state() -> str:
     """ "signed_out", "expired" or "live" (signed in, within session_minutes, not signed out)."""
     claims = _claims()
-    if not claims or _SESSIONS.is_ended(_session_ref(claims)):
+    if not claims:
         return "signed_out"
+    ref = _session_ref(claims)
     if time.time() > float(claims.get("iat", 0)) + session_seconds():
-        if _SESSIONS.end(_session_ref(claims)):
+        if _SESSIONS.end(ref):
             _record(claims, "expired", None)
         return "expired"
-    return "live"
+    return "signed_out" if _SESSIONS.is_ended(ref) else "live"
 
 
 def _role_of(claims: dict[str, Any]) -> User | None:

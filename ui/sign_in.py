@@ -89,7 +89,7 @@ def _same_site_path(target: str) -> bool:
 def follow_requested_link() -> None:
     """Right after sign-in (the app's root, no query): go on to the link opened signed out."""
     raw = st.context.cookies.get(NEXT_COOKIE)
-    if raw is None:
+    if not isinstance(raw, str):
         return
     target = unquote(raw)  # the page wrote it with encodeURIComponent
     at_root = not st.query_params and requested_page_path() == "sign_in"
