@@ -26,6 +26,7 @@ import os
 import secrets
 import threading
 import time
+import tomllib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,12 +97,14 @@ def add_client(path: Path, client_id: str, redirect_uri: str) -> str:
     return client["secret"]
 
 
-def secrets_toml(issuer: str, client_id: str, client_secret: str, redirect_uri: str) -> str:
+def secrets_toml(
+    issuer: str, client_id: str, client_secret: str, redirect_uri: str, cookie_secret: str = ""
+) -> str:
     """The dashboard's [auth] section for this provider."""
     return (
         "[auth]\n"
         f"redirect_uri = {json.dumps(redirect_uri)}\n"
-        f"cookie_secret = {json.dumps(secrets.token_urlsafe(32))}\n"
+        f"cookie_secret = {json.dumps(cookie_secret or secrets.token_urlsafe(32))}\n"
         f"client_id = {json.dumps(client_id)}\n"
         f"client_secret = {json.dumps(client_secret)}\n"
         f"server_metadata_url = {json.dumps(issuer + '/.well-known/openid-configuration')}\n"
@@ -424,7 +427,10 @@ def main() -> None:
     else:
         secret = add_client(args.state, args.client_id, args.redirect_uri)
         args.secrets.parent.mkdir(parents=True, exist_ok=True)
-        text = secrets_toml(args.issuer, args.client_id, secret, args.redirect_uri)
+        # The same cookie secret on every run, so a restarted demo keeps its sign-ins.
+        old = tomllib.loads(args.secrets.read_text()) if args.secrets.exists() else {}
+        cookie_secret = old.get("auth", {}).get("cookie_secret", "")
+        text = secrets_toml(args.issuer, args.client_id, secret, args.redirect_uri, cookie_secret)
         args.secrets.write_text(text)
         args.secrets.chmod(0o600)
 

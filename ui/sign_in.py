@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 
 import streamlit as st
 
+from ui.common import md
 from ui.identity import (
     oidc_configured,
     requested_page_path,
@@ -63,8 +64,8 @@ def no_access_page() -> None:
     with _centered():
         st.title("No access")
         st.error(
-            f"You are signed in as **{signed_in_email()}**, but this account has no role in the "
-            "support dashboard.",
+            f"You are signed in as **{md(signed_in_email())}**, but this account has no role "
+            "in the support dashboard.",
             icon=":material/block:",
         )
         st.markdown(
