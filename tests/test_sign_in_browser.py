@@ -244,3 +244,18 @@ def test_tenant_and_range_follow_the_user_between_every_pair_of_views(page, flee
         assert_state(fresh, fleet.GLOBEX, "7d", "copied link")
     finally:
         fresh.context.close()
+
+
+def test_a_views_own_filters_live_in_the_link(page, fleet_app):
+    """The access log's filters are in the URL: a reload and a copied link reopen them."""
+    link = "access_log?log_actor=support%40test.example&log_sensitive=true"
+    visit(page, fleet_app, link)
+    for _ in range(2):  # as opened, then after a reload
+        assert page.get_by_label("Engineer").input_value() == "support@test.example"
+        assert page.get_by_label("Sensitive content revealed only").is_checked()
+        page.reload()
+        wait_rendered(page)
+    page.get_by_label("Purpose or parameters contain").fill("SUP-9")
+    page.get_by_label("Purpose or parameters contain").press("Enter")
+    wait_rendered(page)
+    assert "log_text=SUP-9" in page.url and "log_actor=" in page.url
