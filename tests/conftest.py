@@ -261,9 +261,14 @@ def start_app(env: dict[str, str]) -> RunningApp:
 SIGN_IN_BUTTON = "Sign in with your company account"
 
 
-def sign_in(page, email: str, password: str = TEST_PASSWORD) -> None:
+def sign_in(page, email: str, password: str = TEST_PASSWORD) -> list[str]:
     """On the dashboard's sign-in page: go to the identity provider, sign in there, and wait
-    for the app it returns to (the root, which then goes on to the link opened signed out)."""
+    for the app it returns to (the root, which then goes on to the link opened signed out).
+    Returns the URLs the tab went through, for wait_for_link."""
+    seen: list[str] = []
+    page.on(
+        "framenavigated", lambda frame: seen.append(frame.url) if frame == page.main_frame else None
+    )
     app_origin = page.url.split("/", 3)[:3]
     page.get_by_role("button", name=SIGN_IN_BUTTON).click()
     page.wait_for_url(f"{identity_provider().url}/authorize**")
@@ -272,31 +277,29 @@ def sign_in(page, email: str, password: str = TEST_PASSWORD) -> None:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: url.split("/", 3)[:3] == app_origin)
     wait_rendered(page)
+    return seen
 
 
-def wait_for_link(page, app: RunningApp, path: str) -> None:
-    """Until the page shows `path` of the app: its page and its query parameters (but for the
-    default time range, which the sidebar leaves out of the URL)."""
+def wait_for_link(page, app: RunningApp, path: str, seen: list[str] | None = None) -> None:
+    """Until the tab shows `path` of the app, its page and query (the app may tidy the query
+    once there: `seen`, the URLs sign_in saw, tells that it went there)."""
     from urllib.parse import parse_qsl, urlparse
 
-    from ui.common import DEFAULT_RANGE
-    from ui.sign_in import NEXT_COOKIE
-
     wanted = urlparse(f"{app.url}/{path.lstrip('/')}")
-    required = set(parse_qsl(wanted.query)) - {("range", DEFAULT_RANGE)}
 
     def there(url: str) -> bool:
         now = urlparse(url)
-        return now.path.rstrip("/") == wanted.path.rstrip("/") and required <= set(
-            parse_qsl(now.query)
-        )
+        return now.path.rstrip("/") == wanted.path.rstrip("/") and set(
+            parse_qsl(wanted.query)
+        ) <= set(parse_qsl(now.query))
 
-    # The root forgets the link opened signed out just before it goes there.
-    deadline = time.time() + 30
-    while any(c["name"] == NEXT_COOKIE for c in page.context.cookies()):
-        assert time.time() < deadline, "the app did not go on to the link opened signed out"
-        page.wait_for_timeout(100)
-    page.wait_for_url(there)
+    if seen is None:
+        page.wait_for_url(there)
+    else:
+        deadline = time.time() + 30
+        while not any(there(url) for url in seen):
+            assert time.time() < deadline, f"the app did not go on to {path} (went: {seen})"
+            page.wait_for_timeout(100)
     wait_rendered(page)
 
 
@@ -306,8 +309,8 @@ def visit(page, app: RunningApp, path: str = "", role: str | None = None) -> Non
     page.goto(f"{app.url}/{path.lstrip('/')}")
     wait_rendered(page)
     if page.get_by_role("button", name=SIGN_IN_BUTTON).count():
-        sign_in(page, TEST_USERS[role][0] if role else app.email)
-        wait_for_link(page, app, path)
+        seen = sign_in(page, TEST_USERS[role][0] if role else app.email)
+        wait_for_link(page, app, path, seen)
 
 
 def app_test(role: str | None = None, email: str | None = None, tenant_id: str | None = None):
