@@ -57,26 +57,32 @@ class _Sessions:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.ended: dict[str, float] = {}
-        self.recorded: set[str] = set()
+        self.recorded: dict[str, float] = {}
+
+    @staticmethod
+    def _mark(marks: dict[str, float], ref: str) -> bool:
+        """Mark ref (forgetting marks old enough that their sessions expired anyway); False
+        when it already was marked."""
+        horizon = time.time() - session_seconds() * 2
+        for old in [r for r, t in marks.items() if t < horizon]:
+            del marks[old]
+        fresh = ref not in marks
+        marks[ref] = marks.get(ref, time.time())
+        return fresh
 
     def end(self, ref: str) -> bool:
         """Mark a session ended; False when it already was."""
         with self.lock:
-            horizon = time.time() - session_seconds() * 2  # older ones have expired anyway
-            self.ended = {r: t for r, t in self.ended.items() if t > horizon}
-            fresh = ref not in self.ended
-            self.ended[ref] = time.time()
-            return fresh
+            return self._mark(self.ended, ref)
 
     def is_ended(self, ref: str) -> bool:
         with self.lock:
             return ref in self.ended
 
     def first_time(self, ref: str) -> bool:
+        """Whether this sign-in is seen for the first time (its tabs share it)."""
         with self.lock:
-            fresh = ref not in self.recorded
-            self.recorded.add(ref)
-            return fresh
+            return self._mark(self.recorded, ref)
 
 
 _SESSIONS = _Sessions()
