@@ -29,14 +29,13 @@ import numpy as np
 
 from demo import fleet
 from demo.generate import parse_now
+from services import kube
 
 MARKER = "demo-backfill.json"
 FRESH_SECONDS = 3600
 PROMTOOL_TIMEOUT_SECONDS = 300
 BLOCK_HOURS = 54  # one of Prometheus's own compaction ranges (2 h x 3^3)
-NAMESPACE = "ai-agents-production"
-DEPLOYMENT = "ai-agents-worker"
-HPA = "ai-agents-worker-hpa"
+NAMESPACE, DEPLOYMENT, HPA = kube.names().namespace, kube.names().worker, kube.names().hpa
 MIN_REPLICAS, MAX_REPLICAS = 3, 10
 JOBS_PER_EXTRA_WORKER = 12  # how the CPU-based HPA ends up tracking the backlog
 WORKERS = tuple(
@@ -56,7 +55,7 @@ WORKERS = tuple(
 )
 RUNTIME_BUCKETS = (1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, math.inf)
 RUNTIME_MEDIAN_S, RUNTIME_SIGMA = 18.5, 0.45  # as the generator's processing_time_ms
-REJECTED_SHARE = 0.003  # webhooks the API refuses (bad signature, validation)
+REJECTED_SHARE = 0.0005  # webhooks the API could not queue (a Redis error now and then)
 RETRY_FACTOR = 1.04  # task runs per webhook, Celery retries included
 
 
@@ -150,7 +149,9 @@ def _families(
     ripple = 1 + 0.35 * np.sin(2 * np.pi * ts / (37 * 60))
     celery = rng.poisson(0.3 + 4.5 * busy * ripple) + np.round(fleet.queue_backlog(ts, now))
     raw = rng.poisson(0.25 * busy)
-    celery[-3:], raw[-3:] = len(queued) - raw_depth, raw_depth  # what seed_redis leaves
+    # What seed_redis leaves: the queued runs' jobs and the agent runs.
+    celery[-3:] = len(queued) - raw_depth + len(fleet.PLANTED_AGENT_RUNS)
+    raw[-3:] = raw_depth
     queue = Family("celery_queue_length", "gauge", "Number of tasks in the queue.")
     queue.add("celery_queue_length", {"queue_name": fleet.CELERY_QUEUE}, ts, celery.astype(int))
     queue.add("celery_queue_length", {"queue_name": fleet.ENHANCEMENT_QUEUE}, ts, raw)
@@ -223,9 +224,15 @@ def _families(
             else (now - timedelta(days=t.stopped_days_ago)).timestamp()
         )
         expected = t.tickets_per_day * scale * share / 60 * (ts < stopped) * (ts >= onboarded)
+        if t.refused_hours is not None:  # bad signature: refused before any counter moves
+            expected = expected * (ts < (now - timedelta(hours=t.refused_hours)).timestamp())
         expected_total += expected
         received = rng.poisson(expected)
-        rejected = rng.binomial(received, REJECTED_SHARE)
+        rejected_share = np.full(len(ts), REJECTED_SHARE)
+        if t.rejected_hours is not None:  # Redis errors at the API: HTTP 503, counted
+            since = (now - timedelta(hours=t.rejected_hours)).timestamp()
+            rejected_share[ts >= since] = t.rejected_share
+        rejected = rng.binomial(received, rejected_share)
         exported = ts >= onboarded  # the series appears with the tenant's first webhook
         for status, increments in (
             ("received", received),

@@ -18,7 +18,8 @@ class Settings:
 
     database_url: str | None
     admin_database_url: str | None
-    redis_url: str | None
+    redis_url: str | None  # the platform's own keys: enhancement:queue, the pause flag
+    celery_broker_url: str | None  # the Celery lists; the platform keeps them on another db
     prometheus_url: str | None
     jaeger_url: str | None
 
@@ -29,6 +30,7 @@ def settings() -> Settings:
         database_url=os.environ.get("DATABASE_URL"),
         admin_database_url=os.environ.get("ADMIN_DATABASE_URL"),
         redis_url=os.environ.get("REDIS_URL"),
+        celery_broker_url=os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL"),
         prometheus_url=os.environ.get("PROMETHEUS_URL"),
         jaeger_url=os.environ.get("JAEGER_URL"),
     )

@@ -69,9 +69,14 @@ def urls(cluster: PrivatePostgres) -> dict[str, str]:
     }
 
 
+def redis_urls(server: PrivateRedis) -> dict[str, str]:
+    """Both of the platform's Redis databases on the server under test: a fault hits both."""
+    return {"REDIS_URL": server.url(0), "CELERY_BROKER_URL": server.url(1)}
+
+
 @pytest.fixture
 def use_cluster(cluster, redis_server, monkeypatch) -> PrivatePostgres:
-    for key, value in {**urls(cluster), "REDIS_URL": redis_server.url()}.items():
+    for key, value in {**urls(cluster), **redis_urls(redis_server)}.items():
         monkeypatch.setenv(key, value)
     db.dispose_engines()
     yield cluster
@@ -190,6 +195,23 @@ def test_access_that_cannot_be_recorded_shows_no_data_even_from_cache(use_cluste
             conn.execute("ALTER TABLE dashboard.data_access_log_away RENAME TO data_access_log")
 
 
+def test_control_characters_in_the_purpose_are_recorded_cleaned(use_cluster):
+    at = app_test(role="support", email="nul@test.example")
+    at.query_params["tenant"] = TENANT
+    at.run()
+    at.text_input(key="purpose").input("SUP-7\x00 drill\x07\x1b[31m").run()
+    assert not at.exception and not at.error and at.metric
+    with psycopg.connect(use_cluster.superuser_url(DATABASE), autocommit=True) as conn:
+        purposes = [
+            row[0]
+            for row in conn.execute(
+                "SELECT purpose FROM dashboard.data_access_log WHERE actor = 'nul@test.example'"
+            )
+        ]
+    assert "SUP-7 drill[31m" in purposes  # the data shown was recorded, as typed less controls
+    assert not any(ch < " " for purpose in purposes for ch in purpose)
+
+
 # --- the browser ----------------------------------------------------------------------------
 
 NAVIGATION = (
@@ -206,7 +228,7 @@ NAVIGATION = (
 
 @pytest.fixture(scope="module")
 def fault_app(cluster, redis_server) -> Iterator[RunningApp]:
-    app = start_app({**urls(cluster), "REDIS_URL": redis_server.url()})
+    app = start_app({**urls(cluster), **redis_urls(redis_server)})
     yield app
     app.process.terminate()
     app.process.wait(timeout=10)

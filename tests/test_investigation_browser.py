@@ -37,13 +37,17 @@ def state_case(page, case: str) -> None:
 def test_deep_link_to_a_rerun_ticket_shows_every_hop(page, app):
     visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_RERUN}")
     assert "Which support case is this for?" in page.inner_text("body")
-    assert "Run 1 of" not in page.inner_text("body")  # nothing read before the purpose
+    assert "Attempt 1 of" not in page.inner_text("body")  # nothing read before the purpose
 
-    state_case(page, "SUP-567 ticket 70010 failed twice")
+    state_case(page, "SUP-567 ticket 70010 failed three times")
     text = page.inner_text("body")
     assert "Enhancement delivered" in text
-    assert "Run 3 of 3" in text and "Run 1 of 3" in text
-    assert text.count("Failed: LLM timeout or error") == 2
+    # one webhook, four attempts: each retry its own row, numbered oldest first
+    assert "Attempt 4 of 4 · retry of the same ticket" in text and "Attempt 1 of 4" in text
+    assert "Attempt 2 started: a retry of the same ticket" in text
+    assert text.count("Failed: ServiceDesk Plus update failed (no status code)") == 3
+    assert "the webhook's arrival time is not stored; the first attempt started at" in text
+    assert "not recorded (the attempt stopped before)" in text  # JSON null context
     assert "Search Jaeger for this run" in text
     assert fleet.FAKE_KEY_MARKER not in page.content()
     query = parse_qs(urlparse(page.url).query)
@@ -96,6 +100,33 @@ def test_stuck_ticket_and_hostile_input(page, app):
     wait_rendered(page)
     text = page.inner_text("body")
     assert "That is not a ticket id" in text and "Traceback" not in text
+
+
+def test_queued_tickets_show_their_wait_or_their_place(page, app):
+    """A Celery job shows its place in the queue (it has no enqueue time); an
+    enhancement:queue job its wait since created_at (47 min here: stuck)."""
+    visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_QUEUED}")
+    state_case(page, "SUP-570 enhancement not there yet")
+    text = page.inner_text("body")
+    assert "Waiting in celery" in text and "(1 = taken next)" in text
+    assert "not recorded in a Celery message" in text
+    assert "a Celery message carries no enqueue time" in text
+    assert fleet.FAKE_KEY_MARKER not in page.content()
+    screenshot(page, "investigation_queued_celery")
+
+    visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_STUCK_IN_QUEUE}")
+    state_case(page, "SUP-571 enhancement not there after 45 min")
+    text = page.inner_text("body")
+    assert "Waiting in enhancement:queue" in text and "the queue is stuck" in text
+    page.get_by_text("Copy-ready commands from the procedures").click()
+    page.get_by_text("Queue depth (stuck or slow jobs)").wait_for()
+    commands = page.locator('[data-testid="stCode"]').all_inner_texts()
+    assert any("redis-cli -h redis -n 15 LLEN celery" in c for c in commands)  # broker db
+    assert any("-n 14 LLEN enhancement:queue" in c for c in commands)
+    assert fleet.FAKE_KEY_MARKER not in page.content()
+    page.set_viewport_size({"width": 1500, "height": 2300})
+    wait_rendered(page)
+    screenshot(page, "investigation_queued_api")
 
 
 def test_the_lookups_are_in_the_admin_access_log(page, app):

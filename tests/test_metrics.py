@@ -11,7 +11,7 @@ import pytest
 
 from services import metrics
 from services.errors import QueryTimeout, SourceUnavailable
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port, use_config
 from tests.queue_history import (
     API_QUEUE_LENGTH,
     HPA_MAX,
@@ -91,14 +91,6 @@ def test_current_hpa_settings(use_prometheus):
         "hpa_current": 3,
         "replicas_available": 3,
     }
-
-
-def use_config(tmp_path, monkeypatch, old: str, new: str) -> None:
-    """Point the dashboard at a copy of dashboard.toml with one line changed."""
-    text = (ROOT / "dashboard.toml").read_text()
-    assert old in text
-    (tmp_path / "dashboard.toml").write_text(text.replace(old, new, 1))
-    monkeypatch.setenv("DASHBOARD_CONFIG", str(tmp_path / "dashboard.toml"))
 
 
 def test_a_rejected_query_is_reported_per_series(use_prometheus, tmp_path, monkeypatch):
