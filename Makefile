@@ -29,24 +29,32 @@ demo-data: stack
 	$(ENV) $(PY) -m demo.backfill_prometheus --data-dir .stack/prometheus --days 60 --now $(NOW)
 	echo $(NOW) > .stack/demo-loaded
 
-# Demo sign-in accounts (local to this machine; production uses OIDC or its own users file).
-.stack/users.toml: | stack
-	$(ENV) DEMO_PASSWORD=demo-admin $(PY) -m services.users add admin@demo.example --role admin --password-env DEMO_PASSWORD
-	$(ENV) DEMO_PASSWORD=demo-support $(PY) -m services.users add support@demo.example --role support --password-env DEMO_PASSWORD
-	$(ENV) DEMO_PASSWORD=demo-client $(PY) -m services.users add client@acme.example --role client --tenant msp-acme-corp --password-env DEMO_PASSWORD
+# Demo accounts, held by the demo identity provider (demo/idp.py); their roles come from its
+# ID-token claims. nobody@demo.example has no role: it shows the no-access page.
+IDP := $(PY) -m demo.idp --state .stack/idp.json
+.stack/idp.json: | stack
+	$(ENV) PW=demo-admin $(IDP) account admin@demo.example --password-env PW --claim dashboard_role=admin
+	$(ENV) PW=demo-support $(IDP) account support@demo.example --password-env PW --claim dashboard_role=support
+	$(ENV) PW=demo-client $(IDP) account client@acme.example --password-env PW --claim dashboard_role=client --claim dashboard_tenant=msp-acme-corp
+	$(ENV) PW=demo-nobody $(IDP) account nobody@demo.example --password-env PW
 
 # First, before the demo data is loaded.
 dashboard-port:
 	@if (: </dev/tcp/127.0.0.1/$(DASHBOARD_PORT)) 2>/dev/null; then echo "port $(DASHBOARD_PORT)" \
 	    "is in use (another make demo?): choose another, e.g. make demo DASHBOARD_PORT=8502"; exit 1; fi
 
-demo: dashboard-port demo-loaded .stack/users.toml
+demo: dashboard-port demo-loaded .stack/idp.json
 	# Redis keeps nothing on disk: refill the queues as they were at load time.
 	$(ENV) $(PY) -m demo.seed_redis --now $$(cat .stack/demo-loaded)
+	# Register this dashboard URL with the provider; st.login reads the [auth] it writes.
+	$(ENV) $(IDP) client --issuer "$$IDP_URL" --secrets .stack/secrets.toml \
+	    --redirect-uri http://127.0.0.1:$(DASHBOARD_PORT)/oauth2callback
 	@echo "Dashboard: http://127.0.0.1:$(DASHBOARD_PORT) (Ctrl-C stops it; make stop stops the stack)"
-	@echo "Sign in as admin@demo.example / demo-admin, support@demo.example / demo-support,"
-	@echo "or client@acme.example / demo-client (screenshare of msp-acme-corp only)."
-	$(ENV) exec .venv/bin/streamlit run app.py --server.port $(DASHBOARD_PORT)
+	@echo "Sign in at the demo identity provider as admin@demo.example / demo-admin,"
+	@echo "support@demo.example / demo-support, client@acme.example / demo-client (screenshare"
+	@echo "of msp-acme-corp only) or nobody@demo.example / demo-nobody (no role: no access)."
+	$(ENV) exec .venv/bin/streamlit run app.py --server.port $(DASHBOARD_PORT) \
+	    --secrets.files .stack/secrets.toml
 
 test: stack
 	$(ENV) $(PY) -m pytest -q

@@ -1,24 +1,44 @@
 """Entrypoint: page config, sign-in gate, screenshare routing, shared sidebar, navigation."""
 
+from collections.abc import Callable
+
 import streamlit as st
 
+from services.config import rules
 from ui.common import context, presentable, record_refusal, sidebar
-from ui.identity import CLIENT, current_user, requested_page_path
-from ui.sign_in import sign_in_page
+from ui.identity import CLIENT, current_user, requested_page_path, session_ended, signed_in_email
+from ui.sign_in import follow_requested_link, no_access_page, sign_in_page
 
 st.set_page_config(
     page_title="AI Agents · Support", page_icon=":material/support_agent:", layout="wide"
 )
 
-user = current_user()
-if user is None:  # signed out: the sign-in page is the only page that exists
-    # It also answers at the requested page's path, so a deep link survives sign-in (same
-    # path, same query) instead of ending on "page not found".
-    pages = [st.Page(sign_in_page, title="Sign in", url_path="sign_in", default=True)]
+
+def only_page(page: Callable[[], None], title: str) -> None:
+    """A page that is the only one existing. It also answers at the requested page's path, so
+    a deep link survives (same path, same query) instead of ending on "page not found"."""
+    pages = [st.Page(page, title=title, url_path="sign_in", default=True)]
     if (requested := requested_page_path()) != "sign_in":
-        pages.append(st.Page(sign_in_page, title="Sign in", url_path=requested))
+        pages.append(st.Page(page, title=title, url_path=requested))
     st.navigation(pages, position="hidden").run()
     st.stop()
+
+
+@st.fragment(run_every=rules("auth")["session_check_s"])
+def watch_session() -> None:
+    """An open tab leaves the app as soon as its sign-in ends (signed out in another tab,
+    expired), not only at its next click."""
+    if session_ended():
+        st.rerun(scope="app")
+
+
+user = current_user()
+if user is None:
+    if signed_in_email():  # signed in at the provider, but no role here
+        only_page(no_access_page, "No access")
+    only_page(sign_in_page, "Sign in")
+follow_requested_link()
+watch_session()
 
 # Screenshare: a client user always; anyone else with ?view=client. One tenant, no sidebar,
 # no navigation, so nothing of another tenant is even sent to the browser.

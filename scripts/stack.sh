@@ -185,6 +185,18 @@ start_exporter() {  # the verdict exporter (services/exporter.py) on the demo da
     )
 }
 
+# The demo's OpenID Connect provider (demo/idp.py, demo only); its accounts are in .stack/idp.json.
+start_idp() {
+    if alive "$STACK/idp.pid"; then log "identity provider already running on $IDP_PORT"; return; fi
+    log "starting the demo identity provider on 127.0.0.1:$IDP_PORT"
+    nohup .venv/bin/python -m demo.idp --state "$STACK/idp.json" serve --port "$IDP_PORT" \
+        > "$STACK/idp.log" 2>&1 &
+    echo $! > "$STACK/idp.pid"
+    for _ in $(seq 50); do
+        curl -sf "http://127.0.0.1:$IDP_PORT/health" >/dev/null 2>&1 && return; sleep 0.2; done
+    log "the identity provider did not start: see .stack/idp.log"; exit 1
+}
+
 # One `export KEY='value'` per line: sourced by make, parsed by tests/conftest.py.
 write_env() {
     local reader admin
@@ -206,6 +218,8 @@ export CELERY_BROKER_URL='redis://127.0.0.1:$REDIS_PORT/1'
 export PROMETHEUS_URL='http://127.0.0.1:$PROM_PORT'
 export JAEGER_URL='http://127.0.0.1:16686'
 export DASHBOARD_USERS_FILE=$(q "$STACK/users.toml")
+export IDP_PORT='$IDP_PORT'
+export IDP_URL='http://127.0.0.1:$IDP_PORT'
 ENV
 }
 
@@ -220,9 +234,11 @@ start() {
         "$(alive "$STACK/prometheus.pid" && recorded PROM_PORT)" "$(recorded PROM_PORT)" 59090)
     EXPORTER_PORT=$(choose_port exporter EXPORTER_PORT \
         "$(alive "$STACK/exporter.pid" && recorded EXPORTER_PORT)" "$(recorded EXPORTER_PORT)" 59464)
+    IDP_PORT=$(choose_port "identity provider" IDP_PORT \
+        "$(alive "$STACK/idp.pid" && recorded IDP_PORT)" "$(recorded IDP_PORT)" 59400)
     # Written first, so the recorded ports are those of whatever runs, even after a failed start.
     write_env
-    start_postgres; start_redis; start_prometheus; start_exporter
+    start_postgres; start_redis; start_prometheus; start_exporter; start_idp
 }
 
 stop_pid() {
@@ -238,6 +254,7 @@ stop_pid() {
 stop() {
     stop_pid dashboard "$STACK/streamlit.pid"
     stop_pid "verdict exporter" "$STACK/exporter.pid"
+    stop_pid "identity provider" "$STACK/idp.pid"
     stop_pid Prometheus "$STACK/prometheus.pid"
     stop_pid Redis "$STACK/redis.pid"
     if pg_alive; then log "stopping PostgreSQL"; pg pg_ctl -D "$PG_DATA" -m fast -w stop >/dev/null; fi
@@ -257,7 +274,7 @@ clean() {  # stop, then remove everything the stack keeps (data, passwords, demo
 status() {
     if pg_alive; then echo "postgres: running on $(recorded PGPORT) ($PG_DATA)"
     else echo "postgres: stopped ($PG_DATA)"; fi
-    for s in redis prometheus exporter streamlit; do
+    for s in redis prometheus exporter idp streamlit; do
         if alive "$STACK/$s.pid"; then echo "$s: running"; else echo "$s: stopped"; fi
     done
 }

@@ -1,25 +1,34 @@
-"""Local users for small teams and the demo: a TOML file with bcrypt hashes and roles.
+"""Who may use the dashboard, and the record of their sign-ins.
 
-    python -m services.users add jane@msp.example --role support        # asks for a password
+People sign in at the identity provider (OIDC, st.login); the dashboard never sees a password.
+A role (and a client's tenant) comes from an ID-token claim (dashboard.toml [auth]) or from this
+users file, which maps an email to a role for providers where no claim can be added:
+
+    python -m services.users add jane@msp.example --role support
     python -m services.users add client@acme.example --role client --tenant msp-acme-corp
-
-The same file maps OIDC users (no password_hash) to roles when an identity provider is set up.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
+import re
+import sys
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-import bcrypt
+from sqlalchemy import text
+
+from services.db import write_scope
 
 ROLES = ("admin", "support", "client")
 DEFAULT_FILE = Path(".streamlit/users.toml")
+# A plain address: one @, a dotted domain, no spaces or quotes (what the providers issue).
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+OUTCOMES = ("signed_in", "no_access", "signed_out", "expired")
 
 
 @dataclass(frozen=True)
@@ -28,11 +37,18 @@ class Account:
     name: str
     role: str
     tenant_id: str | None
-    password_hash: str | None
 
 
 def users_file() -> Path:
     return Path(os.environ.get("DASHBOARD_USERS_FILE", DEFAULT_FILE))
+
+
+def grant(role: object, tenant: object) -> tuple[str, str | None] | None:
+    """(role, tenant) when they grant something; None for an unknown role or a client with no
+    tenant: a malformed entry or claim grants nothing."""
+    if role not in ROLES or (role == "client" and not (isinstance(tenant, str) and tenant)):
+        return None
+    return str(role), str(tenant) if role == "client" else None
 
 
 def load(path: Path | None = None) -> dict[str, Account]:
@@ -43,50 +59,29 @@ def load(path: Path | None = None) -> dict[str, Account]:
         raw = tomllib.load(handle).get("users", {})
     accounts = {}
     for email, entry in raw.items():
-        role = entry.get("role")
-        tenant = entry.get("tenant")
-        if role not in ROLES or (role == "client" and not tenant):
-            continue  # a malformed entry grants nothing
-        accounts[email.lower()] = Account(
-            email.lower(),
-            entry.get("name", email),
-            role,
-            tenant if role == "client" else None,
-            entry.get("password_hash"),
-        )
+        if granted := grant(entry.get("role"), entry.get("tenant")):
+            accounts[email.lower()] = Account(email.lower(), entry.get("name", email), *granted)
     return accounts
-
-
-def verify(email: str, password: str, path: Path | None = None) -> Account | None:
-    """The account when the password matches its hash; None otherwise (same cost either way)."""
-    account = load(path).get(email.strip().lower())
-    stored = account.password_hash if account and account.password_hash else None
-    # Compare against a dummy hash for unknown users so timing does not reveal who exists.
-    candidate = (stored or _DUMMY_HASH).encode()
-    matches = bcrypt.checkpw(password.encode(), candidate)
-    return account if stored and matches else None
-
-
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
-
-
-_DUMMY_HASH = hash_password("not-a-real-password")
 
 
 def add(
     path: Path,
     email: str,
     role: str,
-    password: str | None,
     name: str | None = None,
     tenant: str | None = None,
+    known_tenants: Collection[str] | None = None,
 ) -> None:
-    """Add or replace one user in the file."""
-    if role not in ROLES or (role == "client") != bool(tenant):
+    """Add or replace one user in the file. known_tenants: refuse a client tenant not in it."""
+    email = email.strip().lower()
+    if not EMAIL_PATTERN.fullmatch(email):
+        raise ValueError(f"{email!r} is not an email address")
+    if grant(role, tenant) is None or (tenant and role != "client"):
         raise ValueError("role must be admin, support or client; client users need --tenant")
+    if tenant and known_tenants is not None and tenant not in known_tenants:
+        raise ValueError(f"no tenant {tenant!r} is known")
     lines = path.read_text().splitlines() if path.exists() else []
-    header = f"[users.{json.dumps(email.lower())}]"
+    header = f"[users.{json.dumps(email)}]"
     if header in lines:  # drop the old block
         start = lines.index(header)
         end = next(
@@ -101,32 +96,54 @@ def add(
     ]
     if tenant:
         block.append(f"tenant = {json.dumps(tenant)}")
-    if password:
-        block.append(f"password_hash = {json.dumps(hash_password(password))}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join([*lines, "", *block]).strip() + "\n")
     path.chmod(0o600)
 
 
+def record_sign_in(
+    email: str, outcome: str, role: str | None, session_ref: str, client_address: str | None
+) -> None:
+    """Append one sign-in event (append-only, like the data access log)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown sign-in outcome {outcome!r}")
+    with write_scope() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO dashboard.sign_ins (email, outcome, role, session_ref, client_address)"
+                " VALUES (:email, :outcome, :role, :ref, :address)"
+            ),
+            {
+                "email": email,
+                "outcome": outcome,
+                "role": role,
+                "ref": session_ref,
+                "address": client_address,
+            },
+        )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Manage the dashboard's local users file.")
+    parser = argparse.ArgumentParser(description="Map dashboard users to roles.")
     sub = parser.add_subparsers(dest="command", required=True)
     adding = sub.add_parser("add")
     adding.add_argument("email")
     adding.add_argument("--role", choices=ROLES, required=True)
     adding.add_argument("--tenant")
     adding.add_argument("--name")
-    adding.add_argument("--password-env", help="read the password from this variable")
-    adding.add_argument("--oidc", action="store_true", help="role mapping only, no password")
     args = parser.parse_args()
-    password = None
-    if not args.oidc:
-        password = (
-            os.environ[args.password_env]
-            if args.password_env
-            else getpass.getpass(f"Password for {args.email}: ")
-        )
-    add(users_file(), args.email, args.role, password, args.name, args.tenant)
+    known = None
+    if args.tenant:
+        from services.tenants import list_tenants  # the platform directory (DATABASE_URL)
+
+        try:
+            known = {t.tenant_id for t in list_tenants()}
+        except Exception as exc:  # noqa: BLE001 - say why, never a traceback
+            sys.exit(f"cannot check tenant {args.tenant!r}: the tenant list is unreadable ({exc})")
+    try:
+        add(users_file(), args.email, args.role, args.name, args.tenant, known)
+    except ValueError as exc:
+        sys.exit(str(exc))
     print(f"{args.email}: {args.role} saved in {users_file()}")
 
 

@@ -181,7 +181,8 @@ def wait_for_http(url: str, seconds: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer within {seconds} s")
 
 
-# Test accounts, one per role; a served app's users file holds them (and its default user).
+# Test accounts, one per role, held by the test identity provider (the demo one, demo/idp.py)
+# with TEST_PASSWORD; a served app's users file gives them (and its default user) their roles.
 TEST_PASSWORD = "test-password"
 TEST_USERS = {
     "admin": ("admin@test.example", None),
@@ -191,10 +192,43 @@ TEST_USERS = {
 
 
 @dataclass
+class Idp:
+    url: str
+    state: Path
+
+    def add_account(self, email: str, password: str = TEST_PASSWORD, **claims: str) -> None:
+        from demo import idp
+
+        idp.add_account(self.state, email, password, claims=claims)
+
+
+_IDP: list[Idp] = []
+
+
+def identity_provider() -> Idp:
+    """The OpenID Connect provider of this test process, on a free loopback port (started once,
+    stopped when the process exits)."""
+    if not _IDP:
+        import atexit
+
+        from demo import idp
+
+        state = Path(tempfile.mkdtemp(prefix="test-idp-")) / "idp.json"
+        port = free_port()
+        server = idp.serve(port, state)
+        atexit.register(server.shutdown)
+        _IDP.append(Idp(f"http://127.0.0.1:{port}", state))
+        for email, _ in TEST_USERS.values():
+            _IDP[0].add_account(email)
+    return _IDP[0]
+
+
+@dataclass
 class RunningApp:
     url: str
     process: subprocess.Popen
     email: str  # the user a browser test signs in as unless it names another role
+    users_file: Path
 
 
 def _users_file(default_email: str, default_role: str, default_tenant: str | None) -> Path:
@@ -202,18 +236,32 @@ def _users_file(default_email: str, default_role: str, default_tenant: str | Non
 
     path = Path(tempfile.mkdtemp(prefix="dashboard-users-")) / "users.toml"
     for role, (email, tenant) in TEST_USERS.items():
-        users.add(path, email, role, TEST_PASSWORD, tenant=tenant)
-    users.add(path, default_email, default_role, TEST_PASSWORD, tenant=default_tenant)
+        users.add(path, email, role, tenant=tenant)
+    users.add(path, default_email, default_role, tenant=default_tenant)
+    return path
+
+
+def app_secrets(port: int) -> Path:
+    """An [auth] secrets file for an app on this port, registered with the test provider."""
+    from demo import idp
+
+    provider = identity_provider()
+    redirect_uri = f"http://127.0.0.1:{port}/oauth2callback"
+    secret = idp.add_client(provider.state, "support-dashboard", redirect_uri)
+    path = Path(tempfile.mkdtemp(prefix="dashboard-secrets-")) / "secrets.toml"
+    path.write_text(idp.secrets_toml(provider.url, "support-dashboard", secret, redirect_uri))
     return path
 
 
 def start_app(env: dict[str, str]) -> RunningApp:
-    """Serve the app on a free port. DASHBOARD_USER / DASHBOARD_ROLE / DASHBOARD_TENANT in `env`
-    (test-only knobs) name the user that `visit` signs in as; default: an admin."""
+    """Serve the app on a free port, signing in at the test identity provider.
+    DASHBOARD_USER / DASHBOARD_ROLE / DASHBOARD_TENANT in `env` (test-only knobs) name the
+    user that `visit` signs in as; default: an admin."""
     env = dict(env)
     email = env.pop("DASHBOARD_USER", "engineer@test.example")
     role = env.pop("DASHBOARD_ROLE", "admin")
     users_file = _users_file(email, role, env.pop("DASHBOARD_TENANT", None))
+    identity_provider().add_account(email)
     port = free_port()
     process = subprocess.Popen(
         [
@@ -226,6 +274,7 @@ def start_app(env: dict[str, str]) -> RunningApp:
             f"--server.port={port}",
             "--server.address=127.0.0.1",
             "--browser.gatherUsageStats=false",
+            f"--secrets.files={app_secrets(port)}",
         ],
         cwd=ROOT,
         env={**os.environ, **env, "DASHBOARD_USERS_FILE": str(users_file)},
@@ -234,25 +283,62 @@ def start_app(env: dict[str, str]) -> RunningApp:
     )
     url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{url}/_stcore/health")
-    return RunningApp(url, process, email)
+    return RunningApp(url, process, email, users_file)
 
 
-def sign_in(page, email: str, password: str = TEST_PASSWORD) -> None:
-    """Fill the sign-in form on the current page and wait for the app behind it."""
+SIGN_IN_BUTTON = "Sign in with your company account"
+
+
+def sign_in(page, email: str, password: str = TEST_PASSWORD) -> list[str]:
+    """On the dashboard's sign-in page: go to the identity provider, sign in there, and wait
+    for the app it returns to (the root, which then goes on to the link opened signed out).
+    Returns the URLs the tab went through, for wait_for_link."""
+    seen: list[str] = []
+    page.on(
+        "framenavigated", lambda frame: seen.append(frame.url) if frame == page.main_frame else None
+    )
+    app_origin = page.url.split("/", 3)[:3]
+    page.get_by_role("button", name=SIGN_IN_BUTTON).click()
+    page.wait_for_url(f"{identity_provider().url}/authorize**")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Password", exact=True).wait_for(state="detached")
+    page.wait_for_url(lambda url: url.split("/", 3)[:3] == app_origin)
+    wait_rendered(page)
+    return seen
+
+
+def wait_for_link(page, app: RunningApp, path: str, seen: list[str] | None = None) -> None:
+    """Until the tab shows `path` of the app, its page and query (the app may tidy the query
+    once there: `seen`, the URLs sign_in saw, tells that it went there)."""
+    from urllib.parse import parse_qsl, urlparse
+
+    wanted = urlparse(f"{app.url}/{path.lstrip('/')}")
+
+    def there(url: str) -> bool:
+        now = urlparse(url)
+        return now.path.rstrip("/") == wanted.path.rstrip("/") and set(
+            parse_qsl(wanted.query)
+        ) <= set(parse_qsl(now.query))
+
+    if seen is None:
+        page.wait_for_url(there)
+    else:
+        deadline = time.time() + 30
+        while not any(there(url) for url in seen):
+            assert time.time() < deadline, f"the app did not go on to {path} (went: {seen})"
+            page.wait_for_timeout(100)
     wait_rendered(page)
 
 
 def visit(page, app: RunningApp, path: str = "", role: str | None = None) -> None:
-    """Open `path` (a deep link) as a signed-in user: every page load is a new Streamlit
-    session, so the sign-in form comes first and then the app returns to the deep link."""
+    """Open `path` (a deep link) as a signed-in user. The sign-in lasts in the browser context
+    (its cookie): the first visit signs in at the provider, and the app returns to the link."""
     page.goto(f"{app.url}/{path.lstrip('/')}")
     wait_rendered(page)
-    if page.get_by_label("Password", exact=True).count():
-        sign_in(page, TEST_USERS[role][0] if role else app.email)
+    if page.get_by_role("button", name=SIGN_IN_BUTTON).count():
+        seen = sign_in(page, TEST_USERS[role][0] if role else app.email)
+        wait_for_link(page, app, path, seen)
 
 
 def app_test(role: str | None = None, email: str | None = None, tenant_id: str | None = None):

@@ -18,7 +18,6 @@ from tests.conftest import (
     ARTIFACTS,
     RunningApp,
     screenshot,
-    sign_in,
     start_app,
     visit,
     wait_rendered,
@@ -116,7 +115,7 @@ def test_tenant_comments_need_a_case_and_consent(page, app, demo_db):
     investigation = opened.value
     investigation.wait_for_load_state()
     wait_rendered(investigation)
-    sign_in(investigation, app.email)  # a new tab is a new session: the deep link survives it
+    # A new tab opens signed in (the sign-in cookie), straight on the deep link.
     assert investigation.url.endswith(f"/investigation?tenant={fleet.UMBRELLA}&ticket={ticket}")
     assert "Investigation" in investigation.inner_text("body")
 

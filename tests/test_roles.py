@@ -29,31 +29,16 @@ def page_is_reachable(at: AppTest, page: str) -> bool:
 
 
 def test_signed_out_gets_only_the_sign_in_page(fleet_db):
+    """Without an identity provider configured nobody gets in, and the page says why."""
     fleet_db.use()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert [t.value for t in at.title] == ["AI Agents · Support"]
-    assert [i.label for i in at.text_input] == ["Email", "Password"]
+    assert any("No identity provider is set up" in e.value for e in at.error)
+    assert not at.text_input and not at.button  # no password form: sign-in is OIDC only
     assert len(at.sidebar) == 0 and not at.selectbox  # no tenant picker, no tenant names
     for page in (*SUPPORT_PAGES, *ADMIN_PAGES):
         assert not page_is_reachable(at, page), page
-
-
-def test_wrong_password_is_refused(fleet_db, monkeypatch, tmp_path):
-    from services import users
-
-    path = tmp_path / "users.toml"
-    users.add(path, "a@x.example", "admin", "right")
-    monkeypatch.setenv("DASHBOARD_USERS_FILE", str(path))
-    fleet_db.use()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    at.text_input[0].input("a@x.example")
-    at.text_input[1].input("wrong")
-    at.button[0].click().run()
-    assert any("not correct" in e.value for e in at.error)
-    at.text_input[1].input("right")
-    at.button[0].click().run()
-    assert at.title[0].value == "Tenant health"  # signed in, on the default page
 
 
 def test_admin_reaches_every_page(fleet_db):
@@ -119,7 +104,7 @@ def test_deep_link_survives_sign_in(browser, fleet_app):
         page.close()
 
 
-def test_identity_provider_replaces_the_password_form(fleet_db):
+def test_identity_provider_is_the_only_way_in(fleet_db):
     """With [auth] in secrets, sign-in goes through st.login (OIDC); no local password form."""
     fleet_db.use()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

@@ -32,12 +32,14 @@ with st.container(border=True):
         min_value=today - timedelta(days=retention),
         max_value=today,
         key="log_period",
+        bind="query-params",
     )
     labels = {t.tenant_id: t.label for t in tenants()}
     tenant = row1[1].selectbox(
         "Tenant",
         [ANY, access_log.CROSS_TENANT, *labels],
         key="log_tenant",
+        bind="query-params",
         format_func=lambda t: {ANY: "Any tenant", "*": "Cross-tenant (admin views)"}.get(
             t, labels.get(t, t)
         ),
@@ -45,13 +47,20 @@ with st.container(border=True):
     kinds: list[str] = []
     with guard("the query kinds"):
         kinds = access_log.query_kinds()
-    kind = row1[2].selectbox("What was queried", [ANY, *kinds], key="log_kind")
-    actor = row1[3].text_input("Engineer", key="log_actor", placeholder="name or e-mail")
+    kind = row1[2].selectbox("What was queried", [ANY, *kinds], key="log_kind", bind="query-params")
+    actor = row1[3].text_input(
+        "Engineer", key="log_actor", bind="query-params", placeholder="name or e-mail"
+    )
     row2 = st.columns([4, 2, 2], vertical_alignment="bottom")
     text = row2[0].text_input(
-        "Purpose or parameters contain", key="log_text", placeholder="e.g. SUP-567 or a ticket id"
+        "Purpose or parameters contain",
+        key="log_text",
+        bind="query-params",
+        placeholder="e.g. SUP-567 or a ticket id",
     )
-    sensitive_only = row2[1].toggle("Sensitive content revealed only", key="log_sensitive")
+    sensitive_only = row2[1].toggle(
+        "Sensitive content revealed only", key="log_sensitive", bind="query-params"
+    )
 
 if not isinstance(period, tuple) or len(period) != 2:
     st.info("Pick the last day of the period.", icon=":material/date_range:")

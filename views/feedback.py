@@ -36,6 +36,7 @@ def time_range() -> tuple[datetime, datetime, str]:
     if not st.toggle(
         "Custom dates",
         key="feedback_custom_dates",
+        bind="query-params",
         help="Any range of whole days (UTC) instead of the sidebar's range.",
     ):
         return ctx.since, ctx.now, ctx.range_label
@@ -44,6 +45,7 @@ def time_range() -> tuple[datetime, datetime, str]:
         value=(ctx.since.date(), ctx.now.date()),
         max_value=ctx.now.date(),
         key="feedback_dates",
+        bind="query-params",
     )
     first, last = (picked[0], picked[-1]) if picked else (ctx.since.date(), ctx.now.date())
     since = datetime.combine(first, time.min, tzinfo=UTC)

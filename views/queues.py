@@ -342,7 +342,13 @@ def show_proposal(
             "": "All tenants",
             **dict(zip(profile["tenant_id"], profile["name"], strict=True)),
         }
-        picked = st.selectbox("Arrivals of", list(choices), format_func=choices.get)
+        picked = st.selectbox(
+            "Arrivals of",
+            list(choices),
+            format_func=choices.get,
+            key="arrivals",
+            bind="query-params",
+        )
         shown = (
             capacity.hourly_load(profile[profile["tenant_id"] == picked])
             if picked

@@ -184,7 +184,7 @@ def show_slow_queries() -> None:
         default="total",
         required=True,
     )
-    own = right.toggle("Include the dashboard's own statements", key="dbh_own")
+    own = right.toggle("Include the dashboard's own statements", key="dbh_own", bind="query-params")
     hidden = () if own else tuple(cfg["own_roles"])
     top = top_statements(to_id, from_id, sort, cfg["top_statements"], hidden)
     record_view(
