@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.common import context, presentable, sidebar
+from ui.common import context, presentable, session_replaced, sidebar
 from ui.identity import CLIENT, current_user, requested_page_path
 from ui.sign_in import sign_in_page
 
@@ -11,6 +11,13 @@ st.set_page_config(
 )
 
 user = current_user()
+if session_replaced(signed_in=user is not None):
+    st.warning(
+        "Your previous session ended: the dashboard server that held it stopped or restarted,"
+        " and this is a new session on another one. Sign in again; the page's filters start"
+        " afresh.",
+        icon=":material/sync_problem:",
+    )
 if user is None:  # signed out: the sign-in page is the only page that exists
     # It also answers at the requested page's path, so a deep link survives sign-in (same
     # path, same query) instead of ending on "page not found".
