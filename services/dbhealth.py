@@ -26,12 +26,14 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import ProgrammingError
 
 from services.config import rules
-from services.db import admin_scope, read_frame, write_scope
+from services.db import admin_scope, job_lock, read_frame, write_scope
 from services.errors import DashboardError, InvalidInput, QueryTimeout, SourceUnavailable
 
 # pg_stat_statements keys its counters by database oid.
 _DBID = "(SELECT oid FROM pg_database WHERE datname = current_database())"
 SORTS = {"total": "Total time", "mean": "Mean time", "calls": "Calls", "rows": "Rows"}
+# One snapshot at a time, whoever takes it (a page load, a replica, a CronJob run).
+SNAPSHOT_LOCK = "dashboard.query_snapshots"
 
 
 def _limits(conn: Connection, timeout_ms: int | None = None, read_only: bool = True) -> None:
@@ -200,7 +202,7 @@ def snapshot_if_stale(max_age_minutes: float, source: str = "page") -> int | Non
         _limits(conn, read_only=False)
         # One page load at a time: another one waiting here would only take a duplicate.
         locked = conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(hashtext('dashboard.query_snapshots'))")
+            text("SELECT pg_try_advisory_xact_lock(hashtext(:job))"), {"job": SNAPSHOT_LOCK}
         ).scalar_one()
         if not locked:
             return None
@@ -658,8 +660,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.parse_args(argv)
     try:
-        snapshot_id = take_snapshot("cron")
-        deleted = prune_snapshots(rules("db_health")["snapshot_keep_days"])
+        with job_lock(SNAPSHOT_LOCK) as ours:
+            if not ours:
+                print("snapshot skipped: another run is taking one")
+                return 0
+            snapshot_id = take_snapshot("cron")
+            deleted = prune_snapshots(rules("db_health")["snapshot_keep_days"])
     except DashboardError as exc:
         print(f"snapshot not taken: {exc}", file=sys.stderr)
         return 1
