@@ -341,9 +341,14 @@ def job_lock(job: str) -> Iterator[bool]:
     transactions: a session lock would not survive PgBouncer's transaction pooling, and this
     one is released however the run ends (the server ends the transaction when it dies)."""
     with write_scope(admin=True) as conn:
+        # Idle while the job works: the roles' idle-in-transaction timeout must not end it.
         yield conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(hashtext(:job))"), {"job": job}
-        ).scalar_one()
+            text(
+                "SELECT pg_try_advisory_xact_lock(hashtext(:job)),"
+                " set_config('idle_in_transaction_session_timeout', '0', true)"
+            ),
+            {"job": job},
+        ).scalar()
 
 
 def read_frame(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:

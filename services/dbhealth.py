@@ -408,8 +408,9 @@ def explain(statement: str, timeout_ms: int | None = None) -> str:
         _limits(conn, timeout_ms or rules("db_health")["explain_timeout_ms"])
         cursor = conn.connection.driver_connection.cursor()
         try:
-            # A prepared statement holds exactly one command: the server refuses a second one.
-            cursor.execute(f"EXPLAIN {sql}".encode(), prepare=True)
+            # The extended protocol (binary results) holds exactly one command: the server
+            # refuses a second one. Unnamed, so nothing is left on a pooled server connection.
+            cursor.execute(f"EXPLAIN {sql}".encode(), binary=True)
             return "\n".join(row[0] for row in cursor.fetchall())
         except psycopg.errors.QueryCanceled as exc:
             raise QueryTimeout() from exc
