@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -257,6 +258,13 @@ def _transaction(
         except DBAPIError as exc:
             if conn is not None:
                 conn.close()
+            # A standby refuses read-write mode ("during recovery").
+            if not read_only and isinstance(exc.orig, psycopg.errors.FeatureNotSupported):
+                raise SourceUnavailable(
+                    "PostgreSQL",
+                    f"{pool.variable} points at a read-only server (a standby): point"
+                    " DASHBOARD_WRITE_URL and ADMIN_WRITE_URL at the primary",
+                ) from exc
             fired = bool(dog and dog.fired)
             if attempt == 1 and exc.connection_invalidated and dog and not fired:
                 continue  # a stale pooled connection (the server restarted): once more, fresh

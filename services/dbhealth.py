@@ -514,6 +514,39 @@ def connection_usage(
     ]
 
 
+@dataclass(frozen=True)
+class Replication:
+    standby: bool  # the server the dashboard reads from is a hot standby
+    streams: pd.DataFrame  # standby, state, lag_seconds, behind_bytes; empty: no replication
+
+
+# On a standby: its own replay lag (0 once everything received is replayed: the timestamp of the
+# last replayed transaction alone would grow while the primary is idle).
+_STANDBY_SQL = """
+SELECT 'this server' AS standby, coalesce((SELECT status FROM pg_stat_wal_receiver),
+                                          'not streaming') AS state,
+       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS lag_seconds,
+       pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) AS behind_bytes
+"""
+_PRIMARY_SQL = """
+SELECT coalesce(nullif(application_name, ''), host(client_addr), '(unnamed)') AS standby, state,
+       CASE WHEN replay_lsn = pg_current_wal_lsn() THEN 0
+            ELSE extract(epoch FROM replay_lag) END AS lag_seconds,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) AS behind_bytes
+  FROM pg_stat_replication
+ ORDER BY 1
+"""
+
+
+def replication() -> Replication:
+    """Replication seen from the server the dashboard reads: a standby's own lag, or the
+    primary's standbys (pg_stat_replication)."""
+    with _read() as conn, _monitor(conn):
+        standby = conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one()
+        return Replication(standby, read_frame(conn, _STANDBY_SQL if standby else _PRIMARY_SQL))
+
+
 def long_running(min_seconds: float) -> pd.DataFrame:
     """Queries running, and transactions open, for longer than min_seconds (whole server)."""
     with _read() as conn, _monitor(conn):
