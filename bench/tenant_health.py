@@ -56,7 +56,7 @@ def main() -> None:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     print(f"enhancement_history rows: {rows:,}; {RUNS} runs each, medians")
     print(f"{'view':<28}{'SQL alone':>11}{'page cold':>11}{'page warm':>11}{'cold/SQL':>10}")
-    tenant = health.fleet_metrics(now - timedelta(days=1), now).sort_values("received").iloc[-1]
+    tenant = health.fleet_metrics(now - timedelta(days=1), now).sort_values("attempts").iloc[-1]
     for label, query, range_days in (
         ("fleet, 24h", {}, 1),
         ("fleet, 7d", {"range": "7d"}, 7),

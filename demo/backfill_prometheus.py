@@ -56,7 +56,7 @@ WORKERS = tuple(
 )
 RUNTIME_BUCKETS = (1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, math.inf)
 RUNTIME_MEDIAN_S, RUNTIME_SIGMA = 18.5, 0.45  # as the generator's processing_time_ms
-REJECTED_SHARE = 0.003  # webhooks the API refuses (bad signature, validation)
+REJECTED_SHARE = 0.0005  # webhooks the API could not queue (a Redis error now and then)
 RETRY_FACTOR = 1.04  # task runs per webhook, Celery retries included
 
 
@@ -223,9 +223,15 @@ def _families(
             else (now - timedelta(days=t.stopped_days_ago)).timestamp()
         )
         expected = t.tickets_per_day * scale * share / 60 * (ts < stopped) * (ts >= onboarded)
+        if t.refused_hours is not None:  # bad signature: refused before any counter moves
+            expected = expected * (ts < (now - timedelta(hours=t.refused_hours)).timestamp())
         expected_total += expected
         received = rng.poisson(expected)
-        rejected = rng.binomial(received, REJECTED_SHARE)
+        rejected_share = np.full(len(ts), REJECTED_SHARE)
+        if t.rejected_hours is not None:  # Redis errors at the API: HTTP 503, counted
+            since = (now - timedelta(hours=t.rejected_hours)).timestamp()
+            rejected_share[ts >= since] = t.rejected_share
+        rejected = rng.binomial(received, rejected_share)
         exported = ts >= onboarded  # the series appears with the tenant's first webhook
         for status, increments in (
             ("received", received),

@@ -1,14 +1,20 @@
 """Create a platform-shaped database with the dashboard's roles and migrations.
 
 Runs the SQL files in schema/ through psql as the private stack's superuser, exactly as a DBA
-would run them against a production platform database. Used by `make demo` and by the tests
-(which create their own databases, so they never touch the demo one).
+would run them against a production platform database: grants.sql, the migrations and the
+opt-in hardening.sql (so the demo is not open to the platform's set_tenant_context() hazard).
+Used by `make demo` and by the tests (which create their own databases, so they never touch
+the demo one; some build an unhardened one on purpose).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import os
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -46,15 +52,37 @@ def apply_platform_schema(database: str, force_rls: bool = True) -> None:
         _psql(database, "-f", str(SCHEMA_DIR / "demo_force_rls.sql"))
 
 
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677), computed
+    here so the password itself is never sent to the server (nor lands in its statistics)."""
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    b64 = base64.b64encode
+    return (
+        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
+        f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
+    )
+
+
 def apply_grants(database: str, reader_password: str, admin_password: str) -> None:
     _psql(
         database,
         "-v",
-        f"reader_password={reader_password}",
+        f"reader_password={scram_verifier(reader_password)}",
         "-v",
-        f"admin_password={admin_password}",
+        f"admin_password={scram_verifier(admin_password)}",
         "-f",
         str(SCHEMA_DIR / "grants.sql"),
+    )
+
+
+def apply_hardening(database: str, platform_roles: str = "") -> None:
+    """schema/hardening.sql: the platform-side fix a DBA opts into."""
+    _psql(
+        database, "-v", f"platform_roles={platform_roles}", "-f", str(SCHEMA_DIR / "hardening.sql")
     )
 
 
@@ -82,18 +110,24 @@ def apply_migrations(database: str) -> list[str]:
     return applied
 
 
-def prepare(database: str, force_rls: bool = True) -> None:
-    """Everything a fresh platform-shaped database needs for the dashboard."""
+def prepare(database: str, force_rls: bool = True, harden: bool = True) -> None:
+    """Everything a fresh platform-shaped database needs for the dashboard (harden=False: the
+    platform as shipped, open to the set_tenant_context() escalation)."""
     create_database(database)
     apply_platform_schema(database, force_rls=force_rls)
     apply_grants(database, os.environ["STACK_READER_PASSWORD"], os.environ["STACK_ADMIN_PASSWORD"])
     apply_migrations(database)
+    if harden:
+        apply_hardening(database)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("database")
     args = parser.parse_args()
+    # The demo database is rebuilt from scratch, so it always has the current platform schema
+    # (CREATE TABLE IF NOT EXISTS would keep an older reproduction's columns and policies).
+    drop_database(args.database)
     prepare(args.database)
     print(f"database {args.database} ready")
 

@@ -20,6 +20,10 @@ INITECH = "msp-initech"  # ServiceDesk Plus 401 (expired API key) for a day: bad
 UMBRELLA = "msp-umbrella-it"  # network/VPN enhancements rated much worse, with comments saying why
 HOOLI = "5b0f7c1e-3d7a-4e2b-9a61-2f8c4d9e7b10"  # UUID tenant_id; kb_timeout_seconds out of range
 SOYLENT = "msp-soylent"  # enhancements stopped: webhooks keep arriving, rows stay pending
+# Enhancements stopped with no rows to show it (Prometheus' webhook counters tell):
+VANDELAY = "msp-vandelay"  # wrong webhook secret: refused before counting, silent for 30 h
+KRAMERICA = "msp-kramerica"  # Redis errors at the API: webhooks counted as rejected for 3 h
+PENDANT = "msp-pendant"  # jobs queued for 8 h but no worker attempted any (workers stopped)
 NEWCO = "msp-stark-newco"  # onboarded 3 days ago, fewer than 50 ticket_history rows
 WAYNE = "msp-wayne-legacy"  # inactive (is_active=false), traffic stopped weeks ago
 
@@ -28,15 +32,16 @@ TICKET_SDP_TIMEOUT = "12345"  # failed: ServiceDesk Plus API timeout during an i
 TICKET_LOW_RATED = "67890"  # completed, rated 2 with a comment, plus a thumbs_down
 TICKET_QUEUED = "70001"  # waiting in the Redis `celery` list, matching pending row
 TICKET_STALE_PENDING = "70002"  # pending for 20 minutes, not in any queue (worker lost it)
-TICKET_CONTEXT_AS_STRING = "70003"  # completed; context_gathered stored as a JSON string
-TICKET_LLM_TIMEOUT = "70004"
-TICKET_LLM_RATE_LIMIT = "70005"
+TICKET_CONTEXT_AS_STRING = "70003"  # completed; context_gathered a JSON string (as every one)
+TICKET_LLM_TIMEOUT = "70004"  # completed: the LLM timed out, the worker posted its fallback
+TICKET_PLATFORM_BUG = "70005"  # failed: AttributeError in the platform's code
 TICKET_SDP_UNAUTHORIZED = "70006"
 TICKET_SDP_RATE_LIMIT = "70007"
-TICKET_CONTEXT_TIMEOUT = "70008"  # failed; only the context errors entry says why
+TICKET_CONTEXT_TIMEOUT = "70008"  # completed with errors: context gathering timed out
 TICKET_SOFT_TIME_LIMIT = "70009"
-TICKET_RERUN = "70010"  # failed twice (LLM timeout), completed on the third run
+TICKET_RERUN = "70010"  # 3 failed attempts (ServiceDesk Plus update), completed on the 4th
 TICKET_STUCK_IN_QUEUE = "70011"  # oldest job in the queue: 47 minutes (> 30 min = stuck)
+TICKET_NODE_KEY_BUG = "70012"  # failed: KeyError: 'node_name' in the platform's code
 
 # --- failure modes -------------------------------------------------------------------------------
 LLM_TIMEOUT = "llm_timeout"
@@ -46,6 +51,8 @@ SDP_UNAUTHORIZED = "sdp_unauthorized"
 SDP_RATE_LIMIT = "sdp_rate_limit"
 CONTEXT_TIMEOUT = "context_timeout"
 SOFT_TIME_LIMIT = "soft_time_limit"
+PLATFORM_BUG = "platform_bug"
+NODE_KEY_BUG = "node_key_bug"
 FAILURE_MODES = (
     LLM_TIMEOUT,
     LLM_RATE_LIMIT,
@@ -54,20 +61,30 @@ FAILURE_MODES = (
     SDP_RATE_LIMIT,
     CONTEXT_TIMEOUT,
     SOFT_TIME_LIMIT,
+    PLATFORM_BUG,
+    NODE_KEY_BUG,
 )
-# error_message per mode; {url} and {ticket} are filled in per row like httpx does. A context
-# timeout leaves error_message NULL: only the context_gathered errors entry records it.
+# What goes wrong but still completes (contract section 1): an LLM error is caught and replaced
+# by a fallback text, a context timeout leaves an errors entry. Neither is a failed row.
+COMPLETES_ANYWAY = (LLM_TIMEOUT, LLM_RATE_LIMIT, CONTEXT_TIMEOUT)
+LLM_FALLBACK_OUTPUT = (
+    "Automatic enhancement unavailable: the AI service did not respond. Similar tickets and "
+    "knowledge base articles gathered for this ticket are listed in the ticket history."
+)
+# error_message of a failed row, as the worker writes it (f"{type(exc).__name__}: {exc}", or
+# Celery's soft limit); {url} and {ticket} are filled in per row. None: the run completes.
 ERROR_MESSAGES: dict[str, str | None] = {
-    LLM_TIMEOUT: "TimeoutError: OpenAI request timed out after 30s",
-    LLM_RATE_LIMIT: "openai.RateLimitError: 429 Too Many Requests: Rate limit reached for "
-    "openai/gpt-4o-mini on tokens per min (TPM): Limit 200000. Please try again in 20s.",
-    SDP_TIMEOUT: "ReadTimeout: ServiceDesk Plus API timeout after 30s",
+    LLM_TIMEOUT: None,
+    LLM_RATE_LIMIT: None,
+    SDP_TIMEOUT: "RuntimeError: Failed to update ticket {ticket} via ServiceDesk Plus API",
     SDP_UNAUTHORIZED: "HTTPStatusError: 401 Unauthorized for url "
     "'{url}/api/v3/requests/{ticket}' (invalid or expired API key)",
     SDP_RATE_LIMIT: "HTTPStatusError: 429 Too Many Requests for url "
     "'{url}/api/v3/requests/{ticket}'",
     CONTEXT_TIMEOUT: None,
     SOFT_TIME_LIMIT: "Task exceeded soft time limit (100s)",
+    PLATFORM_BUG: "AttributeError: 'TenantConfig' object has no attribute 'base_url'",
+    NODE_KEY_BUG: "KeyError: 'node_name'",
 }
 CONTEXT_TIMEOUT_ERROR = {"node_name": "all", "message": "Timeout after 30s"}
 # Share of each mode among the everyday (non-incident) failures.
@@ -76,7 +93,8 @@ BASE_FAILURE_MIX = {
     LLM_RATE_LIMIT: 0.1,
     SDP_TIMEOUT: 0.3,
     SDP_RATE_LIMIT: 0.05,
-    CONTEXT_TIMEOUT: 0.25,
+    CONTEXT_TIMEOUT: 0.2,
+    NODE_KEY_BUG: 0.05,
 }
 
 # --- Redis ---------------------------------------------------------------------------------------
@@ -120,6 +138,10 @@ class Tenant:
     is_active: bool = True
     stopped_days_ago: float | None = None  # no traffic after this
     stalled_hours: float | None = None  # nothing completes in the last N hours
+    refused_hours: float | None = None  # webhooks refused (bad signature) for the last N hours
+    rejected_hours: float | None = None  # the API rejects (cannot queue) for the last N hours
+    rejected_share: float = 0.6  # ...this share of the webhooks
+    unattempted_hours: float | None = None  # queued, but no worker attempts, for N hours
     base_failure_rate: float = 0.02
     feedback_rate: float = 0.06  # share of completed enhancements that get feedback
     low_rated_kinds: tuple[str, ...] = ()  # ticket kinds whose enhancements techs dislike
@@ -221,8 +243,48 @@ TENANTS: tuple[Tenant, ...] = (
         200,
         70,
         600000,
-        stalled_hours=5,
+        stalled_hours=24,  # long enough to show at any hour, even at the tests' small scale
         clients=("Soylent Foods",),
+    ),
+    Tenant(
+        VANDELAY,
+        "Vandelay IT Import/Export",
+        "vandelay.example",
+        80,
+        220,
+        700,
+        240,
+        90,
+        900000,
+        refused_hours=30,
+        clients=("Vandelay Industries",),
+    ),
+    Tenant(
+        KRAMERICA,
+        "Kramerica Managed IT",
+        "kramerica.example",
+        75,
+        160,
+        600,
+        200,
+        60,
+        910000,
+        rejected_hours=3,
+        rejected_share=0.9,
+        clients=("Kramerica Industries",),
+    ),
+    Tenant(
+        PENDANT,
+        "Pendant Publishing IT",
+        "pendant.example",
+        70,
+        140,
+        550,
+        200,
+        60,
+        920000,
+        unattempted_hours=8,
+        clients=("Pendant Publishing",),
     ),
     Tenant(
         NEWCO,
@@ -591,6 +653,7 @@ INCIDENTS: tuple[Incident, ...] = (
     Incident("globex-sdp-429", SDP_RATE_LIMIT, 4, 9.0, 3.0, 0.25, GLOBEX),
     Incident("initech-sdp-401-expired-key", SDP_UNAUTHORIZED, 6, 7.5, 26.0, 0.97, INITECH),
     Incident("openai-timeouts", LLM_TIMEOUT, 8, 15.0, 1.0, 0.5),
+    Incident("bad-deploy-attributeerror", PLATFORM_BUG, 7, 13.0, 0.75, 0.9),
     Incident("context-db-slow", CONTEXT_TIMEOUT, 11, 10.0, 2.0, 0.45),
 )
 
@@ -696,7 +759,6 @@ class PlantedRun:
     clock: tuple[int, float] | None = None  # (days ago, hour) of created_at
     age_seconds: int | None = None  # or: created_at = now - age
     processing_ms: int | None = None
-    context_as_string: bool = False
     queue: str | None = None  # Redis list holding its job (pending runs only)
     celery_priority: int = 0
 
@@ -736,25 +798,33 @@ PLANTED_RUNS: tuple[PlantedRun, ...] = (
         "completed",
         clock=(1, 14.0),
         processing_ms=18_950,
-        context_as_string=True,
     ),
     PlantedRun(
         ACME,
         TICKET_LLM_TIMEOUT,
         "performance",
-        "failed",
+        "completed",
         LLM_TIMEOUT,
         (3, 11.2),
         processing_ms=33_870,
     ),
     PlantedRun(
         ACME,
-        TICKET_LLM_RATE_LIMIT,
+        TICKET_PLATFORM_BUG,
         "software",
         "failed",
-        LLM_RATE_LIMIT,
+        PLATFORM_BUG,
         (2, 14.5),
-        processing_ms=4_120,
+        processing_ms=410,
+    ),
+    PlantedRun(
+        ACME,
+        TICKET_NODE_KEY_BUG,
+        "email",
+        "failed",
+        NODE_KEY_BUG,
+        (2, 16.25),
+        processing_ms=3_880,
     ),
     PlantedRun(
         ACME,
@@ -778,7 +848,7 @@ PLANTED_RUNS: tuple[PlantedRun, ...] = (
         ACME,
         TICKET_CONTEXT_TIMEOUT,
         "disk_space",
-        "failed",
+        "completed",
         CONTEXT_TIMEOUT,
         (11, 10.5),
         processing_ms=31_040,
@@ -792,13 +862,18 @@ PLANTED_RUNS: tuple[PlantedRun, ...] = (
         (6, 15.3),
         processing_ms=100_412,
     ),
+    # One webhook, four attempts: Celery retried the failed update 3 times (backoff), each
+    # attempt its own row with its own created_at; the last one completed.
     PlantedRun(
-        ACME, TICKET_RERUN, "network", "failed", LLM_TIMEOUT, (3, 9.0), processing_ms=34_020
+        ACME, TICKET_RERUN, "network", "failed", SDP_TIMEOUT, (3, 9.0), processing_ms=31_020
     ),
     PlantedRun(
-        ACME, TICKET_RERUN, "network", "failed", LLM_TIMEOUT, (3, 9.012), processing_ms=32_770
+        ACME, TICKET_RERUN, "network", "failed", SDP_TIMEOUT, (3, 9.01), processing_ms=30_770
     ),
-    PlantedRun(ACME, TICKET_RERUN, "network", "completed", clock=(3, 9.5), processing_ms=19_640),
+    PlantedRun(
+        ACME, TICKET_RERUN, "network", "failed", SDP_TIMEOUT, (3, 9.02), processing_ms=30_910
+    ),
+    PlantedRun(ACME, TICKET_RERUN, "network", "completed", clock=(3, 9.03), processing_ms=19_640),
     # Jobs waiting in Redis, each with its pending row. 14 in Celery's lists, 4 in
     # enhancement:queue; the oldest (47 min) makes the "stuck" rule fire.
     _queued(ACME, TICKET_STUCK_IN_QUEUE, "email", 47 * 60, CELERY_QUEUE),

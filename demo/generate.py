@@ -27,25 +27,19 @@ from psycopg.types.json import Json
 
 from demo import fleet
 from demo.fleet import KINDS, Tenant
+from services.db import PLATFORM_TABLES as TABLES
 
-TABLES = (
-    "tenant_configs",
-    "enhancement_history",
-    "enhancement_feedback",
-    "ticket_history",
-    "system_inventory",
-    "audit_log",
-)
 STATUSES = ("pending", "completed", "failed")
 PENDING, COMPLETED, FAILED = 0, 1, 2
 CONTEXT_TIMEOUT = fleet.FAILURE_MODES.index(fleet.CONTEXT_TIMEOUT)
 SOFT_TIME_LIMIT = fleet.FAILURE_MODES.index(fleet.SOFT_TIME_LIMIT)
+COMPLETES_ANYWAY = [fleet.FAILURE_MODES.index(m) for m in fleet.COMPLETES_ANYWAY]
+LLM_FALLBACK = [fleet.FAILURE_MODES.index(m) for m in (fleet.LLM_TIMEOUT, fleet.LLM_RATE_LIMIT)]
 
 RETRY_SHARE = 0.6  # failed runs that Celery's autoretry runs again (max_retries=3)
 MANUAL_RERUN_FAILED = 0.15  # failed runs support re-queued by hand later
 MANUAL_RERUN_COMPLETED = 0.003
 LOST_SHARE = 0.0002  # runs a crashed worker left pending for good
-CONTEXT_AS_STRING_SHARE = 0.25  # rows whose context_gathered is a JSON string holding the object
 CONTEXT_VARIANTS = 10  # per (tenant, kind); the last carries a partial kb_search error
 OUTPUT_VARIANTS = 4
 CHUNK_ROWS = 100_000
@@ -65,7 +59,6 @@ class Runs:
     done: np.ndarray  # epoch seconds, NaN while pending
     processing: np.ndarray  # ms, -1 while pending
     workflow: np.ndarray  # context gathering ms
-    as_string: np.ndarray  # context_gathered stored as a JSON string
     planted: np.ndarray
 
     def __len__(self) -> int:
@@ -140,7 +133,9 @@ def _attempt(
     windows: list[Window],
     now: datetime,
 ) -> Runs:
-    """One run of each ticket: failure mode, timings and the status it has at `now`."""
+    """One attempt of each ticket: what went wrong (if anything), timings and the status it
+    has at `now`. LLM errors and context timeouts complete anyway (fallback text, errors
+    entry); the other modes fail the attempt."""
     n = len(created)
     now_s = now.timestamp()
     failure = np.full(n, -1, np.int8)
@@ -168,18 +163,22 @@ def _attempt(
         fleet.SDP_RATE_LIMIT: workflow + llm + jitter,
         fleet.CONTEXT_TIMEOUT: 30_000 + jitter * 3,
         fleet.SOFT_TIME_LIMIT: fleet.SOFT_TIME_LIMIT_MS + jitter,
+        fleet.PLATFORM_BUG: jitter / 2,  # fails loading the tenant's configuration
+        fleet.NODE_KEY_BUG: workflow + jitter,  # fails merging the context results
     }
     for code, mode in enumerate(fleet.FAILURE_MODES):
         processing = np.where(failure == code, by_mode[mode], processing)
     workflow = np.where(failure == CONTEXT_TIMEOUT, 30_000, workflow)
 
-    # created_at is the webhook; completed_at adds the queue wait, longer in a backlog.
+    # `created` is the webhook; the worker starts the attempt (and inserts its row, created_at)
+    # after the queue wait, longer in a backlog.
     backlog = fleet.queue_backlog(created, now)
-    wait = rng.exponential(0.8, n) + backlog * fleet.QUEUE_WAIT_SECONDS_PER_JOB
-    done = created + wait + processing / 1000
+    created = created + rng.exponential(0.8, n) + backlog * fleet.QUEUE_WAIT_SECONDS_PER_JOB
+    done = created + processing / 1000
     stalled = created >= now_s - t.stalled_hours * 3600 if t.stalled_hours else np.zeros(n, bool)
     pending = (done > now_s) | (rng.random(n) < LOST_SHARE) | stalled
-    status = np.where(pending, PENDING, np.where(failure >= 0, FAILED, COMPLETED)).astype(np.int8)
+    fails = (failure >= 0) & ~np.isin(failure, COMPLETES_ANYWAY)
+    status = np.where(pending, PENDING, np.where(fails, FAILED, COMPLETED)).astype(np.int8)
     return Runs(
         tenant=np.full(n, ti, np.int32),
         ticket=ticket,
@@ -190,7 +189,6 @@ def _attempt(
         done=np.where(pending, np.nan, done),
         processing=np.where(pending, -1, processing.astype(np.int64)),
         workflow=workflow.astype(np.int64),
-        as_string=rng.random(n) < CONTEXT_AS_STRING_SHARE,
         planted=np.zeros(n, bool),
     )
 
@@ -203,12 +201,19 @@ def _tenant_runs(
     end = now.timestamp()
     if t.stopped_days_ago is not None:
         end = min(end, (now - timedelta(days=t.stopped_days_ago)).timestamp())
+    # Refused webhooks (wrong secret) and jobs no worker takes leave no row at all.
+    for hours in (t.refused_hours, t.unattempted_hours):
+        if hours is not None:
+            end = min(end, (now - timedelta(hours=hours)).timestamp())
     if end <= start:
         return None
     hours = np.arange(start // 3600 * 3600, end, 3600.0)
     counts = rng.poisson(t.tickets_per_day * scale * fleet.hourly_weight(hours))
     created = np.repeat(hours, counts) + rng.random(counts.sum()) * 3600
     created = np.sort(created[(created >= start) & (created < end)])
+    if t.rejected_hours is not None:  # the API could not queue these: no job, no row
+        rejected = created >= end - t.rejected_hours * 3600
+        created = created[~(rejected & (rng.random(len(created)) < t.rejected_share))]
     kind = rng.choice(len(KINDS), len(created), p=_kind_weights(t)).astype(np.int8)
     ticket = t.ticket_base + t.history_size + np.arange(len(created), dtype=np.int64)
     windows = []
@@ -266,7 +271,6 @@ def _planted_runs(tenants: tuple[Tenant, ...], now: datetime) -> Runs:
         done=np.where(pending, np.nan, created + 1.2 + processing / 1000),
         processing=processing,
         workflow=np.where(failure == CONTEXT_TIMEOUT, 30_000, 3_400).astype(np.int64),
-        as_string=np.array([r.context_as_string for r in rows]),
         planted=np.ones(len(rows), bool),
     )
 
@@ -286,8 +290,6 @@ ROLES = (
     ("ws", "Workstation", 10),
 )
 LOCATIONS = ("HQ", "Branch office", "Datacenter", "Warehouse", "Remote site")
-PRIORITIES = ("low", "medium", "high", "critical")
-PRIORITY_WEIGHTS = (0.3, 0.45, 0.2, 0.05)
 
 
 @dataclass
@@ -339,7 +341,8 @@ def _inventory(rng: np.random.Generator, ti: int, t: Tenant) -> list[dict]:
 
 
 class _Texts:
-    """Pools of COPY-escaped context_gathered prefixes and llm_output texts.
+    """Pools of COPY-escaped context_gathered prefixes (JSON strings holding the object, as the
+    worker's json.dumps writes them) and llm_output texts.
 
     Context JSON refers to the tenant's real ticket_history subjects and inventory hosts; each
     row appends its own workflow_execution_time_ms between prefix and suffix.
@@ -352,7 +355,6 @@ class _Texts:
         bulk: list[History],
         inventory: list[list[dict]],
     ) -> None:
-        obj_pre: list[str] = []
         str_pre: list[str] = []
         for ti, t in enumerate(tenants):
             for ki, kind in enumerate(KINDS):
@@ -369,7 +371,6 @@ class _Texts:
                         inventory[ti],
                         partial_error=v == CONTEXT_VARIANTS - 1,
                     )
-                    obj_pre.append(_copy_escape(context))
                     str_pre.append(_copy_escape(json.dumps(context)[:-1]))
         timeout = {
             "similar_tickets": [],
@@ -378,10 +379,9 @@ class _Texts:
             "errors": [fleet.CONTEXT_TIMEOUT_ERROR],
         }
         text = json.dumps(timeout)[:-1] + ', "workflow_execution_time_ms": '
-        obj_pre.append(_copy_escape(text))
         str_pre.append(_copy_escape(json.dumps(text)[:-1]))
-        self.timeout_index = len(obj_pre) - 1
-        self.obj_pre = np.array(obj_pre, dtype=object)
+        self.timeout_index = len(str_pre) - 1
+        self.fallback = _copy_escape(fleet.LLM_FALLBACK_OUTPUT)
         self.str_pre = np.array(str_pre, dtype=object)
         self.outputs = np.array(
             [
@@ -458,19 +458,25 @@ def _history_lines(
     for lo in range(0, len(runs), CHUNK_ROWS):
         r = runs.take(np.arange(lo, min(lo + CHUNK_ROWS, len(runs))))
         v = variant[lo : lo + CHUNK_ROWS]
-        has_context = (r.status == COMPLETED) | (r.failure == CONTEXT_TIMEOUT)
+        # The worker writes json.dumps(context) on success (a JSON string holding the object);
+        # a failed or pending row keeps the JSON null it was inserted with.
+        has_context = r.status == COMPLETED
         index = np.where(
             r.failure == CONTEXT_TIMEOUT,
             texts.timeout_index,
             (r.tenant * len(KINDS) + r.kind) * CONTEXT_VARIANTS + v,
         )
-        pre = np.where(r.as_string, texts.str_pre[index], texts.obj_pre[index])
-        pre[~has_context] = NULL
-        suffix = np.where(~has_context, "", np.where(r.as_string, '}"', "}")).tolist()
+        pre = texts.str_pre[index]
+        pre[~has_context] = "null"
+        suffix = np.where(has_context, '}"', "").tolist()
         workflow = np.where(has_context, r.workflow.astype(str), "").tolist()
         output = np.where(
             r.status == COMPLETED,
-            texts.outputs[r.kind * OUTPUT_VARIANTS + output_variant[lo : lo + len(r)]],
+            np.where(
+                np.isin(r.failure, LLM_FALLBACK),
+                texts.fallback,
+                texts.outputs[r.kind * OUTPUT_VARIANTS + output_variant[lo : lo + len(r)]],
+            ),
             NULL,
         )
         error = np.full(len(r), NULL, dtype=object)
@@ -500,6 +506,10 @@ def _history_lines(
         copy.write("".join(lines).encode())
 
 
+THIN_HISTORY = 50  # resolved tickets: below, "insufficient context" (contract section 6)
+SLOW_MS = 60_000  # processing time of a run rated worse: past the p95 target
+
+
 def _feedback(
     rng: np.random.Generator, runs: Runs, ids: list[str], tenants: tuple[Tenant, ...], now: datetime
 ) -> tuple[list[tuple], list[int]]:
@@ -512,7 +522,13 @@ def _feedback(
     at = runs.done[pick] + 60 + rng.exponential(3 * 3600, len(pick))
     pick, at = pick[at < now.timestamp()], at[at < now.timestamp()]
     low = np.array([[k.name in t.low_rated_kinds for k in KINDS] for t in tenants])
-    negative = rng.random(len(pick)) < np.where(low[runs.tenant[pick], runs.kind[pick]], 0.7, 0.1)
+    chance = np.where(low[runs.tenant[pick], runs.kind[pick]], 0.7, 0.1)
+    # Technicians also rate worse what came too late (processing over 60 s) and what had too
+    # little history to draw on (under the contract's 50 resolved tickets).
+    thin = np.array([t.history_size < THIN_HISTORY for t in tenants])[runs.tenant[pick]]
+    chance = np.where(thin, np.maximum(chance, 0.45), chance)
+    chance = np.where(runs.processing[pick] > SLOW_MS, np.minimum(chance + 0.4, 0.9), chance)
+    negative = rng.random(len(pick)) < chance
     is_rating = rng.random(len(pick)) < 0.4
     value = np.where(
         negative,
@@ -605,8 +621,8 @@ def _resolved_history(
 
 
 def _history_rows(rng: np.random.Generator, t: Tenant, h: History) -> list[tuple]:
+    """ticket_history rows with the platform's columns only (no subject, priority or tags)."""
     rows = []
-    priority = rng.choice(len(PRIORITIES), len(h.tickets), p=PRIORITY_WEIGHTS)
     pick = rng.integers(0, 1000, len(h.tickets))
     for j, (ticket, k) in enumerate(zip(h.tickets, h.kinds, strict=True)):
         kind = KINDS[k]
@@ -615,12 +631,9 @@ def _history_rows(rng: np.random.Generator, t: Tenant, h: History) -> list[tuple
             (
                 t.tenant_id,
                 str(ticket),
-                kind.subjects[ticket % len(kind.subjects)],
                 kind.descriptions[pick[j] % len(kind.descriptions)],
                 kind.resolutions[pick[j] % len(kind.resolutions)],
                 _at(h.resolved[j]),
-                PRIORITIES[priority[j]],
-                list(kind.tags),
                 h.source[j],
                 ingested,
                 ingested,
@@ -866,12 +879,9 @@ def _load(
                 "id",
                 "tenant_id",
                 "ticket_id",
-                "subject",
                 "description",
                 "resolution",
                 "resolved_date",
-                "priority",
-                "tags",
                 "source",
                 "ingested_at",
                 "created_at",

@@ -2,6 +2,7 @@
 --   psql "$PLATFORM_DB_URL" -v ON_ERROR_STOP=1 \
 --        -v reader_password='...' -v admin_password='...' -f schema/grants.sql
 -- Safe to run again. It only creates two roles, grants SELECT and adds SELECT-only policies.
+-- Then the migrations, and schema/hardening.sql (the platform-side fix the RLS self-test asks for).
 --
 -- dashboard_reader: tenant-scoped reads. RLS applies to it (no superuser, no BYPASSRLS, owns
 --   nothing), so it sees a tenant's rows only inside a transaction that set app.current_tenant_id.
@@ -15,10 +16,17 @@ SELECT format('CREATE ROLE %I LOGIN', r)
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)
 \gexec
 
-ALTER ROLE dashboard_reader LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT
-    PASSWORD :'reader_password';
-ALTER ROLE dashboard_admin LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT
-    PASSWORD :'admin_password';
+ALTER ROLE dashboard_reader LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+ALTER ROLE dashboard_admin LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+-- The passwords must never reach pg_stat_statements: the admin role reads it and the dashboard
+-- copies its texts into dashboard.query_texts. Untracked for this session only; setting it needs
+-- a superuser (or GRANT SET ON PARAMETER), and without that the script stops here, before any
+-- password is sent. A SCRAM-SHA-256 verifier computed client-side may be passed instead of the
+-- password (demo/dbsetup.py does): then the password never reaches the server at all.
+SELECT set_config('pg_stat_statements.track_utility', 'off', false);
+ALTER ROLE dashboard_reader PASSWORD :'reader_password';
+ALTER ROLE dashboard_admin PASSWORD :'admin_password';
+RESET pg_stat_statements.track_utility;
 ALTER ROLE dashboard_reader SET default_transaction_read_only = on;
 ALTER ROLE dashboard_admin SET default_transaction_read_only = on;
 ALTER ROLE dashboard_reader SET statement_timeout = '5s';

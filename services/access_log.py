@@ -5,24 +5,29 @@ record; records older than the retention period (90 days) are purged from cron:
 
     python -m services.access_log purge --older-than-days 90
 
-The purge runs as the admin role (ADMIN_DATABASE_URL), the only role allowed to DELETE.
+The record is append-only (schema/migrations/004): the roles write it only through
+dashboard.record_access(), which re-checks every field, and delete only through
+dashboard.purge_access_log(), which keeps at least 90 days. The purge runs as the admin role
+(ADMIN_DATABASE_URL), the only role allowed to call it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from services.config import rules
-from services.db import admin_scope, job_lock, read_frame, write_scope
-from services.errors import DashboardError, InvalidInput
+from services.db import TENANT_ID_PATTERN, admin_scope, job_lock, read_frame, write_scope
+from services.errors import DashboardError, InvalidInput, RecordRefused
 
 CROSS_TENANT = "*"
 COLUMNS = (
@@ -37,6 +42,20 @@ COLUMNS = (
     "sensitive_revealed",
 )
 PURGE_BATCH = 5000  # rows per DELETE: short transactions, well inside the admin statement timeout
+# The procedures' compliance policy; dashboard.purge_access_log() enforces it too.
+MIN_RETENTION_DAYS = 90
+PURPOSE_MAX = 500
+# Kinds for attempts that were refused: recorded too, so probing shows up in the record.
+EXPLAIN_REFUSED = "explain_refused"
+ACCESS_REFUSED = "access_refused"
+# The same rules as dashboard.record_access(), checked here first for a clearer message.
+SERVICE_ACTORS = ("cron",)
+ACTOR_ROLES = ("admin", "support", "client", "service")
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
+_QUERY_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# C0 and C1 control characters (NUL included): whitespace ones become a space, the rest go.
+_CONTROL_SPACE = re.compile(r"[\t\n\r\v\f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -51,26 +70,73 @@ class Access:
     sensitive_revealed: bool = False
 
 
+def clean_text(value: str) -> str:
+    """value without control characters (NUL included), as typed otherwise."""
+    return _CONTROL.sub("", _CONTROL_SPACE.sub(" ", value))
+
+
+def clean_purpose(purpose: str) -> str:
+    """The purpose as typed, without control characters and capped at PURPOSE_MAX characters."""
+    cleaned = clean_text(purpose).strip()
+    if not cleaned:
+        raise RecordRefused("no purpose of access was given")
+    return cleaned if len(cleaned) <= PURPOSE_MAX else cleaned[: PURPOSE_MAX - 1] + "…"
+
+
+def _clean_params(value: Any) -> Any:
+    # jsonb refuses \u0000, and control characters have no business in a record.
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean_params(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_params(v) for v in value]
+    return value
+
+
+def _checked(access: Access) -> dict[str, Any]:
+    actor = access.actor.strip()
+    if len(actor) > 254 or not (_EMAIL.fullmatch(actor) or actor in SERVICE_ACTORS):
+        raise RecordRefused("the signed-in user has no plausible email address")
+    if access.actor_role not in ACTOR_ROLES:
+        raise RecordRefused(f"unknown role {access.actor_role[:20]!r}")
+    if access.tenant_id != CROSS_TENANT and not TENANT_ID_PATTERN.fullmatch(access.tenant_id):
+        raise RecordRefused("invalid tenant id")
+    if not _QUERY_KIND.fullmatch(access.query_kind):
+        raise RecordRefused("invalid query kind")
+    return {
+        "actor": actor,
+        "role": access.actor_role,
+        "tenant": access.tenant_id,
+        "purpose": clean_purpose(access.purpose),
+        "kind": access.query_kind,
+        "params": json.dumps(_clean_params(access.query_params), default=str),
+        "rows": access.row_count,
+        "sensitive": access.sensitive_revealed,
+    }
+
+
 def record(access: Access) -> None:
-    with write_scope(admin=access.tenant_id == CROSS_TENANT) as conn:
-        conn.execute(
-            text(
-                "INSERT INTO dashboard.data_access_log (actor, actor_role, tenant_id, purpose,"
-                " query_kind, query_params, row_count, sensitive_revealed)"
-                " VALUES (:actor, :role, :tenant, :purpose, :kind, CAST(:params AS jsonb),"
-                " :rows, :sensitive)"
-            ),
-            {
-                "actor": access.actor,
-                "role": access.actor_role,
-                "tenant": access.tenant_id,
-                "purpose": access.purpose,
-                "kind": access.query_kind,
-                "params": json.dumps(access.query_params, default=str),
-                "rows": access.row_count,
-                "sensitive": access.sensitive_revealed,
-            },
-        )
+    """Append one record. Raises RecordRefused, SourceUnavailable or QueryTimeout when it cannot
+    (the caller then shows no data)."""
+    values = _checked(access)
+    try:
+        with write_scope(admin=access.tenant_id == CROSS_TENANT) as conn:
+            conn.execute(
+                text(
+                    "SELECT dashboard.record_access(:actor, :role, :tenant, :purpose, :kind,"
+                    " CAST(:params AS jsonb), :rows, :sensitive)"
+                ),
+                values,
+            )
+    except DBAPIError as exc:  # the function's own checks, or its grants missing
+        raise RecordRefused(_reason(exc)) from exc
+
+
+def _reason(exc: DBAPIError) -> str:
+    diag = getattr(exc.orig, "diag", None)
+    message = getattr(diag, "message_primary", None) or str(exc.orig).strip().splitlines()[0]
+    return f"PostgreSQL: {message}"
 
 
 @dataclass(frozen=True)
@@ -154,21 +220,19 @@ def to_csv(frame: pd.DataFrame) -> bytes:
 
 
 def purge(older_than_days: int) -> int:
-    """Delete records older than the given number of days; returns how many were deleted."""
-    if older_than_days < 1:
-        raise InvalidInput("Keep at least one day of access records.")
-    cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+    """Delete records older than the given number of days (at least MIN_RETENTION_DAYS) through
+    dashboard.purge_access_log(); returns how many were deleted."""
+    if older_than_days < MIN_RETENTION_DAYS:
+        raise InvalidInput(
+            f"Access records are kept at least {MIN_RETENTION_DAYS} days (the compliance policy)."
+        )
     deleted = 0
     while True:
         with write_scope(admin=True) as conn:
             batch = conn.execute(
-                text(
-                    "DELETE FROM dashboard.data_access_log WHERE id IN ("
-                    " SELECT id FROM dashboard.data_access_log WHERE accessed_at < :cutoff"
-                    " ORDER BY id LIMIT :batch)"
-                ),
-                {"cutoff": cutoff, "batch": PURGE_BATCH},
-            ).rowcount
+                text("SELECT dashboard.purge_access_log(:days, :batch)"),
+                {"days": older_than_days, "batch": PURGE_BATCH},
+            ).scalar_one()
         deleted += batch
         if batch < PURGE_BATCH:
             return deleted

@@ -59,10 +59,13 @@ def bars_and_line(
 
 
 def volume_and_success(
-    trend: pd.DataFrame, success_target: float, title: str = "Volume and success rate"
+    trend: pd.DataFrame,
+    success_target: float,
+    title: str = "Attempts and success rate (by attempt)",
 ) -> go.Figure:
-    """Bars: runs received (completed / failed / other); line: success rate with its target."""
-    other = trend["received"] - trend["completed"] - trend["failed"]
+    """Bars: attempts (completed / failed / pending; a retry is an attempt of its own); line:
+    success rate by attempt with its target."""
+    other = trend["attempts"] - trend["completed"] - trend["failed"]
     fig = bars_and_line(
         trend["bucket"],
         [
@@ -74,7 +77,7 @@ def volume_and_success(
         target=(success_target * 100, f"Target {success_target:.0%}"),
     )
     fig.update_xaxes(type="date")
-    fig.update_yaxes(title_text="runs", secondary_y=False)
+    fig.update_yaxes(title_text="attempts", secondary_y=False)
     fig.update_yaxes(
         title_text="success %", range=[0, 102], tickvals=[0, 25, 50, 75, 100], secondary_y=True
     )
@@ -85,13 +88,13 @@ def latency_p95(
     trend: pd.DataFrame,
     target_s: float,
     critical_s: float,
-    title: str = "p95 latency (webhook received → enhancement completed)",
+    title: str = "p95 processing time (worker start → enhancement completed)",
 ) -> go.Figure:
     fig = go.Figure()
     fig.add_scatter(
         x=trend["bucket"],
         y=trend["p95_s"],
-        name="p95 latency (s)",
+        name="p95 processing time (s)",
         mode="lines+markers",
         line=dict(color=INK, width=2),
     )
@@ -113,18 +116,18 @@ def latency_p95(
 
 
 def failure_breakdown(failures: pd.DataFrame) -> go.Figure:
-    ordered = failures.sort_values("runs")
+    ordered = failures.sort_values("attempts")
     fig = go.Figure(
         go.Bar(
-            x=ordered["runs"],
+            x=ordered["attempts"],
             y=ordered["cause"],
             orientation="h",
             marker_color=BAD_RED,
-            text=ordered["runs"],
+            text=ordered["attempts"],
             textposition="auto",
         )
     )
-    fig.update_xaxes(title_text="failed runs")
+    fig.update_xaxes(title_text="failed attempts")
     return _layout(fig, "Failures by cause", height=max(220, 60 + 45 * len(ordered)))
 
 
@@ -195,7 +198,7 @@ def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:
     colors = {"Negative": BAD_RED, "Positive": OK_GREEN}
     fig = go.Figure()
     fig.add_bar(
-        y=ordered["term"],
+        y=ordered["label"],
         x=ordered["other_share"] * 100,
         orientation="h",
         name=f"% of {other.lower()} feedback",
@@ -203,7 +206,7 @@ def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:
         opacity=0.45,
     )
     fig.add_bar(
-        y=ordered["term"],
+        y=ordered["label"],
         x=ordered["share"] * 100,
         orientation="h",
         name=f"% of {this.lower()} feedback",
@@ -212,7 +215,7 @@ def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:
         textposition="outside",
     )
     fig.update_layout(barmode="group", hovermode="closest")
-    fig.update_xaxes(title_text="% of feedback entries mentioning the theme", rangemode="tozero")
+    fig.update_xaxes(title_text="% of feedback entries with the signal", rangemode="tozero")
     return _layout(fig, f"{this} themes", height=max(240, 90 + 50 * len(ordered)))
 
 

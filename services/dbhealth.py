@@ -22,6 +22,9 @@ from datetime import datetime
 
 import pandas as pd
 import psycopg
+from pglast import ast, parse_sql
+from pglast.parser import ParseError
+from pglast.visitors import Visitor
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import ProgrammingError
 
@@ -143,6 +146,22 @@ SELECT DISTINCT ON (queryid) queryid, query
 """
 
 
+# A password literal in a statement text (CREATE/ALTER ROLE/USER ... PASSWORD '...', in any of
+# PostgreSQL's quoting forms, cut short or not) and a password=... in a connection string.
+_PASSWORD_LITERAL = re.compile(
+    r"(\bpassword\s+)(?:[eE]'(?:[^'\\]|\\.|'')*(?:'|$)|'(?:[^']|'')*(?:'|$)|(\$\w*\$)(?:.*?\2|.*$))",
+    re.IGNORECASE | re.DOTALL,
+)
+_PASSWORD_SETTING = re.compile(r"(\bpassword\s*=\s*)[^\s']+", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def redact_secrets(query: str) -> str:
+    """The statement text with every password literal replaced by '<redacted>'."""
+    query = _PASSWORD_LITERAL.sub(rf"\1'{REDACTED}'", query)
+    return _PASSWORD_SETTING.sub(rf"\1{REDACTED}", query)
+
+
 def _insert_snapshot(conn: Connection, source: str) -> int:
     """Copy this database's top-level counters into a new snapshot (in the caller's transaction)."""
     known = set(
@@ -157,7 +176,10 @@ def _insert_snapshot(conn: Connection, source: str) -> int:
         stats = [dict(row._mapping) for row in conn.execute(text(_LIVE_STATS_SQL))]
         missing = [row["queryid"] for row in stats if row["queryid"] not in known]
         texts = (
-            [dict(r._mapping) for r in conn.execute(text(_LIVE_TEXTS_SQL), {"ids": missing})]
+            [
+                {"queryid": r.queryid, "query": redact_secrets(r.query)}
+                for r in conn.execute(text(_LIVE_TEXTS_SQL), {"ids": missing})
+            ]
             if missing
             else []
         )
@@ -322,7 +344,10 @@ def top_statements(
         "exclude_roles": list(exclude_roles),
     }
     with _read() as conn:
-        return read_frame(conn, _TOP_SQL, params)
+        top = read_frame(conn, _TOP_SQL, params)
+    # Texts stored before redaction existed (migration 005 cleans them too).
+    top["query"] = top["query"].map(redact_secrets)
+    return top
 
 
 def statement_history(queryid: int, since: datetime, until: datetime) -> pd.DataFrame:
@@ -362,42 +387,74 @@ def statement_history(queryid: int, since: datetime, until: datetime) -> pd.Data
 
 # --- EXPLAIN -------------------------------------------------------------------------------------
 
-# Only to inspect the statement's shape: string literals, quoted names and comments are blanked
-# so a ';' or keyword inside them does not count. The statement itself is sent unchanged.
-_QUOTED_OR_COMMENT = re.compile(
-    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\w*)\$.*?\$\1\$|--[^\n]*|/\*.*?\*/", re.DOTALL
-)
-_NOT_IN_A_SELECT = {"insert", "update", "delete", "merge", "into", "analyze", "analyse"}
 MAX_EXPLAIN_CHARS = 20000
+_WRITES = {
+    ast.InsertStmt: "INSERT",
+    ast.UpdateStmt: "UPDATE",
+    ast.DeleteStmt: "DELETE",
+    ast.MergeStmt: "MERGE",
+}
+
+
+class _Refusals(Visitor):
+    """What, anywhere in a parsed SELECT, makes it more than a plain read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: set[str] = set()
+        self.placeholders = False
+
+    def visit(self, ancestors: object, node: ast.Node) -> None:
+        if type(node) in _WRITES:  # a data-modifying WITH
+            self.found.add(_WRITES[type(node)])
+        elif isinstance(node, ast.SelectStmt):
+            if node.intoClause:
+                self.found.add("INTO")
+            if node.lockingClause:
+                self.found.add("FOR UPDATE/SHARE")
+        elif isinstance(node, ast.ParamRef):
+            self.placeholders = True
 
 
 def check_explainable(statement: str) -> str:
-    """The statement if it is one plain SELECT with concrete values; InvalidInput otherwise."""
-    sql = statement.strip().rstrip(";").strip()
+    """The statement if PostgreSQL's own parser (pglast) reads it as exactly one plain SELECT
+    (or VALUES, or a set operation of them) with concrete values: no INTO, no FOR UPDATE/SHARE,
+    no data-modifying WITH. InvalidInput otherwise. Functions it calls are not judged: EXPLAIN
+    does not run the statement, and the read-only transaction and timeout stay the guarantee."""
+    sql = statement.strip()
     if not sql:
         raise InvalidInput("Paste a SELECT statement to explain.")
     if len(sql) > MAX_EXPLAIN_CHARS:
         raise InvalidInput(f"That statement is longer than {MAX_EXPLAIN_CHARS:,} characters.")
-    bare = _QUOTED_OR_COMMENT.sub(" ", sql)
-    if ";" in bare:
+    try:
+        parsed = parse_sql(sql)
+    except ParseError as exc:
+        raise InvalidInput(f"That is not valid SQL: {exc.args[0]}.") from exc
+    if not parsed:  # only comments
+        raise InvalidInput("Paste a SELECT statement to explain.")
+    if len(parsed) != 1:
         raise InvalidInput("Only one statement can be explained: remove everything after ';'.")
-    words = re.findall(r"[a-z_]+", bare.lower())
-    if not words or words[0] not in ("select", "with"):
+    if not isinstance(parsed[0].stmt, ast.SelectStmt):
         raise InvalidInput(
             "Only a SELECT statement can be explained. Paste the statement alone: EXPLAIN is"
             " added for you, and EXPLAIN ANALYZE (which runs the statement) is never used."
         )
-    found = sorted(_NOT_IN_A_SELECT.intersection(words))
-    if found:
+    refusals = _Refusals()
+    refusals(parsed[0])
+    if refusals.found:
         raise InvalidInput(
-            f"Only a plain SELECT can be explained; this one contains {', '.join(found).upper()}."
+            "Only a plain SELECT can be explained; this one contains"
+            f" {', '.join(sorted(refusals.found))}."
         )
-    if re.search(r"\$\d+", bare):
+    if refusals.placeholders:
         raise InvalidInput(
             "Replace the placeholders ($1, $2, …) with concrete values: pg_stat_statements shows"
             " statements with their values taken out, and a plan depends on them."
         )
-    return sql
+    # Exactly the statement that was checked (locations count UTF-8 bytes): no trailing ';'.
+    raw = sql.encode()
+    start, length = parsed[0].stmt_location, parsed[0].stmt_len
+    return raw[start : start + length if length else len(raw)].decode()
 
 
 def explain(statement: str, timeout_ms: int | None = None) -> str:
@@ -406,6 +463,8 @@ def explain(statement: str, timeout_ms: int | None = None) -> str:
     sql = check_explainable(statement)
     with admin_scope() as conn:
         _limits(conn, timeout_ms or rules("db_health")["explain_timeout_ms"])
+        # The server must read string literals as the checker did (E'' and '' alike).
+        conn.execute(text("SELECT set_config('standard_conforming_strings', 'on', true)"))
         cursor = conn.connection.driver_connection.cursor()
         try:
             # The extended protocol (binary results) holds exactly one command: the server
@@ -550,7 +609,7 @@ def replication() -> Replication:
 def long_running(min_seconds: float) -> pd.DataFrame:
     """Queries running, and transactions open, for longer than min_seconds (whole server)."""
     with _read() as conn, _monitor(conn):
-        return read_frame(
+        frame = read_frame(
             conn,
             """
             SELECT pid, datname AS database, usename AS "user",
@@ -569,6 +628,8 @@ def long_running(min_seconds: float) -> pd.DataFrame:
             """,
             {"min_s": min_seconds},
         )
+    frame["query"] = frame["query"].map(redact_secrets, na_action="ignore")
+    return frame
 
 
 # --- tables and indexes --------------------------------------------------------------------------

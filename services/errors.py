@@ -24,5 +24,13 @@ class InvalidInput(DashboardError):
     """Bad user input (a ticket id, a tenant id): the message says what is wrong."""
 
 
+class RecordRefused(DashboardError):
+    """The data-access record refused an entry (an implausible actor, purpose or kind): the view
+    must not show the data."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"the access record was refused: {reason}")
+
+
 class UnsafeRole(DashboardError):
     """The configured database role is one RLS does not apply to: no tenant data is shown."""

@@ -18,7 +18,26 @@ class FailureMode:
     next_step: str
 
 
-# Order matters: the first match wins ("openai.RateLimitError: 429" is the LLM, not SDP).
+# Order matters: the first match wins. A bug in the platform's own code is recognised by the
+# Python exception type the worker writes first (f"{type(exc).__name__}: {exc}"); the exception
+# types that mean something outside the code (TimeoutError, HTTPStatusError, the RuntimeError
+# the ServiceDesk Plus client raises, openai.*) are not in that list and keep their own classes.
+PLATFORM_BUG_TYPES = (
+    "KeyError",
+    "AttributeError",
+    "TypeError",
+    "NameError",
+    "ValueError",
+    "IndexError",
+    "UnboundLocalError",
+    "ZeroDivisionError",
+    "AssertionError",
+    "ImportError",
+    "ModuleNotFoundError",
+    "NotImplementedError",
+    "RecursionError",
+    "ValidationError",
+)
 FAILURE_MODES: tuple[FailureMode, ...] = (
     FailureMode(
         "soft_time_limit",
@@ -28,9 +47,17 @@ FAILURE_MODES: tuple[FailureMode, ...] = (
         "(context gathering, LLM or ServiceDesk Plus), then re-queue once it has recovered.",
     ),
     FailureMode(
+        "platform_bug",
+        "Platform bug (Python exception in the worker)",
+        r"^\s*(" + "|".join(PLATFORM_BUG_TYPES) + r")\M",
+        "A bug in the platform's own code, not the tenant's setup: escalate to Engineering with "
+        "this text (error_message verbatim), the ticket id and the time; re-queueing will fail "
+        "the same way until it is fixed.",
+    ),
+    FailureMode(
         "context_timeout",
         "Context gathering timeout",
-        r"node_name\W+all\W|context gathering.*(timeout|timed out)",
+        r"node(_name)?\W+all\W|context gathering.*(timeout|timed out)",
         "Slow context sources: check slow queries on ticket_history and the KB API, "
         "and the tenant's kb_timeout_seconds preference.",
     ),
@@ -56,11 +83,26 @@ FAILURE_MODES: tuple[FailureMode, ...] = (
         "tenant's volume; spread re-queues out.",
     ),
     FailureMode(
+        "sdp_update_failed",
+        "ServiceDesk Plus update failed (no status code)",
+        r"failed to update ticket .* via servicedesk",
+        "The ticket update was refused or never answered, and the platform kept no status code: "
+        "check in ServiceDesk Plus that the ticket still exists and is open, that the tenant's "
+        "servicedesk_url answers, and the api.servicedesk_plus.update_ticket span; then re-queue.",
+    ),
+    FailureMode(
         "sdp_error",
-        "ServiceDesk Plus API error or timeout",
-        r"servicedesk|sdp|httpstatuserror|timeouterror|connecterror|read ?timeout",
+        "ServiceDesk Plus API error",
+        r"servicedesk|sdp|httpstatuserror|connecterror|read ?timeout",
         "ServiceDesk Plus API slow or failing: check its latency in the trace and the ticket id; "
         "re-queue once it answers.",
+    ),
+    FailureMode(
+        "timeout",
+        "Timeout (TimeoutError)",
+        r"timeouterror|timed out",
+        "A call inside the worker timed out: open the trace for the slow span (context sources, "
+        "LLM or ServiceDesk Plus) and re-queue once it answers again.",
     ),
 )
 
@@ -94,7 +136,7 @@ def sql_case(error_column: str = "error_message", context_column: str = "context
     """SQL expression giving the failure-mode key of a row (same order as classify).
 
     Only the context's `errors` entries count (not similar tickets' text), whether the column
-    holds a JSON object or a JSON string holding one."""
+    holds a JSON object or a JSON string holding one; JSON null (not recorded) adds nothing."""
     errors = (
         f"(CASE WHEN json_typeof({context_column}) = 'string'"
         f" THEN ({context_column} #>> '{{}}')::json -> 'errors'"

@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection
 
+from services import themes
 from services.config import rules
 from services.db import admin_scope, read_frame, tenant_scope
-from services.health import bucket_for
+from services.health import bucket_for, failure_label
 
 FEEDBACK_TYPES = ("thumbs_up", "thumbs_down", "rating")
 
@@ -78,12 +79,15 @@ SELECT f.tenant_id, GROUPING(f.tenant_id) = 1 AS is_total, max(c.name) AS name,
   FROM enhancement_feedback f
   LEFT JOIN tenant_configs c ON c.tenant_id = f.tenant_id
  WHERE f.created_at >= :since AND f.created_at <= :until
+   AND (CAST(:tenant AS text) IS NULL OR f.tenant_id = :tenant)
  GROUP BY GROUPING SETS ((f.tenant_id), ())
 """
 
 
-def _summary(conn: Connection, since: datetime, until: datetime) -> FeedbackSummary:
-    frame = read_frame(conn, _STATS_SQL, {"since": since, "until": until})
+def _summary(
+    conn: Connection, tenant_id: str | None, since: datetime, until: datetime
+) -> FeedbackSummary:
+    frame = read_frame(conn, _STATS_SQL, {"tenant": tenant_id, "since": since, "until": until})
     total = FeedbackStats.from_row(frame[frame["is_total"]].iloc[0].to_dict())
     tenants = frame[~frame["is_total"]].drop(columns="is_total").copy()
     tenants["name"] = tenants["name"].fillna(tenants["tenant_id"])
@@ -97,13 +101,13 @@ def _summary(conn: Connection, since: datetime, until: datetime) -> FeedbackSumm
 
 def tenant_summary(tenant_id: str, since: datetime, until: datetime) -> FeedbackSummary:
     with tenant_scope(tenant_id) as conn:
-        return _summary(conn, since, until)
+        return _summary(conn, tenant_id, since, until)
 
 
 def fleet_summary(since: datetime, until: datetime) -> FeedbackSummary:
     """Every tenant (admin path)."""
     with admin_scope() as conn:
-        return _summary(conn, since, until)
+        return _summary(conn, None, since, until)
 
 
 _TREND_SQL = """
@@ -115,6 +119,7 @@ SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
                                    AND rating_value IS NOT NULL) AS average_rating
   FROM enhancement_feedback
  WHERE created_at >= :since AND created_at <= :until
+   AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
  GROUP BY 1 ORDER BY 1
 """
 
@@ -123,6 +128,7 @@ SELECT rating_value, count(*) AS n
   FROM enhancement_feedback
  WHERE feedback_type = 'rating' AND rating_value IS NOT NULL
    AND created_at >= :since AND created_at <= :until
+   AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
  GROUP BY 1
 """
 
@@ -133,8 +139,10 @@ class FeedbackTrend:
     ratings: pd.DataFrame  # rating_value 1..5, n (zeros included)
 
 
-def _trend(conn: Connection, since: datetime, until: datetime) -> FeedbackTrend:
-    params = {"since": since, "until": until}
+def _trend(
+    conn: Connection, tenant_id: str | None, since: datetime, until: datetime
+) -> FeedbackTrend:
+    params = {"tenant": tenant_id, "since": since, "until": until}
     over_time = read_frame(conn, _TREND_SQL, {**params, "bucket": bucket_for(since, until)})
     over_time["average_rating"] = over_time["average_rating"].astype(float)
     votes = over_time["thumbs_up"] + over_time["thumbs_down"]
@@ -147,17 +155,18 @@ def _trend(conn: Connection, since: datetime, until: datetime) -> FeedbackTrend:
 
 def tenant_trend(tenant_id: str, since: datetime, until: datetime) -> FeedbackTrend:
     with tenant_scope(tenant_id) as conn:
-        return _trend(conn, since, until)
+        return _trend(conn, tenant_id, since, until)
 
 
 def fleet_trend(since: datetime, until: datetime) -> FeedbackTrend:
     with admin_scope() as conn:
-        return _trend(conn, since, until)
+        return _trend(conn, None, since, until)
 
 
-# Tickets whose enhancement got the lowest average rating, with what is known of the ticket.
-# Comments are read only when the caller has the client's consent (with_comments).
-_WORST_SQL = """
+# Tickets whose enhancement got the lowest average rating, with the run that was rated (that
+# of the newest entry's enhancement_id, else the ticket's newest run before the feedback) and
+# its signals. Comments and the ticket's text (ticket_history) only with the client's consent.
+_WORST_SQL = f"""
 WITH rated AS (
     SELECT tenant_id, ticket_id,
            avg(rating_value) FILTER (WHERE feedback_type = 'rating') AS average_rating,
@@ -166,11 +175,14 @@ WITH rated AS (
            count(*) FILTER (WHERE feedback_type = 'thumbs_down') AS thumbs_down,
            count(*) FILTER (WHERE feedback_type = 'thumbs_up') AS thumbs_up,
            max(created_at) AS last_feedback,
-           CASE WHEN :with_comments THEN
+           (array_agg(enhancement_id ORDER BY created_at DESC)
+                FILTER (WHERE enhancement_id IS NOT NULL))[1] AS enhancement_id,
+           CASE WHEN :consented THEN
                string_agg(left(feedback_comment, 300), ' | ' ORDER BY created_at DESC)
            END AS comments
       FROM enhancement_feedback
      WHERE created_at >= :since AND created_at <= :until
+       AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
      GROUP BY tenant_id, ticket_id
     HAVING count(rating_value) FILTER (WHERE feedback_type = 'rating') > 0
      ORDER BY average_rating, ratings DESC, last_feedback DESC
@@ -178,39 +190,53 @@ WITH rated AS (
 )
 SELECT r.tenant_id, coalesce(c.name, r.tenant_id) AS tenant_name, r.ticket_id,
        r.average_rating, r.lowest_rating, r.ratings, r.thumbs_down, r.thumbs_up,
-       r.last_feedback, t.priority, array_to_string(t.tags, ', ') AS tags,
-       CASE WHEN :with_comments THEN t.subject END AS subject, r.comments
+       r.last_feedback, run.status AS run_status, run.cause, run.seconds AS processing_s,
+       ARRAY({themes.run_signals("run")}) AS signals,
+       CASE WHEN :consented THEN t.description END AS description,
+       CASE WHEN :consented THEN t.resolution END AS resolution, r.comments
   FROM rated r
   LEFT JOIN tenant_configs c ON c.tenant_id = r.tenant_id
-  LEFT JOIN ticket_history t ON t.tenant_id = r.tenant_id AND t.ticket_id = r.ticket_id
+  {themes.run_of("r.tenant_id", "r.ticket_id", "r.enhancement_id", "r.last_feedback")}
+  LEFT JOIN ticket_history t
+         ON :consented AND t.tenant_id = r.tenant_id AND t.ticket_id = r.ticket_id
  ORDER BY r.average_rating, r.ratings DESC, r.last_feedback DESC
 """
 
 
-def _worst(conn: Connection, since: datetime, until: datetime, with_comments: bool) -> pd.DataFrame:
+def _worst(
+    conn: Connection, tenant_id: str | None, since: datetime, until: datetime, consented: bool
+) -> pd.DataFrame:
     frame = read_frame(
         conn,
         _WORST_SQL,
         {
+            **themes.signal_params(),
+            "tenant": tenant_id,
             "since": since,
             "until": until,
-            "with_comments": with_comments,
+            "consented": consented,
             "limit": rules("feedback")["worst_rated_limit"],
         },
     )
     frame["average_rating"] = frame["average_rating"].astype(float)
+    frame["processing_s"] = frame["processing_s"].astype(float)
+    frame["cause"] = [failure_label(c) if isinstance(c, str) else None for c in frame["cause"]]
+    frame["signals"] = [
+        [themes.signal_label(s) for s in keys if not s.startswith("failed:")]
+        for keys in frame["signals"]
+    ]
     return frame
 
 
 def tenant_worst_rated(
-    tenant_id: str, since: datetime, until: datetime, with_comments: bool = False
+    tenant_id: str, since: datetime, until: datetime, consented: bool = False
 ) -> pd.DataFrame:
-    """with_comments only after the client consented and the access was recorded as sensitive."""
+    """consented only after the client consented and the access was recorded as sensitive."""
     with tenant_scope(tenant_id) as conn:
-        return _worst(conn, since, until, with_comments)
+        return _worst(conn, tenant_id, since, until, consented)
 
 
 def fleet_worst_rated(since: datetime, until: datetime) -> pd.DataFrame:
-    """Across tenants there is no single client to consent: never with comments."""
+    """Across tenants there is no single client to consent: never ticket text or comments."""
     with admin_scope() as conn:
-        return _worst(conn, since, until, with_comments=False)
+        return _worst(conn, None, since, until, consented=False)

@@ -16,18 +16,26 @@ import pandas as pd
 
 from services.config import rules
 from services.db import admin_scope, read_frame, tenant_scope
+from services.errors import DashboardError
 from services.failures import MODES_BY_KEY, sql_case
+from services.metrics import WebhookTraffic, webhook_traffic
 
 HEALTHY, DEGRADED, CRITICAL, INACTIVE = "healthy", "degraded", "critical", "inactive"
 SEVERITY_ORDER = {HEALTHY: 0, INACTIVE: 0, DEGRADED: 1, CRITICAL: 2}
 
-# Latency = webhook received -> enhancement completed (shared: the weekly review uses it too).
+# Processing time of one attempt: created_at is when a worker started it (the worker inserts
+# the row then), so queue wait is not in it (shared: the weekly review uses it too).
 LATENCY_S = "extract(epoch FROM completed_at - created_at)"
+
+# Every tenant-scoped read also names its tenant; the fleet read (admin scope) passes NULL.
+_TENANT = "(CAST(:tenant AS varchar) IS NULL OR tenant_id = :tenant)"
 
 _METRICS_SQL = f"""
 WITH runs AS (
+    -- one row per attempt: a retried ticket has several
     SELECT tenant_id,
-           count(*) AS received,
+           count(*) AS attempts,
+           count(DISTINCT ticket_id) AS tickets,
            count(*) FILTER (WHERE status = 'completed') AS completed,
            count(*) FILTER (WHERE status = 'failed') AS failed,
            count(*) FILTER (WHERE status = 'pending') AS pending,
@@ -37,15 +45,28 @@ WITH runs AS (
                FILTER (WHERE status = 'completed') AS p50_s,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY {LATENCY_S})
                FILTER (WHERE status = 'completed') AS p95_s,
-           max(created_at) AS last_received
+           max(created_at) AS last_attempt
       FROM enhancement_history
-     WHERE created_at >= :since AND created_at <= :now
+     WHERE created_at >= :since AND created_at <= :now AND {_TENANT}
+     GROUP BY tenant_id
+), ticket_outcomes AS (
+    -- a ticket is enhanced when any attempt completed; it ended failed when none completed
+    -- and none is still pending (Celery gave up, or nobody re-queued it)
+    SELECT tenant_id,
+           count(*) FILTER (WHERE enhanced) AS tickets_enhanced,
+           count(*) FILTER (WHERE NOT enhanced AND NOT open) AS tickets_failed
+      FROM (SELECT tenant_id, ticket_id, bool_or(status = 'completed') AS enhanced,
+                   bool_or(status = 'pending') AS open
+              FROM enhancement_history
+             WHERE created_at >= :since AND created_at <= :now AND {_TENANT}
+             GROUP BY tenant_id, ticket_id) per_ticket
      GROUP BY tenant_id
 ), failure_modes AS (
     SELECT tenant_id, json_object_agg(mode, n) AS failures_by_cause
       FROM (SELECT tenant_id, {sql_case()} AS mode, count(*) AS n
               FROM enhancement_history
              WHERE status = 'failed' AND created_at >= :since AND created_at <= :now
+               AND {_TENANT}
              GROUP BY 1, 2) per_mode
      GROUP BY tenant_id
 ), feedback AS (
@@ -55,26 +76,32 @@ WITH runs AS (
            count(*) FILTER (WHERE feedback_type = 'thumbs_down') AS thumbs_down,
            count(*) AS feedback_total
       FROM enhancement_feedback
-     WHERE created_at >= :since AND created_at <= :now
+     WHERE created_at >= :since AND created_at <= :now AND {_TENANT}
      GROUP BY tenant_id
 ), history AS (
     SELECT tenant_id, count(*) AS history_tickets,
            extract(epoch FROM max(resolved_date) - min(resolved_date)) / 86400 AS history_span_days
       FROM ticket_history
+     WHERE {_TENANT}
      GROUP BY tenant_id
 )
 SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
-       coalesce(r.received, 0) AS received, coalesce(r.completed, 0) AS completed,
+       coalesce(r.attempts, 0) AS attempts, coalesce(r.tickets, 0) AS tickets,
+       coalesce(t.tickets_enhanced, 0) AS tickets_enhanced,
+       coalesce(t.tickets_failed, 0) AS tickets_failed,
+       coalesce(r.completed, 0) AS completed,
        coalesce(r.failed, 0) AS failed, coalesce(r.pending, 0) AS pending,
        coalesce(r.stuck, 0) AS stuck, r.p50_s, r.p95_s,
        waiting.since_last_completed,
-       r.last_received, last_done.completed_at AS last_completed,
+       r.last_attempt, newest.started AS newest_attempt,
+       last_done.completed_at AS last_completed,
        fm.failures_by_cause,
        fb.avg_rating, coalesce(fb.thumbs_up, 0) AS thumbs_up,
        coalesce(fb.thumbs_down, 0) AS thumbs_down, coalesce(fb.feedback_total, 0) AS feedback_total,
        coalesce(h.history_tickets, 0) AS history_tickets, h.history_span_days
   FROM tenant_configs c
   LEFT JOIN runs r USING (tenant_id)
+  LEFT JOIN ticket_outcomes t USING (tenant_id)
   LEFT JOIN failure_modes fm USING (tenant_id)
   LEFT JOIN feedback fb USING (tenant_id)
   LEFT JOIN history h USING (tenant_id)
@@ -84,13 +111,29 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
        WHERE e.tenant_id = c.tenant_id AND e.status = 'completed'
        ORDER BY e.created_at DESC LIMIT 1) last_done ON true
   LEFT JOIN LATERAL (
-      -- webhooks since the newest completed run that should have finished by now (older than
+      -- when a worker last started an attempt for this tenant, whatever the time range
+      -- (newest row per status through (tenant_id, status, created_at DESC))
+      SELECT max(created_at) AS started FROM (
+          (SELECT created_at FROM enhancement_history e
+            WHERE e.tenant_id = c.tenant_id AND e.status = 'pending' AND e.created_at <= :now
+            ORDER BY e.created_at DESC LIMIT 1)
+          UNION ALL
+          (SELECT created_at FROM enhancement_history e
+            WHERE e.tenant_id = c.tenant_id AND e.status = 'failed' AND e.created_at <= :now
+            ORDER BY e.created_at DESC LIMIT 1)
+          UNION ALL
+          (SELECT created_at FROM enhancement_history e
+            WHERE e.tenant_id = c.tenant_id AND e.status = 'completed' AND e.created_at <= :now
+            ORDER BY e.created_at DESC LIMIT 1)) per_status) newest ON true
+  LEFT JOIN LATERAL (
+      -- attempts since the newest completed one that should have finished by now (older than
       -- the worker time limit) but did not: many of them means enhancements stopped
       SELECT count(*) AS since_last_completed FROM enhancement_history e
        WHERE e.tenant_id = c.tenant_id AND e.status IN ('pending', 'failed')
          AND e.created_at > coalesce(last_done.created_at, '-infinity')
          AND e.created_at >= :since
          AND e.created_at < :now - make_interval(secs => :stuck_s)) waiting ON true
+ WHERE (CAST(:tenant AS varchar) IS NULL OR c.tenant_id = :tenant)
  ORDER BY c.is_active DESC, lower(c.name)
 """
 
@@ -112,9 +155,10 @@ class Assessment:
         return "; ".join(r.text for r in self.reasons) or "All rules pass"
 
 
-def _params(since: datetime, now: datetime) -> dict[str, Any]:
+def _params(since: datetime, now: datetime, tenant_id: str | None) -> dict[str, Any]:
     health = rules("health")
     return {
+        "tenant": tenant_id,
         "since": since,
         "now": now,
         "stuck_s": health["stuck_pending_seconds"],
@@ -125,6 +169,10 @@ def _finish(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     finished = frame["completed"] + frame["failed"]
     frame["success_rate"] = (frame["completed"] / finished.where(finished > 0)).astype(float)
+    ended = frame["tickets_enhanced"] + frame["tickets_failed"]
+    frame["ticket_success_rate"] = (frame["tickets_enhanced"] / ended.where(ended > 0)).astype(
+        float
+    )
     votes = frame["thumbs_up"] + frame["thumbs_down"]
     frame["positive_pct"] = (100 * frame["thumbs_up"] / votes.where(votes > 0)).round(2)
     frame["failures_by_cause"] = frame["failures_by_cause"].map(_as_dict)
@@ -142,17 +190,109 @@ def _as_dict(value: Any) -> dict[str, int]:
 def fleet_metrics(since: datetime, now: datetime) -> pd.DataFrame:
     """One row per tenant, every tenant (admin path)."""
     with admin_scope() as conn:
-        return _finish(read_frame(conn, _METRICS_SQL, _params(since, now)))
+        return _finish(read_frame(conn, _METRICS_SQL, _params(since, now, None)))
 
 
 def tenant_metrics(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame:
     """The same row for one tenant, read inside its RLS scope (empty if it does not exist)."""
     with tenant_scope(tenant_id) as conn:
-        return _finish(read_frame(conn, _METRICS_SQL, _params(since, now)))
+        return _finish(read_frame(conn, _METRICS_SQL, _params(since, now, tenant_id)))
 
 
-def assess(row: pd.Series | dict[str, Any], queue_oldest_s: float | None = None) -> Assessment:
-    """Judge one tenant's metrics. Pure: the same row always gives the same verdict."""
+@dataclass(frozen=True)
+class Traffic:
+    """Webhook counts from Prometheus per tenant, or why the webhook rules cannot be judged."""
+
+    by_tenant: dict[str, WebhookTraffic]
+    unavailable: str | None = None  # e.g. "Prometheus is not available: PROMETHEUS_URL is not set"
+
+    def of(self, tenant_id: str) -> WebhookTraffic | None:
+        return self.by_tenant.get(tenant_id)
+
+
+def read_traffic(now: datetime, tenant_id: str | None = None) -> Traffic:
+    """Webhook traffic for the stopped-tenant rules; Prometheus absent is a note, not an error."""
+    try:
+        found = webhook_traffic(now, tenant_id)
+    except DashboardError as exc:
+        return Traffic({}, f"webhook traffic could not be judged: {exc}")
+    if not found:
+        return Traffic({}, "Prometheus holds no webhook counts (enhancement_requests_total)")
+    return Traffic(found)
+
+
+def webhook_reasons(
+    r: dict[str, Any], traffic: WebhookTraffic, queued_now: int | None
+) -> list[Reason]:
+    """The "enhancements stopped" rules read from webhooks (contract section 4): with rows
+    written only when a worker starts, a stopped tenant often has no rows at all."""
+    h = rules("health")
+    reasons = []
+    if traffic.weeks >= h["silence_min_weeks"]:
+        # The most telling window: no webhook counted in the last k hours, however unlikely.
+        chances = [
+            (math.exp(-sum(traffic.usual[:k])), k, sum(traffic.usual[:k]))
+            for k in h["silence_windows_hours"]
+            if sum(traffic.received[:k]) == 0
+        ]
+        if chances:
+            p, k, usual = min(chances)
+            if p < h["silence_max_p"]:
+                reasons.append(
+                    Reason(
+                        "webhooks_silent",
+                        CRITICAL,
+                        f"No webhooks in the last {k} h, against about {usual:.0f} usually at "
+                        f"this weekday and hour (past {traffic.weeks} weeks; chance of none "
+                        f"{p:.0e}): likely the webhook configuration or its signing secret "
+                        "(a webhook failing its signature check is refused before it is counted)",
+                    )
+                )
+    window = h["rejected_window_hours"]
+    rejected, received = sum(traffic.rejected[:window]), sum(traffic.received[:window])
+    if rejected >= h["rejected_min"]:
+        # critical while it is still going on: most of the recent hours' webhooks rejected
+        recent = h["rejected_recent_hours"]
+        now_received = sum(traffic.received[:recent])
+        now_share = sum(traffic.rejected[:recent]) / now_received if now_received else 0.0
+        reasons.append(
+            Reason(
+                "webhooks_rejected",
+                CRITICAL if now_share >= h["rejected_critical_share"] else DEGRADED,
+                f"{rejected:.0f} of {received:.0f} webhooks rejected by the API in the last "
+                f"{window} h: it could not queue them (Redis error, HTTP 503), so those "
+                "tickets were never enhanced",
+            )
+        )
+    # Webhooks queued (Prometheus) in the whole hours since a worker last started an attempt
+    # for this tenant (PostgreSQL).
+    quiet_min = _minutes_since(r.get("newest_attempt"), r.get("as_of"))
+    longest = len(traffic.queued)
+    hours = longest if quiet_min is None else min(int(quiet_min // 60), longest)
+    queued = sum(traffic.queued[:hours])
+    if hours >= 1 and queued >= h["stalled_min_webhooks"]:
+        waiting = f"; {queued_now} of its jobs are waiting in the queues" if queued_now else ""
+        last = _ago(r.get("newest_attempt"), r.get("as_of"))
+        since = "no attempt on record" if quiet_min is None else f"last attempt {last}"
+        reasons.append(
+            Reason(
+                "queued_unattempted",
+                CRITICAL,
+                f"{queued:.0f} webhooks queued in the last {hours} h but no worker started an "
+                f"attempt for this tenant ({since}){waiting}: workers down or processing stopped",
+            )
+        )
+    return reasons
+
+
+def assess(
+    row: pd.Series | dict[str, Any],
+    queue_oldest_s: float | None = None,
+    traffic: WebhookTraffic | None = None,
+    queued_now: int | None = None,
+) -> Assessment:
+    """Judge one tenant's metrics (and its webhook traffic, when Prometheus gave it). Pure: the
+    same inputs always give the same verdict."""
     r = dict(row)
     h = rules("health")
     if not r["is_active"]:
@@ -169,12 +309,14 @@ def assess(row: pd.Series | dict[str, Any], queue_oldest_s: float | None = None)
         add(
             "stalled",
             CRITICAL,
-            f"Enhancements stopped: {r['since_last_completed']} webhooks since the last "
+            f"Enhancements stopped: {r['since_last_completed']} attempts since the last "
             f"completed enhancement ({_ago(r.get('last_completed'), r.get('as_of'))}), "
-            "none of them enhanced",
+            "none of them completed",
         )
-    if r["received"] == 0:
-        add("no_traffic", DEGRADED, "No webhooks received in this time range")
+    if traffic is not None:
+        reasons += webhook_reasons(r, traffic, queued_now)
+    if r["attempts"] == 0 and not any(x.rule == "webhooks_silent" for x in reasons):
+        add("no_traffic", DEGRADED, "No enhancement attempts in this time range")
     finished = r["completed"] + r["failed"]
     rate = r.get("success_rate")
     if finished >= h["min_volume_for_ratios"] and rate is not None and not _nan(rate):
@@ -183,14 +325,15 @@ def assess(row: pd.Series | dict[str, Any], queue_oldest_s: float | None = None)
                 "success_rate",
                 CRITICAL,
                 f"Success rate {rate:.1%} is below "
-                f"{h['success_rate_critical']:.0%} ({r['failed']} of {finished} failed)",
+                f"{h['success_rate_critical']:.0%} ({r['failed']} of {finished} attempts failed)",
             )
         elif rate < h["success_rate_target"]:
             add(
                 "success_rate",
                 DEGRADED,
                 f"Success rate {rate:.1%} is below the "
-                f"{h['success_rate_target']:.0%} target ({r['failed']} of {finished} failed)",
+                f"{h['success_rate_target']:.0%} target ({r['failed']} of {finished} attempts "
+                "failed)",
             )
     p95 = r.get("p95_s")
     if r["completed"] >= h["min_volume_for_ratios"] and p95 is not None and not _nan(p95):
@@ -198,19 +341,19 @@ def assess(row: pd.Series | dict[str, Any], queue_oldest_s: float | None = None)
             add(
                 "latency",
                 CRITICAL,
-                f"p95 latency {p95:.0f} s exceeds the {h['p95_critical_s']} s SLA",
+                f"p95 processing time {p95:.0f} s exceeds the {h['p95_critical_s']} s SLA",
             )
         elif p95 > h["p95_target_s"]:
             add(
                 "latency",
                 DEGRADED,
-                f"p95 latency {p95:.0f} s is above the {h['p95_target_s']} s target",
+                f"p95 processing time {p95:.0f} s is above the {h['p95_target_s']} s target",
             )
     if r["stuck"] > 0:
         add(
             "stuck",
             DEGRADED,
-            f"{r['stuck']} {'run' if r['stuck'] == 1 else 'runs'} pending longer than "
+            f"{r['stuck']} {'attempt' if r['stuck'] == 1 else 'attempts'} pending longer than "
             f"{h['stuck_pending_seconds']} s (the worker time limit)",
         )
     rating = r.get("avg_rating")
@@ -273,13 +416,14 @@ def bucket_for(since: datetime, now: datetime) -> str:
 
 _TREND_SQL = f"""
 SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
-       count(*) AS received,
+       count(*) AS attempts,
+       count(DISTINCT ticket_id) AS tickets,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'failed') AS failed,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY {LATENCY_S})
            FILTER (WHERE status = 'completed') AS p95_s
   FROM enhancement_history
- WHERE created_at >= :since AND created_at <= :now
+ WHERE tenant_id = :tenant AND created_at >= :since AND created_at <= :now
  GROUP BY 1 ORDER BY 1
 """
 
@@ -288,7 +432,9 @@ def tenant_trend(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame
     """Volume, success rate and p95 per hour (ranges up to 2 days) or per day."""
     with tenant_scope(tenant_id) as conn:
         frame = read_frame(
-            conn, _TREND_SQL, {"bucket": bucket_for(since, now), "since": since, "now": now}
+            conn,
+            _TREND_SQL,
+            {"tenant": tenant_id, "bucket": bucket_for(since, now), "since": since, "now": now},
         )
     finished = frame["completed"] + frame["failed"]
     frame["success_rate"] = (frame["completed"] / finished.where(finished > 0)).astype(float)
@@ -297,19 +443,19 @@ def tenant_trend(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame
 
 
 _FAILURES_SQL = f"""
-SELECT {sql_case()} AS mode, count(*) AS runs,
+SELECT {sql_case()} AS mode, count(*) AS attempts,
        mode() WITHIN GROUP (ORDER BY left(error_message, 200)) AS typical_error,
        max(created_at) AS last_seen
   FROM enhancement_history
- WHERE status = 'failed' AND created_at >= :since AND created_at <= :now
- GROUP BY 1 ORDER BY runs DESC
+ WHERE tenant_id = :tenant AND status = 'failed' AND created_at >= :since AND created_at <= :now
+ GROUP BY 1 ORDER BY attempts DESC
 """
 
 
 def tenant_failures(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame:
-    """Failed runs by failure mode, with the most common error text and when it last happened."""
+    """Failed attempts by failure mode, the most common error text and when it last happened."""
     with tenant_scope(tenant_id) as conn:
-        frame = read_frame(conn, _FAILURES_SQL, {"since": since, "now": now})
+        frame = read_frame(conn, _FAILURES_SQL, {"tenant": tenant_id, "since": since, "now": now})
     frame["cause"] = frame["mode"].map(failure_label)
     frame["next_step"] = frame["mode"].map(lambda k: MODES_BY_KEY[k].next_step)
     return frame

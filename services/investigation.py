@@ -97,7 +97,10 @@ class ContextCounts:
 
 
 def parse_context(raw: str | None) -> ContextCounts | None:
-    """Counts from context_gathered, stored either as a JSON object or a JSON string holding it."""
+    """Counts from context_gathered, stored either as a JSON object or a JSON string holding it.
+
+    None when nothing was recorded: SQL NULL, or the JSON null the platform's ORM writes for a
+    row that failed (or is still pending) before context gathering finished."""
     if raw is None:
         return None
     try:
@@ -105,7 +108,9 @@ def parse_context(raw: str | None) -> ContextCounts | None:
         if isinstance(value, str):
             value = json.loads(value)
     except ValueError:
-        value = None
+        return ContextCounts(0, 0, 0, (), None, readable=False)
+    if value is None:
+        return None
     if not isinstance(value, dict):
         return ContextCounts(0, 0, 0, (), None, readable=False)
 
@@ -115,7 +120,8 @@ def parse_context(raw: str | None) -> ContextCounts | None:
 
     listed = value.get("errors")
     errors = tuple(
-        (str(e.get("node_name", "?"))[:60], str(e.get("message", ""))[:200])
+        # The workflow writes "node_name"; some code paths write "node".
+        (str(e.get("node_name", e.get("node", "?")))[:60], str(e.get("message", ""))[:200])
         for e in (listed if isinstance(listed, list) else [])
         if isinstance(e, dict)
     )
@@ -143,6 +149,12 @@ class Run:
     llm_output: str | None  # only when revealed
     stuck: bool
     age_s: float
+    attempt: int = 1  # 1 = the ticket's first attempt; each retry is its own row
+
+    @property
+    def completed_with_errors(self) -> bool:
+        """Delivered, but a context node failed (LLM errors and context timeouts complete)."""
+        return self.status == "completed" and bool(self.context and self.context.node_errors)
 
     @property
     def failure(self) -> FailureMode | None:
@@ -157,7 +169,8 @@ class Run:
         )
 
     @property
-    def latency_s(self) -> float | None:
+    def processing_s(self) -> float | None:
+        """Processing time of this attempt: completed_at - created_at (the worker's start)."""
         if self.completed_at is None:
             return None
         return (self.completed_at - self.created_at).total_seconds()
@@ -206,6 +219,25 @@ class Investigation:
         return self.runs[0] if self.runs else None
 
     @property
+    def webhook_note(self) -> str:
+        """When the webhook arrived, as far as anything stored says."""
+        queued = [q for q in self.queued if q.age_s is not None]
+        if queued:
+            oldest = max(q.age_s for q in queued)
+            return (
+                f"the job was queued at {when(self.read_at - timedelta(seconds=oldest))} "
+                "(its created_at in Redis)"
+            )
+        if not self.runs:
+            return "no record of it"
+        first = min(self.runs, key=lambda r: r.attempt)
+        started = f"attempt {first.attempt}" if first.attempt > 1 else "the first attempt"
+        return (
+            f"the webhook's arrival time is not stored; {started} started at "
+            f"{when(first.created_at)}"
+        )
+
+    @property
     def row_count(self) -> int:
         return len(self.runs) + len(self.feedback) + len(self.queued)
 
@@ -252,6 +284,7 @@ SELECT id::text AS run_id, status, created_at, completed_at, processing_time_ms,
        CASE WHEN :reveal THEN llm_output END AS llm_output,
        status = 'pending' AND created_at < now() - make_interval(secs => :stuck_s) AS stuck,
        extract(epoch FROM now() - created_at)::float AS age_s,
+       row_number() OVER (ORDER BY created_at, id) AS attempt,
        count(*) OVER () AS total_runs
   FROM enhancement_history
  WHERE tenant_id = :tenant AND ticket_id = :ticket
@@ -302,6 +335,7 @@ def lookup(tenant_id: str, ticket_id: str, reveal: bool = False) -> Investigatio
             llm_output=r["llm_output"],
             stuck=r["stuck"],
             age_s=r["age_s"],
+            attempt=r["attempt"],
         )
         for r in run_rows
     )
@@ -485,8 +519,8 @@ def root_cause(inv: Investigation) -> tuple[str, str]:
         return (
             "No enhancement run and no queued job for this ticket: the webhook most likely never "
             "reached the platform (or was rejected).",
-            "Check the ServiceDesk Plus webhook configuration (URL, active) and the API logs for "
-            "403 signature validation failures (step 2).",
+            "Check the ServiceDesk Plus webhook configuration (URL, active, signing secret) and "
+            "the API logs for 401 signature validation failures (step 2).",
         )
     if latest.stuck:
         return (
@@ -519,6 +553,16 @@ def root_cause(inv: Investigation) -> tuple[str, str]:
             "Quality investigation (step 6): review the enhancement and its context with the "
             "client; share the example with Engineering if it shows a pattern.",
         )
+    if latest.completed_with_errors:
+        node, message = latest.context.node_errors[0]
+        return (
+            f"The enhancement was delivered, with errors: context node `{node}` failed "
+            f"({message}), so it was written with less context. Not a failure: the platform "
+            "completes a run when a context source or the LLM fails (an LLM error posts a "
+            "fallback text).",
+            "If the client finds it unhelpful, check that source (KB API, ticket_history, "
+            "inventory) for this tenant; re-queue the ticket once it answers.",
+        )
     return (
         "The enhancement was delivered to ServiceDesk Plus.",
         "If the client says it was not received, check the ticket's comments on the ServiceDesk "
@@ -550,8 +594,8 @@ def summary(
         "---------",
     ]
     if latest:
-        runs = f" (newest of {inv.total_runs} runs)" if inv.total_runs > 1 else ""
-        lines.append(f"1. Webhook Received: ✅ Yes ({when(latest.created_at)}){runs}")
+        attempts = f"; {inv.total_runs} attempts" if inv.total_runs > 1 else ""
+        lines.append(f"1. Webhook Received: ✅ Yes ({inv.webhook_note}{attempts})")
     elif inv.queued:
         lines.append("1. Webhook Received: ✅ Yes (the job is in the queue)")
     else:
@@ -574,20 +618,22 @@ def summary(
     elif latest.status == "pending":
         lines.append(f"3. Worker Processing: ⏳ In progress ({duration(latest.age_s)})")
     elif latest.status == "completed":
+        done = "Completed with errors" if latest.completed_with_errors else "Completed"
         lines.append(
-            f"3. Worker Processing: ✅ Completed in {duration(latest.latency_s)} "
-            f"({when(latest.completed_at)})"
+            f"3. Worker Processing: ✅ {done} on attempt {latest.attempt} of {inv.total_runs}, "
+            f"processing time {duration(latest.processing_s)} ({when(latest.completed_at)})"
         )
     else:
         failure = latest.failure or UNKNOWN
         lines += [
-            "3. Worker Processing: ❌ Failed",
+            f"3. Worker Processing: ❌ Failed (attempt {latest.attempt} of {inv.total_runs})",
             f'   - Error: "{(latest.error_message or "no error message")[:300]}"',
             f"   - Root Cause: {failure.label}",
         ]
     lines.append(f"4. Distributed Trace: {trace_url or 'JAEGER_URL is not set'}")
-    if latest and latest.context:
-        lines.append(f"5. Context Gathered: {latest.context.summary}")
+    if latest and latest.status != "pending":
+        context = latest.context.summary if latest.context else "not recorded"
+        lines.append(f"5. Context Gathered: {context}")
     if inv.feedback:
         lines.append(f"6. Feedback: {feedback_summary(inv.feedback)}")
     cause, next_step = root_cause(inv)

@@ -8,6 +8,7 @@ missing exporter never hides the others.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ SERIES = {
     "request_rate": "Requests received per minute",
 }
 HPA_KEYS = ("hpa_min", "hpa_max", "hpa_current", "replicas_available")
+STATUSES = ("received", "queued", "rejected")  # enhancement_requests_total's status label
 
 
 class QueryRejected(DashboardError):
@@ -146,3 +148,69 @@ def current(keys: tuple[str, ...] = HPA_KEYS) -> dict[str, float | None]:
             result = []
         values[key] = sum(float(item["value"][1]) for item in result) if result else None
     return values
+
+
+@dataclass(frozen=True)
+class WebhookTraffic:
+    """One tenant's webhooks as the API counted them (enhancement_requests_total), per hour:
+    index 0 is the hour ending now. `usual` is the mean of the same hours over the past weeks
+    that have data (the same weekday and hour), `weeks` how many such weeks there were."""
+
+    tenant_id: str
+    received: tuple[float, ...]
+    queued: tuple[float, ...]
+    rejected: tuple[float, ...]
+    usual: tuple[float, ...]
+    weeks: int
+
+
+def webhook_traffic(now: datetime, tenant_id: str | None = None) -> dict[str, WebhookTraffic]:
+    """Every tenant's webhook counts (or one tenant's) over the longest silence window, now and
+    at the same hours of each of the past [health] silence_weeks weeks. Raises SourceUnavailable
+    or QueryRejected (the caller says the rules could not be judged)."""
+    h = rules("health")
+    hours = max(max(h["silence_windows_hours"]), h["rejected_window_hours"])
+    promql = rules("promql")["webhooks_hourly"]
+    end = pd.Timestamp(now).tz_convert("UTC").floor("60s")
+    counts: dict[tuple[str, str, int], list[float]] = {}  # (tenant, status, weeks ago) -> hours
+    for weeks_ago in range(int(h["silence_weeks"]) + 1):
+        week_end = end - pd.Timedelta(weeks=weeks_ago)
+        params = {
+            "start": (week_end - pd.Timedelta(hours=hours - 1)).timestamp(),
+            "end": week_end.timestamp(),
+            "step": 3600,
+        }
+        for item in query(promql, params):
+            labels = item["metric"]
+            tenant = labels.get("tenant_id")
+            if tenant is None or (tenant_id is not None and tenant != tenant_id):
+                continue
+            series = counts.setdefault(
+                (tenant, labels.get("status", ""), weeks_ago), [math.nan] * hours
+            )
+            for t, v in item["values"]:
+                ago = round((week_end.timestamp() - float(t)) / 3600)
+                if 0 <= ago < hours:
+                    series[ago] = float(v)
+    traffic = {}
+    for tenant in sorted({key[0] for key in counts}):
+
+        def hourly(status: str, weeks_ago: int = 0, tenant: str = tenant) -> list[float]:
+            return counts.get((tenant, status, weeks_ago), [math.nan] * hours)
+
+        past = [
+            hourly("received", w)
+            for w in range(1, int(h["silence_weeks"]) + 1)
+            if not all(math.isnan(v) for v in hourly("received", w))
+        ]
+        usual = [
+            sum(v for v in values if not math.isnan(v)) / len(past) if past else math.nan
+            for values in zip(*past, strict=True)
+        ] or [math.nan] * hours
+        traffic[tenant] = WebhookTraffic(
+            tenant,
+            *(tuple(0.0 if math.isnan(v) else v for v in hourly(s)) for s in STATUSES),
+            tuple(usual),
+            len(past),
+        )
+    return traffic

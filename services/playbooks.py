@@ -25,16 +25,27 @@ def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> 
     worker_logs = (
         f'kubectl logs deployment/ai-agents-worker -n {NAMESPACE} --since=1h | grep "{tenant_id}"'
     )
-    if rule in ("stalled", "no_traffic"):
+    if rule in ("stalled", "no_traffic", "webhooks_silent", "queued_unattempted"):
         return Playbook(
             "Enhancements stopped for one tenant",
             "P1",
-            f"Are webhooks arriving and being accepted? `{api_logs}` (look for 403: signature "
-            "validation failures).",
+            f"Are webhooks arriving and being accepted? `{api_logs}` (look for 401: signature "
+            "validation failures, refused before anything is counted); are workers taking "
+            f"this tenant's jobs? `{worker_logs}`.",
             "Verify the webhook secret and the ServiceDesk Plus webhook URL with the client, then "
             f"`kubectl rollout restart deployment/ai-agents-api -n {NAMESPACE}`.",
             "If the webhook configuration is correct, escalate to Engineering (P1: respond "
             "within 30 min).",
+        )
+    if rule == "webhooks_rejected":
+        return Playbook(
+            "Webhooks rejected by the API",
+            "P1",
+            f"The API could not queue jobs (HTTP 503): `{api_logs}` and Redis health "
+            "(connections, memory, `redis-cli ping`).",
+            "Fix Redis, then ask the client to re-send the affected tickets' webhooks (nothing "
+            "was queued for them).",
+            "If Redis is healthy and rejections continue, escalate to Engineering.",
         )
     if rule == "success_rate":
         return Playbook(

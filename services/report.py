@@ -70,6 +70,13 @@ def _escalated(review: WeeklyReview) -> list[ScopeReview]:
     )
 
 
+SIGNALS_TEXT = (
+    "Signals of the rated runs: failure cause, context sources that came back empty, context "
+    "errors, processing time, hour of day (UTC) and the tenant's ticket_history depth; lift = "
+    "how many times more common a signal is on that side than on the other."
+)
+
+
 def _examples(pairs: list[tuple[str, str]], with_tenant: bool) -> str:
     return ", ".join(f"{t} #{k}" if with_tenant else f"#{k}" for t, k in pairs)
 
@@ -123,7 +130,7 @@ def markdown(review: WeeklyReview) -> str:
         "",
         rules_text(),
         "",
-        "## Feedback themes of the week",
+        "## What to look at: signals of the week's feedback",
         "",
     ]
     lines += _md_themes(review.themes, with_tenant=review.tenant_id is None)
@@ -142,7 +149,7 @@ def markdown(review: WeeklyReview) -> str:
 def _md_themes(found: Themes, with_tenant: bool) -> list[str]:
     lines = [
         f"{found.negative_total} negative and {found.positive_total} positive feedback "
-        "entries (3-star ratings are neutral)."
+        f"entries (3-star ratings are neutral). {SIGNALS_TEXT}"
     ]
     for label, frame, other in (
         ("Negative", found.negative, "positive"),
@@ -150,12 +157,12 @@ def _md_themes(found: Themes, with_tenant: bool) -> list[str]:
     ):
         lines += ["", f"**{label}:**"]
         if frame.empty:
-            lines.append("- no recurring theme")
+            lines.append("- no recurring signal")
         for i, t in enumerate(frame.itertuples(), start=1):
             lines.append(
-                f"{i}. **{_md_cell(t.term)}**: {t.feedback} entries ({t.share:.0%} of "
+                f"{i}. **{_md_cell(t.label)}**: {t.feedback} entries ({t.share:.0%} of "
                 f"{label.lower()} feedback, {t.other_share:.0%} of {other}; lift {t.lift:.1f}×; "
-                f"in {t.found_in})"
+                f"from {t.found_in})"
                 f"; e.g. {_md_cell(_examples(t.examples, with_tenant))}"
             )
     return lines
@@ -264,26 +271,26 @@ def html_document(review: WeeklyReview) -> str:
             )
             + "</div>"
         )
-    parts.append("<h2>Feedback themes of the week</h2>")
+    parts.append("<h2>What to look at: signals of the week's feedback</h2>")
     with_tenant = review.tenant_id is None
     found = review.themes
     parts.append(
         f"<p>{found.negative_total} negative and {found.positive_total} positive "
-        "feedback entries (3-star ratings are neutral).</p>"
+        f"feedback entries (3-star ratings are neutral). {e(SIGNALS_TEXT)}</p>"
     )
     for label, frame in (("Negative", found.negative), ("Positive", found.positive)):
         parts.append(f"<h3>{label}</h3>")
         if frame.empty:
-            parts.append("<p>No recurring theme.</p>")
+            parts.append("<p>No recurring signal.</p>")
             continue
         parts.append(
-            "<table><tr><th>Theme</th><th>Entries</th><th>Share</th>"
-            "<th>Share of the other side</th><th>Lift</th><th>Found in</th>"
+            "<table><tr><th>Signal</th><th>Entries</th><th>Share</th>"
+            "<th>Share of the other side</th><th>Lift</th><th>From</th>"
             "<th>Example tickets</th></tr>"
         )
         for t in frame.itertuples():
             parts.append(
-                f"<tr><td>{e(t.term)}</td><td>{t.feedback}</td><td>{t.share:.0%}</td>"
+                f"<tr><td>{e(t.label)}</td><td>{t.feedback}</td><td>{t.share:.0%}</td>"
                 f"<td>{t.other_share:.0%}</td><td>{t.lift:.1f}×</td><td>{e(t.found_in)}</td>"
                 f"<td>{e(_examples(t.examples, with_tenant))}</td></tr>"
             )

@@ -38,18 +38,21 @@ _CONFIG_SQL = """
 SELECT tenant_id, name, servicedesk_url, enhancement_preferences, rate_limits, is_active,
        tool_type, jira_url, jira_project_key, created_at, updated_at
   FROM tenant_configs
+ WHERE tenant_id = :tenant
 """
 
+# Rows are written when a worker starts an attempt: tickets are the distinct ticket ids.
 _ACTIVITY_SQL = """
-SELECT (SELECT count(*) FROM enhancement_history WHERE created_at >= :week_ago) AS webhooks_7d,
-       (SELECT min(completed_at) FROM enhancement_history WHERE status = 'completed')
-           AS first_completed,
-       (SELECT count(*) FROM ticket_history) AS history_tickets,
+SELECT (SELECT count(DISTINCT ticket_id) FROM enhancement_history
+         WHERE tenant_id = :tenant AND created_at >= :week_ago) AS tickets_7d,
+       (SELECT min(completed_at) FROM enhancement_history
+         WHERE tenant_id = :tenant AND status = 'completed') AS first_completed,
+       (SELECT count(*) FROM ticket_history WHERE tenant_id = :tenant) AS history_tickets,
        (SELECT extract(epoch FROM max(resolved_date) - min(resolved_date)) / 86400
-          FROM ticket_history) AS history_span_days,
-       (SELECT count(*) FROM system_inventory) AS inventory_rows,
-       (SELECT count(*) FROM enhancement_feedback WHERE created_at >= :month_ago)
-           AS feedback_30d
+          FROM ticket_history WHERE tenant_id = :tenant) AS history_span_days,
+       (SELECT count(*) FROM system_inventory WHERE tenant_id = :tenant) AS inventory_rows,
+       (SELECT count(*) FROM enhancement_feedback
+         WHERE tenant_id = :tenant AND created_at >= :month_ago) AS feedback_30d
 """
 
 
@@ -80,14 +83,22 @@ def check_preferences(preferences: dict[str, Any]) -> list[Item]:
 
 def load(tenant_id: str, now: datetime) -> Profile | None:
     with tenant_scope(tenant_id) as conn:
-        config = read_frame(conn, _CONFIG_SQL)
+        config = read_frame(conn, _CONFIG_SQL, {"tenant": tenant_id})
         if config.empty:
             return None
-        secrets = read_frame(conn, "SELECT * FROM dashboard.secret_presence()")
+        secrets = read_frame(
+            conn,
+            "SELECT * FROM dashboard.secret_presence() WHERE tenant_id = :tenant",
+            {"tenant": tenant_id},
+        )
         activity = read_frame(
             conn,
             _ACTIVITY_SQL,
-            {"week_ago": now - timedelta(days=7), "month_ago": now - timedelta(days=30)},
+            {
+                "tenant": tenant_id,
+                "week_ago": now - timedelta(days=7),
+                "month_ago": now - timedelta(days=30),
+            },
         )
     row = config.iloc[0].to_dict()
     row["enhancement_preferences"] = _json(row["enhancement_preferences"])
@@ -130,9 +141,9 @@ def checklist(
             ),
         ),
         Item(
-            "Webhooks arriving",
-            activity["webhooks_7d"] > 0,
-            f"{activity['webhooks_7d']} webhooks in the last 7 days",
+            "Tickets arriving",
+            activity["tickets_7d"] > 0,
+            f"{activity['tickets_7d']} tickets picked up by a worker in the last 7 days",
         ),
         Item(
             "A first enhancement completed",

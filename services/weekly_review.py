@@ -281,7 +281,7 @@ class ScopeReview:
     name: str
     metrics: tuple[MetricResult, ...]
     escalation: Escalation
-    received: int  # enhancement requests (runs) this week
+    received: int  # tickets with an attempt this week (count(DISTINCT ticket_id), not rows)
     feedback: int  # feedback entries this week
 
 
@@ -311,15 +311,17 @@ class WeeklyReview:
 _RUNS_SQL = f"""
 SELECT tenant_id, this_week, day,
        GROUPING(tenant_id) = 1 AND GROUPING(day) = 1 AS is_fleet, GROUPING(day) = 0 AS is_day,
-       count(*) AS received,
+       count(DISTINCT (tenant_id, ticket_id)) AS received,
+       count(*) AS attempts,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'failed') AS failed,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s)
            FILTER (WHERE status = 'completed') AS p95_s
-  FROM (SELECT tenant_id, status, created_at >= :start AS this_week,
+  FROM (SELECT tenant_id, ticket_id, status, created_at >= :start AS this_week,
                date_trunc('day', created_at, 'UTC') AS day, {health.LATENCY_S} AS latency_s
           FROM enhancement_history
-         WHERE created_at >= :previous_start AND created_at < :end) e
+         WHERE created_at >= :previous_start AND created_at < :end
+           AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)) e
  GROUP BY GROUPING SETS ((tenant_id, this_week), (this_week), (day))
 """
 
@@ -332,13 +334,15 @@ SELECT tenant_id, this_week, GROUPING(tenant_id) = 1 AS is_fleet,
        count(*) AS feedback
   FROM (SELECT tenant_id, feedback_type, rating_value, created_at >= :start AS this_week
           FROM enhancement_feedback
-         WHERE created_at >= :previous_start AND created_at < :end) f
+         WHERE created_at >= :previous_start AND created_at < :end
+           AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)) f
  GROUP BY GROUPING SETS ((tenant_id, this_week), (this_week))
 """
 
 _TENANTS_SQL = """
 SELECT tenant_id, name FROM tenant_configs
  WHERE is_active AND created_at < :end
+   AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
  ORDER BY lower(name)
 """
 
@@ -414,11 +418,18 @@ def _days_elapsed(week: Week, now: datetime) -> float:
 Key = tuple[str | None, bool]  # (tenant_id, or None for the fleet; this week?)
 
 
-def _weeks(conn: Connection, week: Week, days: float) -> tuple[dict[Key, dict], pd.DataFrame]:
+def _weeks(
+    conn: Connection, week: Week, days: float, tenant_id: str | None
+) -> tuple[dict[Key, dict], pd.DataFrame]:
     """Aggregates per scope and week, and the week's days."""
     # A week in progress is read up to now, as its throughput is per elapsed day.
     end = min(week.end, week.start + timedelta(days=days))
-    params = {"start": week.start, "end": end, "previous_start": week.previous.start}
+    params = {
+        "start": week.start,
+        "end": end,
+        "previous_start": week.previous.start,
+        "tenant": tenant_id,
+    }
     runs = read_frame(conn, _RUNS_SQL, params)
     feedback = read_frame(conn, _FEEDBACK_SQL, params)
     is_day = runs["is_day"].astype(bool)
@@ -433,7 +444,7 @@ def _weeks(conn: Connection, week: Week, days: float) -> tuple[dict[Key, dict], 
 
 def _daily(frame: pd.DataFrame) -> pd.DataFrame:
     """The shape of health.tenant_trend, so the same charts draw it."""
-    daily = frame[["day", "received", "completed", "failed", "p95_s"]].rename(
+    daily = frame[["day", "received", "attempts", "completed", "failed", "p95_s"]].rename(
         columns={"day": "bucket"}
     )
     finished = daily["completed"] + daily["failed"]
@@ -450,8 +461,8 @@ def _review(
     tenant_id: str | None,
     found: themes.Themes,
 ) -> WeeklyReview:
-    rows, daily = _weeks(conn, week, days)
-    known = read_frame(conn, _TENANTS_SQL, {"end": week.end})
+    rows, daily = _weeks(conn, week, days, tenant_id)
+    known = read_frame(conn, _TENANTS_SQL, {"end": week.end, "tenant": tenant_id})
 
     def scope(key: str | None, name: str, fleet_size: int | None = None) -> ScopeReview:
         return review_scope(
@@ -493,8 +504,28 @@ def fleet_review(week_label: str, now: datetime) -> WeeklyReview:
         return _review(conn, week, now, days, None, found)
 
 
+ROW_COLUMNS = (
+    "week",
+    "scope",
+    "tenant_id",
+    "criterion",
+    "value",
+    "value_text",
+    "previous_week",
+    "change_pct",
+    "trend",
+    "target",
+    "low",
+    "high",
+    "verdict",
+    "sample",
+    "escalation",
+)
+
+
 def review_rows(review: WeeklyReview) -> pd.DataFrame:
-    """One row per scope and criterion (the CSV export and the charts)."""
+    """One row per scope and criterion (the CSV export and the charts); no rows, but the same
+    columns, for a review without tenants (a week before the tenant existed)."""
     rows = []
     for scope in review.scopes:
         for m in scope.metrics:
@@ -518,4 +549,4 @@ def review_rows(review: WeeklyReview) -> pd.DataFrame:
                     "escalation": scope.escalation.level,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(ROW_COLUMNS))

@@ -83,9 +83,9 @@ def make_platform_db() -> Iterator[Callable[[str], PlatformDb]]:
     """Factory: a fresh platform-shaped database with roles and migrations, dropped at the end."""
     created: list[str] = []
 
-    def make(label: str) -> PlatformDb:
+    def make(label: str, harden: bool = True) -> PlatformDb:
         name = f"test_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        dbsetup.prepare(name)
+        dbsetup.prepare(name, harden=harden)
         created.append(name)
         return PlatformDb(
             name,

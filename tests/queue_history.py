@@ -103,8 +103,13 @@ class RunningPrometheus:
 
 def start_prometheus(end: datetime) -> RunningPrometheus:
     """Backfill the history above with promtool into a temp dir and serve it."""
+    return serve_openmetrics(openmetrics(end))
+
+
+def serve_openmetrics(text: str) -> RunningPrometheus:
+    """Backfill OpenMetrics text (timestamps in seconds, a final # EOF) and serve it."""
     directory = Path(tempfile.mkdtemp(prefix="queue-prom-"))
-    (directory / "history.om").write_text(openmetrics(end))
+    (directory / "history.om").write_text(text)
     subprocess.run(
         [
             "timeout",

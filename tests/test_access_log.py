@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import psycopg
 import pytest
 import sqlalchemy.exc
 import streamlit as st
@@ -18,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from services import access_log
 from services.db import tenant_scope, write_scope
+from services.errors import SourceUnavailable
 from tests.conftest import ROOT, app_test
 from tests.planting import add_tenant
 
@@ -132,6 +134,120 @@ def test_the_reader_role_can_record_but_never_read_or_delete(use_db, tenant_id):
     assert len(filtered(tenant_id)) == 1
 
 
+# --- append-only: every write goes through dashboard.record_access() -----------------------------
+def stored(db, tenant_id: str) -> list[tuple]:
+    with db.superuser() as conn:
+        return conn.execute(
+            "SELECT actor, purpose, query_params FROM dashboard.data_access_log"
+            " WHERE tenant_id = %s ORDER BY id",
+            (tenant_id,),
+        ).fetchall()
+
+
+def test_purposes_lose_control_characters_and_are_capped(use_db, tenant_id):
+    access_log.record(access(tenant_id, purpose="SUP-1\x00\x07 ticket\n12345\x1b[31m red\u0085"))
+    access_log.record(access(tenant_id, purpose="  Überprüfung «SUP-2» 'quoted' ; -- as typed "))
+    access_log.record(access(tenant_id, purpose="x" * 2000, query_params={"q": "a\x00b\tc"}))
+    rows = stored(use_db, tenant_id)
+    assert [r[1] for r in rows[:2]] == [
+        "SUP-1 ticket 12345[31m red",
+        "Überprüfung «SUP-2» 'quoted' ; -- as typed",
+    ]
+    assert len(rows[2][1]) == access_log.PURPOSE_MAX and rows[2][1].endswith("…")
+    assert rows[2][2] == {"q": "ab c"}
+    with pytest.raises(access_log.RecordRefused, match="no purpose"):
+        access_log.record(access(tenant_id, purpose="\x00\x01 \n"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"actor": ""}, "plausible email"),
+        ({"actor": "bob"}, "plausible email"),
+        ({"actor": "a@b"}, "plausible email"),
+        ({"actor": "evil@example.com\nforged"}, "plausible email"),
+        ({"actor_role": "root"}, "unknown role"),
+        ({"tenant_id": "a'; DROP"}, "invalid tenant id"),
+        ({"query_kind": "Lookup!"}, "invalid query kind"),
+    ],
+)
+def test_implausible_records_are_refused_with_a_clear_error(use_db, tenant_id, overrides, message):
+    with pytest.raises(access_log.RecordRefused, match=message) as refused:
+        access_log.record(access(overrides.pop("tenant_id", tenant_id), **overrides))
+    assert str(refused.value).startswith("the access record was refused: ")
+    assert stored(use_db, tenant_id) == []
+
+
+def test_service_actors_and_refusal_kinds_are_recorded(use_db, tenant_id):
+    access_log.record(access(tenant_id, actor="cron", actor_role="service"))
+    access_log.record(
+        access(tenant_id, query_kind=access_log.ACCESS_REFUSED, query_params={"reason": "x"})
+    )
+    assert [r[0] for r in stored(use_db, tenant_id)] == ["cron", "jane.doe@example.com"]
+
+
+CALL = "SELECT dashboard.record_access(%s, 'support', %s, %s, 'ticket_lookup', '{}', 1, false)"
+
+
+@pytest.mark.parametrize("role", ["reader", "admin"])
+def test_the_database_rechecks_what_the_roles_send(use_db, tenant_id, role):
+    """A role going around services/access_log.py meets the same rules in the function."""
+    url = use_db.reader_url if role == "reader" else use_db.admin_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        for actor, purpose, error in (
+            ("bob", "SUP-1", "actor must be an email"),
+            ("jane@example.com", "SUP-1\x07", "without control characters"),
+            ("jane@example.com", "x" * 501, "1-500 characters"),
+            ("jane@example.com", "  ", "1-500 characters"),
+        ):
+            with pytest.raises(psycopg.errors.CheckViolation, match=error):
+                conn.execute(CALL, (actor, tenant_id, purpose))
+        with pytest.raises(psycopg.DataError):  # NUL never reaches the server as text
+            conn.execute(CALL, ("jane@example.com", tenant_id, "SUP\x00"))
+        conn.execute(CALL, ("jane@example.com", tenant_id, "SUP-1"))
+    assert [r[1] for r in stored(use_db, tenant_id)] == ["SUP-1"]
+
+
+@pytest.mark.parametrize("role", ["reader", "admin"])
+def test_neither_role_can_change_delete_or_insert_directly(use_db, tenant_id, role):
+    access_log.record(access(tenant_id))
+    url = use_db.reader_url if role == "reader" else use_db.admin_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        for sql in (
+            "UPDATE dashboard.data_access_log SET purpose = 'x'",
+            "DELETE FROM dashboard.data_access_log",
+            "TRUNCATE dashboard.data_access_log",
+            "INSERT INTO dashboard.data_access_log (actor, actor_role, tenant_id, purpose,"
+            " query_kind, accessed_at)"
+            " VALUES ('a@b.c', 'support', 't', 'p', 'k', now() - interval '1 year')",
+            "SELECT nextval('dashboard.data_access_log_id_seq')",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+        if role == "reader":  # only the admin role may call the purge
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT dashboard.purge_access_log(90, 10)")
+        else:  # and even it cannot purge recent records
+            with pytest.raises(psycopg.errors.CheckViolation, match="at least 90 days"):
+                conn.execute("SELECT dashboard.purge_access_log(1, 10)")
+    assert len(stored(use_db, tenant_id)) == 1
+
+
+def test_an_unreachable_database_raises_a_dashboard_error(use_db, tenant_id, monkeypatch):
+    from services import db
+
+    monkeypatch.setenv("DATABASE_URL", use_db.reader_url.replace(os.environ["PGPORT"], "1", 1))
+    db.dispose_engines()
+    try:
+        with pytest.raises(SourceUnavailable, match="PostgreSQL is not available"):
+            access_log.record(access(tenant_id))
+    finally:
+        monkeypatch.undo()
+        use_db.use()
+
+
 # --- purge ---------------------------------------------------------------------------------------
 @pytest.fixture
 def purge_db(make_platform_db):
@@ -191,9 +307,10 @@ def test_purge_from_cron_deletes_records_older_than_90_days(purge_db, tenant_id)
 
 
 def test_purge_refuses_nonsense_and_reports_an_unreachable_database(purge_db):
-    refused = run_purge(purge_db, "--older-than-days", "0")
-    assert refused.returncode == 1
-    assert "Keep at least one day" in refused.stderr and "Traceback" not in refused.stderr
+    for days in ("0", "89"):
+        refused = run_purge(purge_db, "--older-than-days", days)
+        assert refused.returncode == 1
+        assert "kept at least 90 days" in refused.stderr and "Traceback" not in refused.stderr
     unreachable = purge_db.__class__(
         purge_db.name, purge_db.reader_url, purge_db.admin_url.replace(os.environ["PGPORT"], "1", 1)
     )

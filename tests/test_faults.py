@@ -190,6 +190,23 @@ def test_access_that_cannot_be_recorded_shows_no_data_even_from_cache(use_cluste
             conn.execute("ALTER TABLE dashboard.data_access_log_away RENAME TO data_access_log")
 
 
+def test_control_characters_in_the_purpose_are_recorded_cleaned(use_cluster):
+    at = app_test(role="support", email="nul@test.example")
+    at.query_params["tenant"] = TENANT
+    at.run()
+    at.text_input(key="purpose").input("SUP-7\x00 drill\x07\x1b[31m").run()
+    assert not at.exception and not at.error and at.metric
+    with psycopg.connect(use_cluster.superuser_url(DATABASE), autocommit=True) as conn:
+        purposes = [
+            row[0]
+            for row in conn.execute(
+                "SELECT purpose FROM dashboard.data_access_log WHERE actor = 'nul@test.example'"
+            )
+        ]
+    assert "SUP-7 drill[31m" in purposes  # the data shown was recorded, as typed less controls
+    assert not any(ch < " " for purpose in purposes for ch in purpose)
+
+
 # --- the browser ----------------------------------------------------------------------------
 
 NAVIGATION = (

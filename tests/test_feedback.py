@@ -4,15 +4,15 @@ are exactly what was planted here."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import psycopg
 import pytest
 
 from services import feedback, themes
-from tests.planting import add_feedback, add_tenant
+from tests.planting import add_feedback, add_run, add_tenant, add_ticket
 
 SINCE = datetime(2025, 3, 3, tzinfo=UTC)
 UNTIL = datetime(2025, 3, 9, 23, 59, 59, tzinfo=UTC)
@@ -20,14 +20,13 @@ DAY1, DAY2 = SINCE + timedelta(hours=10), SINCE + timedelta(days=1, hours=10)
 A, B, EMPTY, VOTES_ONLY, RATINGS_ONLY = "acme-fb", "other-fb", "empty-fb", "votes-fb", "rated-fb"
 
 
-def add_ticket(
-    conn: psycopg.Connection, tenant_id: str, ticket_id: str, subject: str, tags: list[str]
-) -> None:
-    conn.execute(
-        "INSERT INTO ticket_history (tenant_id, ticket_id, subject, description, tags)"
-        " VALUES (%s, %s, %s, 'planted', %s)",
-        (tenant_id, ticket_id, subject, tags),
-    )
+EMPTY_CONTEXT = {"similar_tickets": [], "kb_articles": [], "ip_info": [], "errors": []}
+FULL_CONTEXT = {
+    "similar_tickets": [{"ticket_id": "7", "title": "VPN", "similarity_score": 0.9}],
+    "kb_articles": [{"title": "VPN guide", "url": "https://kb/1", "relevance_score": 0.8}],
+    "ip_info": [{"ip_address": "10.0.0.1", "hostname": "fw1"}],
+    "errors": [],
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +41,9 @@ def db(make_platform_db) -> Iterator:
         add_feedback(conn, A, "101", "rating", DAY1, rating=4)
         add_feedback(conn, A, "102", "rating", DAY2, rating=2, comment="Wrong VPN advice")
         add_feedback(conn, A, "103", "rating", DAY2, rating=None)
+        # 102's run: slow, nothing similar found; its ticket text is in ticket_history.
+        add_run(conn, A, "102", "completed", DAY2 - timedelta(hours=1), 75.0, None, EMPTY_CONTEXT)
+        add_ticket(conn, A, "102", "VPN drops every hour for the sales team", DAY2)
         for ticket in ("100", "104", "105"):
             add_feedback(conn, A, ticket, "thumbs_up", DAY1)
         for ticket in ("102", "106", "107", "108"):
@@ -98,8 +100,8 @@ def test_tenant_scope_never_counts_another_tenants_rows(use):
     assert other.average_rating == 1.0
     worst = feedback.tenant_worst_rated(A, SINCE, UNTIL)
     assert set(worst["tenant_id"]) == {A}
-    found = themes.tenant_themes(A, SINCE, UNTIL)
-    assert "network" not in set(found.negative["term"])  # B's comments never reach A's themes
+    found = themes.tenant_themes(A, SINCE, UNTIL, consented=True)
+    assert "word:network" not in set(found.negative["signal"])  # B's comments never reach A
     assert found.negative_total == 5  # A's 4 thumbs down and the 2-star rating
 
 
@@ -153,98 +155,188 @@ def test_trend_per_day_and_rating_distribution(use):
     assert trend.ratings.to_dict("list") == {"rating_value": [1, 2, 3, 4, 5], "n": [0, 1, 0, 1, 1]}
 
 
-def test_worst_rated_first_and_comments_only_when_asked(use):
+def test_worst_rated_first_with_the_rated_run_and_text_only_with_consent(use):
     worst = feedback.tenant_worst_rated(A, SINCE, UNTIL)
     assert worst["ticket_id"].tolist() == ["102", "101", "100"]  # 103 has no rating value
     first = worst.iloc[0]
     assert (first["average_rating"], first["ratings"], first["thumbs_down"]) == (2.0, 1, 1)
-    assert worst["comments"].isna().all() and worst["subject"].isna().all()
-    revealed = feedback.tenant_worst_rated(A, SINCE, UNTIL, with_comments=True)
+    assert (first["run_status"], first["cause"], first["processing_s"]) == ("completed", None, 75)
+    assert set(first["signals"]) >= {
+        "no similar tickets found",
+        "no KB articles found",
+        "no IP match",
+        "processing over 60 s",
+    }
+    assert pd.isna(worst.iloc[1]["run_status"])  # no run of 101 was recorded
+    assert worst.iloc[1]["signals"] == ["no run recorded for the ticket"]
+    assert worst["comments"].isna().all()
+    assert worst["description"].isna().all() and worst["resolution"].isna().all()
+    revealed = feedback.tenant_worst_rated(A, SINCE, UNTIL, consented=True)
     assert revealed.iloc[0]["comments"] == "VPN dropped again | Wrong VPN advice"
+    assert revealed.iloc[0]["description"] == "VPN drops every hour for the sales team"
+    assert revealed.iloc[0]["resolution"] == "Resolved with the user."
     fleet = feedback.fleet_worst_rated(SINCE, UNTIL)
     assert fleet.iloc[0]["tenant_id"] == B and fleet.iloc[0]["average_rating"] == 1.0
-    assert fleet["comments"].isna().all()
+    assert fleet["comments"].isna().all() and fleet["description"].isna().all()
 
 
-def test_themes_with_counts_lift_and_examples(make_platform_db):
-    """Planted: 10 negative entries, 6 of them on 'network' tickets; 20 positive, 2 on network."""
+def plant_signals(conn, tenant: str, other: str) -> None:
+    """10 negative entries: 8 thumbs down on VPN tickets whose runs started in the evening and
+    found nothing similar and no IP (6 of them slow, with a kb_search error; half with the
+    context stored as a JSON string), a 1-star without any run, a 2-star on a failed run (by
+    its enhancement_id, though a newer completed run exists). 20 positive: fast morning runs
+    with full context (2 without an IP match). A 3-star is neutral. Another tenant's negative
+    feedback on empty-context runs never reaches this tenant's themes."""
+    evening = DAY1 + timedelta(hours=9)  # 19:00 UTC
+    for i in range(8):
+        ticket = f"n{i}"
+        context = {
+            **EMPTY_CONTEXT,
+            "kb_articles": FULL_CONTEXT["kb_articles"],
+            "errors": [{"node_name": "kb_search", "message": "KB search timed out after 10s"}]
+            if i < 6
+            else [],
+        }
+        stored = json.dumps(json.dumps(context)) if i < 4 else context
+        run_at = evening + timedelta(minutes=i)
+        add_run(conn, tenant, ticket, "completed", run_at, 75.0 if i < 6 else 45.0, None, stored)
+        # A re-run after the feedback is not the rated one.
+        add_run(conn, tenant, ticket, "completed", DAY2, 10.0, None, FULL_CONTEXT)
+        add_ticket(conn, tenant, ticket, "VPN tunnel drops every hour", DAY1)
+        add_feedback(
+            conn,
+            tenant,
+            ticket,
+            "thumbs_down",
+            run_at + timedelta(minutes=30),
+            comment="Generic advice: the drops were not fixed",
+        )
+    add_feedback(conn, tenant, "x0", "rating", DAY1, rating=1)
+    morning = DAY1 - timedelta(hours=3)
+    failed = add_run(
+        conn, tenant, "f0", "failed", morning, 5.0, "HTTPStatusError: 401 Unauthorized"
+    )
+    add_run(conn, tenant, "f0", "completed", morning + timedelta(minutes=10), 20.0, None, None)
+    add_feedback(conn, tenant, "f0", "rating", DAY1, rating=2, enhancement_id=failed)
+    add_feedback(conn, tenant, "neutral", "rating", DAY1, rating=3, comment="tunnel ok")
+    for i in range(20):
+        ticket = f"p{i}"
+        run_at = DAY2 + timedelta(minutes=i)  # 10:xx UTC
+        context = {**FULL_CONTEXT, "ip_info": []} if i < 2 else FULL_CONTEXT
+        add_run(conn, tenant, ticket, "completed", run_at, 20.0, None, context)
+        add_ticket(conn, tenant, ticket, "Outlook profile rebuild", DAY2)
+        add_feedback(conn, tenant, ticket, "thumbs_up", run_at + timedelta(minutes=5))
+    for i in range(5):
+        run_at = DAY1 + timedelta(hours=2, minutes=i)
+        add_run(conn, other, f"o{i}", "completed", run_at, 20.0, None, EMPTY_CONTEXT)
+        add_feedback(conn, other, f"o{i}", "thumbs_down", run_at + timedelta(minutes=5))
+
+
+def test_themes_from_run_signals_with_counts_lift_and_examples(make_platform_db):
     db = make_platform_db("themes")
     tenant, other = "themes-a", "themes-b"
     with db.superuser() as conn:
         add_tenant(conn, tenant)
         add_tenant(conn, other)
-        for i in range(8):
-            tags = ["network", "switch"] if i < 6 else ["printer"]
-            add_ticket(conn, tenant, f"n{i}", "Switch port flapping" if i < 6 else "Toner", tags)
-            when = DAY1 + timedelta(minutes=i)
-            add_feedback(
-                conn,
-                tenant,
-                f"n{i}",
-                "thumbs_down",
-                when,
-                comment="Generic advice with the wrong fix",
-            )
-        for i in range(2):  # two more negative entries as 1- and 2-star ratings, no ticket row
-            add_feedback(conn, tenant, f"x{i}", "rating", DAY1, rating=1 + i)
-        add_feedback(conn, tenant, "neutral", "rating", DAY1, rating=3, comment="network ok")
-        for i in range(20):
-            tags = ["network"] if i < 2 else ["email", "outlook"]
-            add_ticket(conn, tenant, f"p{i}", "Outlook profile" if i >= 2 else "Wifi", tags)
-            add_feedback(conn, tenant, f"p{i}", "thumbs_up", DAY2 + timedelta(minutes=i))
-        for i in range(5):  # another tenant's negative network feedback never counts
-            add_ticket(conn, other, f"o{i}", "network", ["network"])
-            add_feedback(conn, other, f"o{i}", "thumbs_down", DAY1)
+        plant_signals(conn, tenant, other)
     db.use()
     found = themes.tenant_themes(tenant, SINCE, UNTIL)
     assert (found.negative_total, found.positive_total) == (10, 20)  # the 3-star is neutral
-    negative = found.negative.set_index("term")
-    network = negative.loc["network"]
-    assert network["feedback"] == 6
-    assert network["share"] == pytest.approx(6 / 10)
-    assert network["other_share"] == pytest.approx(2 / 20)
-    assert network["lift"] == pytest.approx(((6 + 1) / 11) / ((2 + 1) / 21))
-    assert network["found_in"] == "tags"
-    assert network["examples"] == [(tenant, "n5"), (tenant, "n4"), (tenant, "n3")]  # newest first
-    assert negative.loc["switch"]["found_in"] == "tags, subjects"
-    assert negative.loc["generic"]["found_in"] == "comments"
-    assert "with" not in negative.index and "the" not in negative.index  # stopwords, short words
-    assert negative.index[0] == "advice"  # most entries first (8), ties by lift, then term
-    assert network["comments"] == []  # never without consent
-    positive = found.positive.set_index("term")
-    assert positive.loc["outlook"]["feedback"] == 18
-    assert positive.loc["outlook"]["lift"] == pytest.approx((19 / 21) / (1 / 11))
-    assert "network" not in positive.index  # 2 entries, lift below the threshold
-    with_comments = themes.tenant_themes(tenant, SINCE, UNTIL, with_comments=True)
-    assert with_comments.negative.set_index("term").loc["network"]["comments"] == [
-        "Generic advice with the wrong fix"
+    negative = found.negative.set_index("signal")
+    assert negative.index.tolist() == [  # most entries first, ties by lift, then key
+        "empty:similar_tickets",
+        "hour:3",
+        "empty:ip_info",
+        "node:kb_search",
+        "time:slow",
     ]
+    similar = negative.loc["empty:similar_tickets"]
+    assert similar["label"] == "no similar tickets found"
+    assert (similar["feedback"], similar["share"], similar["other_share"]) == (8, 0.8, 0.0)
+    assert similar["lift"] == pytest.approx((9 / 11) / (1 / 21))
+    assert similar["found_in"] == "context sources"
+    assert similar["examples"] == [(tenant, "n7"), (tenant, "n6"), (tenant, "n5")]  # newest
+    assert negative.loc["empty:ip_info", "lift"] == pytest.approx((9 / 11) / (3 / 21))
+    assert negative.loc["hour:3", "label"] == "evening tickets (18-24h UTC)"
+    assert negative.loc["node:kb_search", "label"] == "context error in node “kb_search”"
+    assert negative.loc["time:slow", "label"] == "processing over 60 s"
+    assert negative.loc["time:slow", "feedback"] == 6  # the later fast re-runs do not count
+    assert similar["comments"] == []  # never without consent
+    positive = found.positive.set_index("signal")
+    assert positive.index.tolist() == ["hour:1", "time:fast"]
+    assert positive.loc["time:fast", "label"] == "processing under 30 s"
+    # 20 positive; 1 negative: the failed run of f0, chosen by its enhancement_id.
+    assert positive.loc["time:fast", "lift"] == pytest.approx((21 / 21) / (2 / 11))
+    # Without consent no word is a signal; with it, descriptions and comments are.
+    assert not any(s.startswith("word:") for s in found.negative["signal"])
+    consented = themes.tenant_themes(tenant, SINCE, UNTIL, consented=True)
+    words = consented.negative.set_index("signal")
+    # Ties in key order, and words take at most half of the 8 rows.
+    assert [s for s in words.index if s.startswith("word:")] == [
+        "word:advice",
+        "word:drops",
+        "word:fixed",
+        "word:generic",
+    ]
+    assert words.loc["word:drops", "found_in"] == "ticket description, feedback comment"
+    assert words.loc["word:drops", "label"] == "mentions “drops”"
+    assert words.loc["word:generic", "found_in"] == "feedback comment"
+    assert words.loc["word:generic", "comments"] == ["Generic advice: the drops were not fixed"]
+    assert "word:the" not in words.index and "word:with" not in words.index
     fleet = themes.fleet_themes(SINCE, UNTIL)
     assert fleet.negative_total == 15
-    assert fleet.negative.set_index("term").loc["network"]["feedback"] == 11
+    assert fleet.negative.set_index("signal").loc["empty:similar_tickets", "feedback"] == 13
+    assert not any(s.startswith("word:") for s in fleet.negative["signal"])
+    worst = feedback.tenant_worst_rated(tenant, SINCE, UNTIL)
+    f0 = worst.set_index("ticket_id").loc["f0"]
+    assert (f0["run_status"], f0["cause"]) == (
+        "failed",
+        "ServiceDesk Plus credentials expired (401/403)",
+    )
 
 
 def test_theme_ranking_is_pure_and_honest_about_small_counts():
-    terms = pd.DataFrame(
+    signals = pd.DataFrame(
         {
-            "term": ["vpn", "rare"],
+            "signal": ["time:slow", "empty:kb_articles"],
             "negative": [9, 2],
             "positive": [1, 0],
-            "in_tags": [True, False],
-            "in_subjects": [False, True],
-            "in_comments": [False, False],
+            "in_description": [False, False],
+            "in_comment": [False, False],
             "negative_examples": [[["t", "1"], ["t", "1"], ["t", "2"]], [["t", "3"]]],
             "positive_examples": [[["t", "4"]], None],
             "negative_comments": [None, None],
             "positive_comments": [None, None],
         }
     )
-    ranked = themes.rank(terms, negative_total=10, positive_total=40)
-    assert ranked.negative["term"].tolist() == ["vpn"]  # 'rare' has only 2 entries (< 3)
+    ranked = themes.rank(signals, negative_total=10, positive_total=40)
+    assert ranked.negative["signal"].tolist() == ["time:slow"]  # the other has 2 entries (< 3)
+    assert ranked.negative.iloc[0]["label"] == "processing over 60 s"
+    assert ranked.negative.iloc[0]["found_in"] == "processing time"
     assert ranked.negative.iloc[0]["examples"] == [("t", "1"), ("t", "2")]  # distinct tickets
+    assert ranked.negative.iloc[0]["lift"] == pytest.approx(themes.lift(9, 10, 1, 40))
     assert ranked.positive.empty
-    nothing = themes.rank(terms.iloc[0:0], 0, 0)
+    nothing = themes.rank(signals.iloc[0:0], 0, 0)
     assert nothing.empty and nothing.negative_total == 0
+
+
+def test_consented_words_take_at_most_half_the_rows():
+    keys = [f"word:w{i}" for i in range(8)] + ["time:slow", "hour:3"]
+    signals = pd.DataFrame(
+        {
+            "signal": keys,
+            "negative": [9] * 8 + [5, 4],
+            "positive": [0] * 10,
+            "in_description": [True] * 8 + [False] * 2,
+            "in_comment": [False] * 10,
+            "negative_examples": [[["t", "1"]]] * 10,
+            "positive_examples": [None] * 10,
+            "negative_comments": [None] * 10,
+            "positive_comments": [None] * 10,
+        }
+    )
+    shown = themes.rank(signals, negative_total=10, positive_total=10).negative["signal"]
+    assert shown.tolist() == ["word:w0", "word:w1", "word:w2", "word:w3", "time:slow", "hour:3"]
 
 
 def test_feedback_page_fleet_only_for_admins(use):

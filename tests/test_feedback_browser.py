@@ -93,7 +93,7 @@ def test_tenant_comments_need_a_case_and_consent(page, app, demo_db):
     purpose.fill("SUP-567 network enhancements rated low")
     purpose.press("Enter")
     wait_rendered(page)
-    consent = consent_box(page, "feedback comments for SUP-567")
+    consent = consent_box(page, "feedback comments and ticket text for SUP-567")
     assert consent.is_enabled()
     consent.check(force=True)  # the input is visually hidden behind Streamlit's own box
     wait_rendered(page)

@@ -17,7 +17,9 @@ SINCE = NOW - timedelta(hours=24)
 def base_row(**overrides):
     row = dict(
         is_active=True,
-        received=100,
+        attempts=100,
+        tickets=100,
+        newest_attempt=NOW,
         completed=100,
         failed=0,
         pending=0,
@@ -60,7 +62,7 @@ def test_success_rate_boundaries(completed, failed, status):
 
 
 def test_ratios_are_not_judged_on_tiny_volume():
-    row = base_row(received=10, completed=5, failed=5, success_rate=0.5)
+    row = base_row(attempts=10, completed=5, failed=5, success_rate=0.5)
     assert "success_rate" not in {r.rule for r in health.assess(row).reasons}
 
 
@@ -82,7 +84,7 @@ def test_stopped_enhancements_are_critical_even_with_good_ratios():
     verdict = health.assess(row)
     assert verdict.status == health.CRITICAL
     stalled = [r for r in verdict.reasons if r.rule == "stalled"]
-    assert "12 webhooks" in stalled[0].text and "3.0 h ago" in stalled[0].text
+    assert "12 attempts" in stalled[0].text and "3.0 h ago" in stalled[0].text
 
 
 @pytest.mark.parametrize(
@@ -124,7 +126,7 @@ def test_quality_and_context_rules():
 
 
 def test_inactive_tenant_is_not_alarmed():
-    assert health.assess(base_row(is_active=False, received=0)).status == health.INACTIVE
+    assert health.assess(base_row(is_active=False, attempts=0)).status == health.INACTIVE
 
 
 def test_old_queued_job_is_critical():
@@ -181,7 +183,7 @@ def test_tenant_metrics_match_hand_computed_values(planted):
     frame = health.tenant_metrics(tenant, SINCE, NOW)
     assert len(frame) == 1  # RLS: the other tenant's config row is invisible too
     row = frame.iloc[0]
-    assert (row.received, row.completed, row.failed, row.pending, row.stuck) == (50, 40, 8, 2, 1)
+    assert (row.attempts, row.completed, row.failed, row.pending, row.stuck) == (50, 40, 8, 2, 1)
     assert row.success_rate == pytest.approx(40 / 48)
     assert row.p50_s == pytest.approx(20.5)  # median of 1..40
     assert row.p95_s == pytest.approx(1 + 0.95 * 39)  # percentile_cont, linear interpolation
@@ -199,17 +201,17 @@ def test_fleet_and_tenant_views_agree(planted):
     fleet = health.fleet_metrics(SINCE, NOW).set_index("tenant_id")
     assert fleet.loc[other, "failed"] == 500
     mine = health.tenant_metrics(tenant, SINCE, NOW).iloc[0]
-    for column in ("received", "completed", "failed", "p95_s", "avg_rating"):
+    for column in ("attempts", "completed", "failed", "p95_s", "avg_rating"):
         assert fleet.loc[tenant, column] == pytest.approx(mine[column])
 
 
 def test_trend_and_failure_breakdown(planted):
     tenant, _ = planted
     trend = health.tenant_trend(tenant, SINCE, NOW)
-    assert trend["received"].sum() == 50
+    assert trend["attempts"].sum() == 50
     assert trend["failed"].sum() == 8
     failures = health.tenant_failures(tenant, SINCE, NOW)
-    assert dict(zip(failures["mode"], failures["runs"], strict=True)) == {
+    assert dict(zip(failures["mode"], failures["attempts"], strict=True)) == {
         "sdp_auth": 5,
         "llm_error": 3,
     }

@@ -37,13 +37,17 @@ def state_case(page, case: str) -> None:
 def test_deep_link_to_a_rerun_ticket_shows_every_hop(page, app):
     visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_RERUN}")
     assert "Which support case is this for?" in page.inner_text("body")
-    assert "Run 1 of" not in page.inner_text("body")  # nothing read before the purpose
+    assert "Attempt 1 of" not in page.inner_text("body")  # nothing read before the purpose
 
-    state_case(page, "SUP-567 ticket 70010 failed twice")
+    state_case(page, "SUP-567 ticket 70010 failed three times")
     text = page.inner_text("body")
     assert "Enhancement delivered" in text
-    assert "Run 3 of 3" in text and "Run 1 of 3" in text
-    assert text.count("Failed: LLM timeout or error") == 2
+    # one webhook, four attempts: each retry its own row, numbered oldest first
+    assert "Attempt 4 of 4 · retry of the same ticket" in text and "Attempt 1 of 4" in text
+    assert "Attempt 2 started: a retry of the same ticket" in text
+    assert text.count("Failed: ServiceDesk Plus update failed (no status code)") == 3
+    assert "the webhook's arrival time is not stored; the first attempt started at" in text
+    assert "not recorded (the attempt stopped before)" in text  # JSON null context
     assert "Search Jaeger for this run" in text
     assert fleet.FAKE_KEY_MARKER not in page.content()
     query = parse_qs(urlparse(page.url).query)

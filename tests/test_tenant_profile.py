@@ -66,7 +66,7 @@ def test_new_tenant_fails_the_right_items(use_db, tenant_id):
         add_runs(conn, tenant_id, 3, "pending", NOW - timedelta(hours=1))
         add_history(conn, tenant_id, 20, NOW, span_days=5)
     items = by_name(tenant_profile.load(tenant_id, NOW).checklist)
-    assert items["Webhooks arriving"].ok
+    assert items["Tickets arriving"].ok
     assert not items["A first enhancement completed"].ok
     assert not items["Enough ticket history for context"].ok
     assert "20 resolved tickets over 5 days" in items["Enough ticket history for context"].detail

@@ -30,7 +30,7 @@ from services.weekly_review import (
     judge,
     week_over_week,
 )
-from tests.planting import add_feedback, add_run, add_runs, add_tenant
+from tests.planting import add_feedback, add_history, add_run, add_runs, add_tenant
 
 WEEK = Week(date(2025, 3, 10))  # 2025-W11; the week before is 2025-W10
 START, PREVIOUS = WEEK.start, WEEK.previous.start
@@ -254,6 +254,10 @@ def db(make_platform_db) -> Iterator:
         add_runs(conn, B, 100, "completed", START, latency_s=200, step=hour)
         add_runs(conn, B, 100, "failed", START, latency_s=5, step=hour)
         add_feedback(conn, B, "completed-1", "rating", START, rating=1)
+        # Technicians on B's failed runs; A has a deep ticket_history, B none.
+        for i in range(4):
+            add_feedback(conn, B, f"failed-{i}", "thumbs_down", START + 2 * hour)
+        add_history(conn, A, 120, START, span_days=90)
         add_runs(conn, QUIET, 30, "completed", PREVIOUS, latency_s=10, step=hour)  # last week only
         add_runs(conn, GONE, 50, "failed", START, latency_s=5, step=hour)
         add_runs(conn, LATE, 50, "failed", START, latency_s=5, step=hour)
@@ -303,8 +307,8 @@ def test_tenant_review_never_counts_another_tenants_rows(use):
     assert got["p95_s"][:2] == (pytest.approx(200.0), FAIL)
     assert got["satisfaction"][:2] == (1.0, NO_DATA)  # one rating: below the minimum sample
     assert scope.escalation.level == CRITICAL
-    assert review.daily["received"].sum() == 200
-    assert review.themes.negative_total == 1
+    assert review.daily["attempts"].sum() == 200
+    assert review.themes.negative_total == 5
 
 
 def test_fleet_review_adds_up_and_leaves_out_inactive_and_later_tenants(use):
@@ -369,8 +373,46 @@ def test_exports_markdown_csv_and_html(use):
     html = report.html_document(review)
     assert html.startswith("<!DOCTYPE html>") and html.count("<html") == 1
     assert "<script src=" not in html and len(html) > 1_000_000  # plotly.js inline: offline
-    assert html.count('class="plotly-graph-div"') == 3  # scorecard, volume, latency
+    # scorecard, volume, latency, negative signals
+    assert html.count('class="plotly-graph-div"') == 4
     assert f"Tenant {A}" in html and "critical" in html
+
+
+def test_what_to_look_at_comes_from_the_runs_signals(use):
+    """Fleet W11: 8 negative entries (A: 2 thumbs down and a 2-star; B: a 1-star and 4 thumbs
+    down on failed runs), 12 positive (all A's). B has no ticket_history, A 120 tickets."""
+    found = weekly_review.fleet_review("2025-W11", AFTER).themes
+    assert (found.negative_total, found.positive_total) == (8, 12)
+    negative = found.negative.set_index("signal")
+    assert negative.loc["history:low", "label"] == "tenant history under 50 tickets"
+    assert negative.loc["history:low", "feedback"] == 5
+    assert negative.loc["history:low", "lift"] == pytest.approx((6 / 9) / (1 / 13))
+    assert negative.loc["failed:unknown", "label"] == "failed: Unknown failure"
+    assert negative.loc["failed:unknown", "feedback"] == 4
+    assert found.positive.set_index("signal").loc["history:deep", "feedback"] == 12
+    markdown = report.markdown(weekly_review.fleet_review("2025-W11", AFTER))
+    assert "## What to look at: signals of the week's feedback" in markdown
+    assert "**tenant history under 50 tickets**: 5 entries" in markdown
+
+
+@pytest.mark.parametrize(
+    "review",
+    [
+        lambda: weekly_review.tenant_review(LATE, "2025-W11", AFTER),  # onboarded after W11
+        lambda: weekly_review.fleet_review("2024-W50", AFTER),  # before any tenant existed
+    ],
+    ids=["tenant-not-yet-onboarded", "fleet-without-tenants"],
+)
+def test_a_week_without_tenants_renders_and_exports(use, review):
+    review = review()
+    assert review.tenants == ()
+    markdown = report.markdown(review)
+    assert markdown.startswith("# Weekly metrics review")
+    table = pd.read_csv(io.StringIO(report.csv_text(review)))
+    expected = len(review.scopes) * 5  # the fleet's five criteria, or nothing at all
+    assert len(table) == expected and "criterion" in table.columns
+    html = report.html_document(review)
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
 
 
 # --- the page under AppTest -----------------------------------------------------------------
@@ -425,6 +467,15 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     assert table.loc["Satisfaction", "Verdict"] == "▫️ NO DATA"
     assert table.loc["Throughput", "Based on"] == "–"
     assert all("Fleet" not in str(frame.value) for frame in at.dataframe)
+
+    at = run_page("views/weekly_review.py", support, week="2025-W11", tenant=LATE)
+    assert not at.exception and not at.error
+    assert "No active tenant was configured in that week" in at.warning[0].value
+    assert [b.label for b in at.get("download_button")] == [
+        "Markdown (review notes)",
+        "CSV (one row per tenant and criterion)",
+        "HTML with charts (works offline)",
+    ]
 
     at = run_page("views/weekly_review.py", admin, week="2025-W99")
     assert not at.exception

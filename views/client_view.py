@@ -84,15 +84,20 @@ def show() -> None:
     top = st.columns(3)
     top[0].metric(
         "Tickets enhanced",
-        f"{row['completed']:,}",
+        f"{row['tickets_enhanced']:,}",
         border=True,
-        help=f"of {row['received']:,} tickets received",
+        help=f"of {row['tickets']:,} tickets ({row['attempts']:,} attempts, retries included)",
     )
-    rate = row["success_rate"]
-    top[1].metric("Enhanced successfully", "–" if pd.isna(rate) else f"{rate:.1%}", border=True)
-    top[2].metric("Typical time to enhancement", minutes(row["p50_s"]), border=True)
+    rate = row["ticket_success_rate"]
+    top[1].metric(
+        "Tickets enhanced successfully",
+        "–" if pd.isna(rate) else f"{rate:.1%}",
+        border=True,
+        help="Tickets with a completed enhancement, of those finished (retries included)",
+    )
+    top[2].metric("Typical processing time", minutes(row["p50_s"]), border=True)
     bottom = st.columns(3)
-    bottom[0].metric("95% of tickets enhanced within", minutes(row["p95_s"]), border=True)
+    bottom[0].metric("95% processed within", minutes(row["p95_s"]), border=True)
     rating = row["avg_rating"]
     positive = row["positive_pct"]
     bottom[1].metric(
@@ -116,7 +121,7 @@ def show() -> None:
     left, right = st.columns(2)
     left.plotly_chart(
         charts.volume_and_success(
-            trend, health_rules["success_rate_target"], title="Tickets and success rate"
+            trend, health_rules["success_rate_target"], title="Processing attempts and success rate"
         ),
         width="stretch",
         config={"displayModeBar": False, "staticPlot": True},
@@ -126,7 +131,7 @@ def show() -> None:
             trend,
             health_rules["p95_target_s"],
             health_rules["p95_critical_s"],
-            title="Time until 95% of tickets were enhanced",
+            title="Processing time of 95% of attempts",
         ),
         width="stretch",
         config={"displayModeBar": False, "staticPlot": True},

@@ -1,7 +1,8 @@
 """Technician feedback: the platform's statistics, trends, worst-rated enhancements and themes.
 
-One tenant (tenant scope) or, for admins, the fleet. Comments are read only for one tenant,
-after the engineer confirms the client's consent for the support case named in the purpose.
+One tenant (tenant scope) or, for admins, the fleet. Comments and ticket text are read only for
+one tenant, after the engineer confirms the client's consent for the support case named in the
+purpose.
 """
 
 from datetime import UTC, datetime, time, timedelta
@@ -107,13 +108,13 @@ def percent_text(value: float, votes: int) -> str:
 
 
 def comment_consent(tenant_id: str, params: dict) -> bool:
-    """The investigation view's rule: comments only with the client's consent for a named
-    support case, and the reveal is recorded as a sensitive access."""
+    """The investigation view's rule: ticket text and feedback comments only with the client's
+    consent for a named support case, and the reveal is recorded as a sensitive access."""
     case = case_reference(ctx.purpose)
     label = (
-        f"The client consented to showing feedback comments for **{case}**"
+        f"The client consented to showing feedback comments and ticket text for **{case}**"
         if case
-        else "The client consented to showing feedback comments"
+        else "The client consented to showing feedback comments and ticket text"
     )
     consent = st.checkbox(
         label,
@@ -125,15 +126,15 @@ def comment_consent(tenant_id: str, params: dict) -> bool:
     )
     if not consent:
         st.caption(
-            "Feedback comments, ticket subjects and technician details stay hidden "
-            "without consent; themes and counts below are shown without them."
+            "Feedback comments and ticket descriptions and resolutions stay hidden without "
+            "consent; the worst-rated list and the themes below use only the runs' signals."
         )
         return False
     record_view(ctx, "feedback_comments", tenant_id, params, sensitive=True)
     return True
 
 
-def show_worst(worst: pd.DataFrame, fleet: bool, with_comments: bool) -> None:
+def show_worst(worst: pd.DataFrame, fleet: bool, consented: bool) -> None:
     st.subheader("Worst-rated enhancements")
     if worst.empty:
         st.info("No rated enhancements in this range.")
@@ -148,12 +149,17 @@ def show_worst(worst: pd.DataFrame, fleet: bool, with_comments: bool) -> None:
             "👎": worst["thumbs_down"],
             "👍": worst["thumbs_up"],
             "Last feedback": worst["last_feedback"],
-            "Priority": worst["priority"],
-            "Tags": worst["tags"],
+            "Run": [
+                "not found" if pd.isna(status) else f"{status}: {cause}" if cause else status
+                for status, cause in zip(worst["run_status"], worst["cause"], strict=True)
+            ],
+            "Processing": worst["processing_s"],
+            "Signals": ["; ".join(signals) for signals in worst["signals"]],
         }
     )
-    if with_comments:
-        table["Subject"] = worst["subject"]
+    if consented:
+        table["Description"] = worst["description"]
+        table["Resolution"] = worst["resolution"]
         table["Comments"] = worst["comments"]
     table["Investigate"] = [
         investigation_link(t, k)
@@ -171,6 +177,18 @@ def show_worst(worst: pd.DataFrame, fleet: bool, with_comments: bool) -> None:
         column_config={
             "Avg rating": st.column_config.NumberColumn(format="%.2f"),
             "Last feedback": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "Run": st.column_config.TextColumn(
+                help="The rated run (its enhancement_id, else the ticket's newest run before "
+                "the feedback): status, and the failure cause of a failed one"
+            ),
+            "Processing": st.column_config.NumberColumn(
+                format="%.0f s", help="processing_time_ms of the rated run"
+            ),
+            "Signals": st.column_config.TextColumn(
+                width="medium", help="What the rated run's record says (as in the themes)"
+            ),
+            "Description": st.column_config.TextColumn(width="large"),
+            "Resolution": st.column_config.TextColumn(width="medium"),
             "Comments": st.column_config.TextColumn(width="large"),
             "Investigate": st.column_config.LinkColumn(
                 display_text="Open ↗", help="The ticket in the investigation view (new tab)"
@@ -193,7 +211,7 @@ def show_worst(worst: pd.DataFrame, fleet: bool, with_comments: bool) -> None:
         )
 
 
-def theme_table(frame: pd.DataFrame, side: str, fleet: bool, with_comments: bool) -> None:
+def theme_table(frame: pd.DataFrame, side: str, fleet: bool, consented: bool) -> None:
     other = "positive" if side == themes.NEGATIVE else "negative"
     if frame.empty:
         st.info(
@@ -204,19 +222,19 @@ def theme_table(frame: pd.DataFrame, side: str, fleet: bool, with_comments: bool
         return
     table = pd.DataFrame(
         {
-            "Theme": frame["term"],
+            "Signal": frame["label"],
             "Entries": frame["feedback"],
             f"% of {side}": frame["share"] * 100,
             f"% of {other}": frame["other_share"] * 100,
             "Lift": frame["lift"],
-            "Found in": frame["found_in"],
+            "From": frame["found_in"],
             "Example tickets": [
                 ", ".join(f"{t} #{k}" if fleet else f"#{k}" for t, k in pairs)
                 for pairs in frame["examples"]
             ],
         }
     )
-    if with_comments:
+    if consented:
         table["Example comments"] = [" | ".join(c) for c in frame["comments"]]
     st.dataframe(
         table,
@@ -228,7 +246,7 @@ def theme_table(frame: pd.DataFrame, side: str, fleet: bool, with_comments: bool
             "Lift": st.column_config.NumberColumn(
                 format="%.1f×",
                 help=(
-                    f"How many times more often {side} feedback mentions it than {other} "
+                    f"How many times more often {side} feedback has it than {other} "
                     "feedback does (counts + 1)."
                 ),
             ),
@@ -237,19 +255,26 @@ def theme_table(frame: pd.DataFrame, side: str, fleet: bool, with_comments: bool
     )
 
 
-def show_themes(found: themes.Themes, fleet: bool, with_comments: bool) -> None:
+def show_themes(found: themes.Themes, fleet: bool, consented: bool) -> None:
     st.subheader("Themes: negative versus positive feedback")
+    text = (
+        " and, with the client's consent, the words of ticket descriptions and comments"
+        if consented
+        else ""
+    )
     st.caption(
-        f"From ticket tags, ticket subjects and feedback comments, over "
-        f"{found.negative_total:,} negative (👎 or ≤ {feedback_rules['negative_rating_max']} ★) "
-        f"and {found.positive_total:,} positive (👍 or ≥ {feedback_rules['positive_rating_min']}"
-        " ★) entries. Lift 3× = mentioned three times as often on that side as on the other. "
-        "Counts are shown so that small themes look small."
+        "Signals of the rated runs (failure cause, context sources that came back empty, "
+        "context errors, processing time, hour of day, the tenant's ticket_history depth)"
+        f"{text}, over {found.negative_total:,} negative (👎 or ≤ "
+        f"{feedback_rules['negative_rating_max']} ★) and {found.positive_total:,} positive "
+        f"(👍 or ≥ {feedback_rules['positive_rating_min']} ★) entries. Lift 3× = three times "
+        "as common on that side as on the other. Counts are shown so that small themes look "
+        "small."
     )
     st.markdown("**:red[Negative] themes**")
-    theme_table(found.negative, themes.NEGATIVE, fleet, with_comments)
+    theme_table(found.negative, themes.NEGATIVE, fleet, consented)
     st.markdown("**:green[Positive] themes**")
-    theme_table(found.positive, themes.POSITIVE, fleet, with_comments)
+    theme_table(found.positive, themes.POSITIVE, fleet, consented)
     if not found.negative.empty:
         st.plotly_chart(
             charts.theme_shares(found.negative, themes.NEGATIVE), width="stretch", config=PLOTLY
@@ -314,8 +339,8 @@ def show_fleet(since: datetime, until: datetime, label: str) -> None:
             "Avg rating": st.column_config.NumberColumn(format="%.2f"),
         },
     )
-    show_worst(fleet_worst(since, until), fleet=True, with_comments=False)
-    show_themes(fleet_themes(since, until), fleet=True, with_comments=False)
+    show_worst(fleet_worst(since, until), fleet=True, consented=False)
+    show_themes(fleet_themes(since, until), fleet=True, consented=False)
 
 
 def pick_tenant() -> None:
@@ -332,17 +357,9 @@ def show_tenant(tenant_id: str, since: datetime, until: datetime, label: str) ->
     show_tiles(summary.total)
     show_charts(tenant_trend(tenant_id, since, until), summary.total)
     with st.container(border=True):
-        with_comments = comment_consent(tenant_id, params)
-    show_worst(
-        tenant_worst(tenant_id, since, until, with_comments),
-        fleet=False,
-        with_comments=with_comments,
-    )
-    show_themes(
-        tenant_themes(tenant_id, since, until, with_comments),
-        fleet=False,
-        with_comments=with_comments,
-    )
+        consented = comment_consent(tenant_id, params)
+    show_worst(tenant_worst(tenant_id, since, until, consented), fleet=False, consented=consented)
+    show_themes(tenant_themes(tenant_id, since, until, consented), fleet=False, consented=consented)
 
 
 names = {t.tenant_id: t.name for t in tenants()}

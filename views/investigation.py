@@ -134,7 +134,7 @@ def show_queue_card(inv: Investigation) -> None:
                     (
                         clock(queued_at),
                         OK,
-                        "Webhook received, job queued",
+                        "Webhook received, job queued (its created_at)",
                         f"{esc(ago(q.age_s))}{job}",
                     ),
                     (
@@ -155,12 +155,22 @@ def show_queue_card(inv: Investigation) -> None:
 
 
 def run_steps(run: Run, inv: Investigation) -> list[tuple[str, str, str, str]]:
-    steps = [(clock(run.created_at), OK, "Webhook received", esc(ago(run.age_s)))]
+    # created_at is when a worker started this attempt (the worker inserts the row then).
+    if run.attempt == 1:
+        started = (
+            "Attempt 1 started by a worker",
+            f"{esc(ago(run.age_s))} · the webhook's arrival time is not stored",
+        )
+    else:
+        started = (
+            f"Attempt {run.attempt} started: a retry of the same ticket",
+            f"{esc(ago(run.age_s))} · Celery retries a failed attempt (up to 3 times)",
+        )
+    steps = [(clock(run.created_at), OK, *started)]
     if run.status == "pending":
         if inv.queued:
-            steps.append(("", WAIT, "Waiting in the queue", "no worker has taken the job yet"))
+            steps.append(("", WAIT, "A job of this ticket is queued", "no worker has taken it yet"))
             return steps
-        steps.append(("", OK, "Taken by a worker", "the job is in no queue any more"))
         if run.stuck:
             steps.append(
                 (
@@ -176,10 +186,9 @@ def run_steps(run: Run, inv: Investigation) -> list[tuple[str, str, str, str]]:
                 (clock(inv.read_at), INFO, "Processing", f"running for {esc(duration(run.age_s))}")
             )
         return steps
-    steps.append(("", OK, "Taken by a worker", "the job left the queue"))
     c = run.context
     if c is None:
-        steps.append(("", MUTED, "Context gathered", "not recorded"))
+        steps.append(("", MUTED, "Context gathered", "not recorded (the attempt stopped before)"))
     else:
         elapsed = f" · {esc(duration(c.execution_ms / 1000))}" if c.execution_ms is not None else ""
         notes = "".join(
@@ -188,10 +197,14 @@ def run_steps(run: Run, inv: Investigation) -> list[tuple[str, str, str, str]]:
         )
         tone = BAD if c.timed_out else WAIT if c.node_errors or not c.readable else OK
         steps.append(("", tone, "Context gathered", esc(c.summary) + elapsed + notes))
-    took = f"after {esc(duration(run.latency_s))}"
+    took = f"processing time {esc(duration(run.processing_s))}"
     if run.processing_time_ms is not None:
-        took += f" · worker time {run.processing_time_ms / 1000:.1f} s"
-    if run.status == "completed":
+        took += f" · processing_time_ms {run.processing_time_ms:,}"
+    if run.completed_with_errors:
+        steps.append(
+            (clock(run.completed_at), WAIT, "Enhancement posted, completed with errors", took)
+        )
+    elif run.status == "completed":
         steps.append((clock(run.completed_at), OK, "Enhancement posted to the ticket", took))
     else:
         label = run.failure.label if run.failure else "Failed"
@@ -199,10 +212,13 @@ def run_steps(run: Run, inv: Investigation) -> list[tuple[str, str, str, str]]:
     return steps
 
 
-def show_run(run: Run, number: int, inv: Investigation, trace_url: str | None) -> None:
+def show_run(run: Run, inv: Investigation, trace_url: str | None) -> None:
     status = "stuck" if run.stuck else run.status
     with st.container(border=True):
-        st.markdown(f"**Run {number} of {inv.total_runs}** &nbsp; {STATUS_BADGE[status]}")
+        retry = " · retry of the same ticket" if run.attempt > 1 else ""
+        st.markdown(
+            f"**Attempt {run.attempt} of {inv.total_runs}**{retry} &nbsp; {STATUS_BADGE[status]}"
+        )
         timeline(run_steps(run, inv))
         failure = run.failure
         if failure:
@@ -338,13 +354,26 @@ def show_investigation(tenant_id: str, ticket_id: str, case: str) -> None:
     if inv.found:
         latest = inv.latest
         tiles = st.columns(4)
-        tiles[0].metric("Runs", inv.total_runs, border=True)
-        tiles[1].metric("Webhook received", ago(latest.age_s) if latest else "queued", border=True)
+        tiles[0].metric(
+            "Attempts",
+            inv.total_runs,
+            border=True,
+            help="One row per worker attempt: Celery retries a failed attempt up to 3 times.",
+        )
+        first = min(inv.runs, key=lambda r: r.attempt) if inv.runs else None
+        tiles[1].metric(
+            "First attempt started",
+            ago(first.age_s) if first else "queued",
+            border=True,
+            help=f"Webhook: {inv.webhook_note}.",
+        )
         failed = latest is not None and latest.status == "failed"
         tiles[2].metric(
-            "Failed after" if failed else "Time to enhancement",
-            duration(latest.latency_s) if latest and latest.completed_at else "not finished",
+            "Failed after" if failed else "Processing time",
+            duration(latest.processing_s) if latest and latest.completed_at else "not finished",
             border=True,
+            help="completed_at - created_at of the newest attempt (a worker's time, queue wait "
+            "not included).",
         )
         tiles[3].metric("Feedback", feedback_tile(inv), border=True)
     callout = (
@@ -378,16 +407,16 @@ def show_investigation(tenant_id: str, ticket_id: str, case: str) -> None:
 def show_timeline(inv: Investigation, trace_url: str | None) -> None:
     st.subheader("Timeline")
     show_queue_card(inv)
-    for number, run in zip(range(inv.total_runs, 0, -1), inv.runs, strict=False):
+    st.caption(f"Webhook: {inv.webhook_note}.")
+    for run in inv.runs:
         window = inv_service.trace_window([run], inv.read_at)
         show_run(
             run,
-            number,
             inv,
             trace_url and inv_service.jaeger_link(inv.tenant_id, inv.ticket_id, *window),
         )
     if inv.total_runs > len(inv.runs):
-        st.caption(f"Showing the newest {len(inv.runs)} of {inv.total_runs} runs.")
+        st.caption(f"Showing the newest {len(inv.runs)} of {inv.total_runs} attempts.")
     if trace_url:
         st.link_button("Open all runs in Jaeger", trace_url, icon=":material/timeline:")
     else:
@@ -439,15 +468,15 @@ def show_search(tenant_id: str) -> None:
             }
             record_view(ctx, "ticket_search", tenant_id, params, row_count=len(found))
             if found.empty:
-                st.info("No runs match.")
+                st.info("No attempts match.")
                 return
             st.session_state["search_tickets"] = found["ticket_id"].tolist()
             st.dataframe(
                 {
                     "Ticket": found["ticket_id"],
                     "Status": found["status"].where(~found["stuck"], "stuck"),
-                    "Received": found["created_at"],
-                    "Took": found["processing_time_ms"] / 1000,
+                    "Attempt started": found["created_at"],
+                    "Processing": found["processing_time_ms"] / 1000,
                     "Cause": found["cause"],
                     "Error": found["error"],
                 },
@@ -457,8 +486,10 @@ def show_search(tenant_id: str) -> None:
                 on_select=open_selected,
                 selection_mode="single-row",
                 column_config={
-                    "Received": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-                    "Took": st.column_config.NumberColumn(format="%.1f s"),
+                    "Attempt started": st.column_config.DatetimeColumn(
+                        format="YYYY-MM-DD HH:mm:ss"
+                    ),
+                    "Processing": st.column_config.NumberColumn(format="%.1f s"),
                     "Error": st.column_config.TextColumn(width="large"),
                 },
             )

@@ -4,14 +4,16 @@ import pandas as pd
 import streamlit as st
 
 from services import rls_check
-from ui.common import ViewContext, guard, record_view
+from ui.common import ViewContext, guard, md, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
 
 st.title("RLS self-test")
 st.caption(
-    'Automates the procedures\' "RLS Enforcement Verification". Also runs from the '
-    "command line for monitoring: `python -m services.rls_check` (exit code 1 on failure)."
+    'Automates the procedures\' "RLS Enforcement Verification", plus what would let the'
+    " dashboard's roles get around it (privilege escalation, ownership, readable secrets)."
+    " Also runs from the command line for monitoring: `python -m services.rls_check`"
+    " (exit code 1 on failure)."
 )
 
 with guard("the RLS self-test"):
@@ -22,7 +24,8 @@ with guard("the RLS self-test"):
     if failed:
         st.error(
             f"**{len(failed)} of {len(checks)} checks FAILED: tenant isolation is not "
-            "guaranteed.**\n\n" + "\n".join(f"{line}  " for line in rls_check.ESCALATION),
+            "guaranteed.** Each failing check says how to fix it below.\n\n"
+            + "\n".join(f"{line}  " for line in rls_check.ESCALATION),
             icon=":material/gpp_bad:",
         )
     else:
@@ -30,12 +33,28 @@ with guard("the RLS self-test"):
             f"All {len(checks)} checks passed: each tenant sees only its own rows.",
             icon=":material/verified_user:",
         )
-    st.dataframe(
-        pd.DataFrame(
-            [{"": "✅" if c.passed else "❌", "check": c.name, "detail": c.detail} for c in checks]
-        ),
-        hide_index=True,
-        width="stretch",
-        height=38 * (len(checks) + 1),
-    )
+    for group in rls_check.GROUPS:
+        members = [c for c in checks if c.group == group]
+        if not members:
+            continue
+        bad = [c for c in members if not c.passed]
+        st.subheader(f"{'❌' if bad else '✅'} {group}", anchor=False)
+        for check in bad:
+            st.error(f"**{md(check.name)}**  \n**Fix:** {check.fix}", icon=":material/build:")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"": "✅" if c.passed else "❌", "check": c.name, "detail": c.detail}
+                    for c in members
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+            height=38 * (len(members) + 1),
+            column_config={
+                "": st.column_config.TextColumn(width=40),
+                "check": st.column_config.TextColumn(width="large"),
+                "detail": st.column_config.TextColumn(width="large"),
+            },
+        )
     st.button("Run again", icon=":material/refresh:")

@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from services import charts, dbhealth
+from services import access_log, charts, dbhealth
 from services.config import rules
+from services.errors import DashboardError
 from ui.common import ViewContext, cached, guard, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
@@ -137,9 +138,10 @@ def show_statement_detail(row: pd.Series, until: datetime) -> None:
 def show_explain() -> None:
     st.subheader("Explain a statement")
     st.caption(
-        "Paste one SELECT with concrete values in place of $1, $2… It is planned with EXPLAIN"
-        " (never ANALYZE, so it does not run) in a read-only transaction that gives up after"
-        f" {cfg['explain_timeout_ms'] / 1000:.0f} s."
+        "Paste one SELECT with concrete values in place of $1, $2… PostgreSQL's own parser"
+        " checks that it is one plain SELECT; it is planned with EXPLAIN (never ANALYZE, so it"
+        " does not run) in a read-only transaction that gives up after"
+        f" {cfg['explain_timeout_ms'] / 1000:.0f} s. Refused attempts are recorded."
     )
     with st.form("explain"):
         statement = st.text_area(
@@ -151,8 +153,14 @@ def show_explain() -> None:
         submitted = st.form_submit_button("Explain", icon=":material/account_tree:")
     if submitted:
         with guard("the plan"):
-            plan = dbhealth.explain(statement)
-            record_view(ctx, "db_explain", "*", {"statement": statement.strip()[:500]})
+            params = {"statement": statement.strip()[:500]}
+            try:
+                plan = dbhealth.explain(statement)
+            except DashboardError as exc:
+                # Refused or failed attempts are recorded too: probing shows in the record.
+                record_view(ctx, access_log.EXPLAIN_REFUSED, "*", {**params, "reason": str(exc)})
+                raise
+            record_view(ctx, "db_explain", "*", params)
             # Kept for the session, so the plan stays on screen through later reruns.
             st.session_state["dbh_plan"] = plan
     if "dbh_plan" in st.session_state:

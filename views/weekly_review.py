@@ -59,7 +59,7 @@ def criteria_table(review: WeeklyReview) -> pd.DataFrame:
             "Escalation": f"{LEVEL_ICON[level]} {level}",
         }
         row |= {headers[m.criterion.key]: m.cell for m in scope.metrics}
-        row |= {"Requests": scope.received, "Feedback": scope.feedback}
+        row |= {"Tickets": scope.received, "Feedback": scope.feedback}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -116,7 +116,7 @@ def show_rules() -> None:
             f"- **PASS**: at or better than the target. **MARGINAL**: worse than the target but "
             f"within **{band:.0%}** of it (`marginal_band` in `dashboard.toml`). **FAIL**: "
             f"further off. **NO DATA**: nothing to judge, or fewer than "
-            f"{health_rules['min_volume_for_ratios']} finished runs (success, p95) or "
+            f"{health_rules['min_volume_for_ratios']} finished attempts (success, p95) or "
             f"{review_rules['min_feedback_for_ratios']} ratings / votes (satisfaction, positive %)."
         ]
         for c in weekly_review.criteria():
@@ -148,7 +148,7 @@ def show_charts(review: WeeklyReview) -> None:
         with st.expander("Every tenant's criteria as a chart", expanded=len(review.tenants) <= 12):
             st.plotly_chart(charts.weekly_scorecard(tenant_rows), width="stretch", config=PLOTLY)
     if review.daily.empty:
-        st.info("No enhancement runs in this week.")
+        st.info("No enhancement attempts in this week.")
         return
     left, right = st.columns(2)
     left.plotly_chart(
@@ -168,11 +168,10 @@ def show_charts(review: WeeklyReview) -> None:
 def show_themes(review: WeeklyReview) -> None:
     found = review.themes
     fleet = review.tenant_id is None
-    st.subheader("Feedback themes of the week")
+    st.subheader("What to look at: signals of the week's feedback")
     st.caption(
         f"{found.negative_total:,} negative and {found.positive_total:,} positive feedback "
-        "entries; themes from ticket tags, subjects and comments (comments themselves are not "
-        "shown here). Lift = how many times more often that side mentions it than the other."
+        f"entries. {report.SIGNALS_TEXT} No ticket text or comment is read here."
     )
     left, right = st.columns(2)
     for column, frame, label in (
@@ -182,7 +181,7 @@ def show_themes(review: WeeklyReview) -> None:
         with column:
             st.markdown(f"**{label}**")
             if frame.empty:
-                st.caption("No recurring theme.")
+                st.caption("No recurring signal.")
                 continue
             for t in frame.head(5).itertuples():
                 examples = " ".join(
@@ -191,8 +190,8 @@ def show_themes(review: WeeklyReview) -> None:
                     for tenant, ticket in t.examples
                 )
                 st.markdown(
-                    f"- **{t.term}**: {t.feedback} entries ({t.share:.0%}), lift {t.lift:.1f}× "
-                    f"· {examples}"
+                    f"- **{t.label}**: {t.feedback} entries ({t.share:.0%} against "
+                    f"{t.other_share:.0%}), lift {t.lift:.1f}× · {examples}"
                 )
 
 
@@ -240,7 +239,8 @@ def show(review: WeeklyReview) -> None:
             icon=":material/hourglass_top:",
         )
     if not review.tenants:
-        st.warning("No active tenant was configured in that week.")
+        st.warning("No active tenant was configured in that week: nothing to review.")
+        show_exports(review)
         return
     if review.fleet is not None:
         levels = [s.escalation.level for s in review.tenants]
