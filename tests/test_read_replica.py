@@ -60,7 +60,8 @@ def superuser(cluster: PrivatePostgres) -> psycopg.Connection:
 def wait_replayed(primary: PrivatePostgres, standby: PrivatePostgres) -> None:
     """Until the standby has replayed everything the primary has written so far."""
     with superuser(primary) as conn:
-        target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        # The insert position: with synchronous_commit off the last commit may not be written yet.
+        target = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
     deadline = time.monotonic() + 30
     with superuser(standby) as conn:
         while not conn.execute(
