@@ -29,14 +29,13 @@ import numpy as np
 
 from demo import fleet
 from demo.generate import parse_now
+from services import kube
 
 MARKER = "demo-backfill.json"
 FRESH_SECONDS = 3600
 PROMTOOL_TIMEOUT_SECONDS = 300
 BLOCK_HOURS = 54  # one of Prometheus's own compaction ranges (2 h x 3^3)
-NAMESPACE = "ai-agents-production"
-DEPLOYMENT = "ai-agents-worker"
-HPA = "ai-agents-worker-hpa"
+NAMESPACE, DEPLOYMENT, HPA = kube.names().namespace, kube.names().worker, kube.names().hpa
 MIN_REPLICAS, MAX_REPLICAS = 3, 10
 JOBS_PER_EXTRA_WORKER = 12  # how the CPU-based HPA ends up tracking the backlog
 WORKERS = tuple(
@@ -150,7 +149,9 @@ def _families(
     ripple = 1 + 0.35 * np.sin(2 * np.pi * ts / (37 * 60))
     celery = rng.poisson(0.3 + 4.5 * busy * ripple) + np.round(fleet.queue_backlog(ts, now))
     raw = rng.poisson(0.25 * busy)
-    celery[-3:], raw[-3:] = len(queued) - raw_depth, raw_depth  # what seed_redis leaves
+    # What seed_redis leaves: the queued runs' jobs and the agent runs.
+    celery[-3:] = len(queued) - raw_depth + len(fleet.PLANTED_AGENT_RUNS)
+    raw[-3:] = raw_depth
     queue = Family("celery_queue_length", "gauge", "Number of tasks in the queue.")
     queue.add("celery_queue_length", {"queue_name": fleet.CELERY_QUEUE}, ts, celery.astype(int))
     queue.add("celery_queue_length", {"queue_name": fleet.ENHANCEMENT_QUEUE}, ts, raw)

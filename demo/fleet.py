@@ -30,7 +30,7 @@ WAYNE = "msp-wayne-legacy"  # inactive (is_active=false), traffic stopped weeks 
 # --- planted tickets of msp-acme-corp ------------------------------------------------------------
 TICKET_SDP_TIMEOUT = "12345"  # failed: ServiceDesk Plus API timeout during an incident window
 TICKET_LOW_RATED = "67890"  # completed, rated 2 with a comment, plus a thumbs_down
-TICKET_QUEUED = "70001"  # waiting in the Redis `celery` list, matching pending row
+TICKET_QUEUED = "70001"  # waiting in the Redis `celery` list (no enqueue time), pending row
 TICKET_STALE_PENDING = "70002"  # pending for 20 minutes, not in any queue (worker lost it)
 TICKET_CONTEXT_AS_STRING = "70003"  # completed; context_gathered a JSON string (as every one)
 TICKET_LLM_TIMEOUT = "70004"  # completed: the LLM timed out, the worker posted its fallback
@@ -40,7 +40,7 @@ TICKET_SDP_RATE_LIMIT = "70007"
 TICKET_CONTEXT_TIMEOUT = "70008"  # completed with errors: context gathering timed out
 TICKET_SOFT_TIME_LIMIT = "70009"
 TICKET_RERUN = "70010"  # 3 failed attempts (ServiceDesk Plus update), completed on the 4th
-TICKET_STUCK_IN_QUEUE = "70011"  # oldest job in the queue: 47 minutes (> 30 min = stuck)
+TICKET_STUCK_IN_QUEUE = "70011"  # in enhancement:queue for 47 minutes (> 30 min = stuck)
 TICKET_NODE_KEY_BUG = "70012"  # failed: KeyError: 'node_name' in the platform's code
 
 # --- failure modes -------------------------------------------------------------------------------
@@ -103,6 +103,9 @@ CELERY_PRIORITY_QUEUES = ("celery\x06\x163", "celery\x06\x166", "celery\x06\x169
 ENHANCEMENT_QUEUE = "enhancement:queue"
 PAUSE_KEY = "system:pause_processing"
 TASK_NAME = "tasks.enhance_ticket"
+AGENT_TASK_NAME = "tasks.execute_agent"
+# Agent runs waiting in `celery`, by agent id: tasks.execute_agent(args=[agent_id, payload]).
+PLANTED_AGENT_RUNS = ("c4a1e2d7-5b3f-4e8a-9c61-7d2f0b9e4a15",)
 FAKE_KEY_MARKER = "sdp-FAKE-KEY-DO-NOT-SHOW-"  # tests grep the UI for it: it must never appear
 
 # --- thresholds the planted cases are built to cross ---------------------------------------------
@@ -761,6 +764,7 @@ class PlantedRun:
     processing_ms: int | None = None
     queue: str | None = None  # Redis list holding its job (pending runs only)
     celery_priority: int = 0
+    job_data_keyword: bool = False  # sent as enhance_ticket(job_data=...), not positionally
 
     def created_at(self, now: datetime) -> datetime:
         if self.clock is not None:
@@ -769,7 +773,13 @@ class PlantedRun:
 
 
 def _queued(
-    tenant_id: str, ticket_id: str, kind: str, age: int, queue: str, priority: int = 0
+    tenant_id: str,
+    ticket_id: str,
+    kind: str,
+    age: int,
+    queue: str,
+    priority: int = 0,
+    keyword: bool = False,
 ) -> PlantedRun:
     return PlantedRun(
         tenant_id,
@@ -779,6 +789,7 @@ def _queued(
         age_seconds=age,
         queue=queue,
         celery_priority=priority,
+        job_data_keyword=keyword,
     )
 
 
@@ -874,14 +885,15 @@ PLANTED_RUNS: tuple[PlantedRun, ...] = (
         ACME, TICKET_RERUN, "network", "failed", SDP_TIMEOUT, (3, 9.02), processing_ms=30_910
     ),
     PlantedRun(ACME, TICKET_RERUN, "network", "completed", clock=(3, 9.03), processing_ms=19_640),
-    # Jobs waiting in Redis, each with its pending row. 14 in Celery's lists, 4 in
-    # enhancement:queue; the oldest (47 min) makes the "stuck" rule fire.
-    _queued(ACME, TICKET_STUCK_IN_QUEUE, "email", 47 * 60, CELERY_QUEUE),
+    # Jobs waiting in Redis, each with its pending row: 13 in Celery's lists (no enqueue time
+    # in a Celery message), 5 in enhancement:queue. The oldest there (queued 47 min ago) makes
+    # the "stuck" rule fire.
+    _queued(ACME, TICKET_STUCK_IN_QUEUE, "email", 47 * 60, ENHANCEMENT_QUEUE),
     _queued(ACME, TICKET_QUEUED, "password_reset", 95, CELERY_QUEUE),
     _queued(GLOBEX, "90001", "printer", 240, CELERY_QUEUE),
-    _queued(GLOBEX, "90002", "email", 180, CELERY_QUEUE),
+    _queued(GLOBEX, "90002", "email", 180, CELERY_QUEUE, keyword=True),
     _queued(GLOBEX, "90003", "software", 150, _P3, 3),
-    _queued(GLOBEX, "90004", "access", 90, _P3, 3),
+    _queued(GLOBEX, "90004", "access", 90, _P3, 3, keyword=True),
     _queued(GLOBEX, "90005", "password_reset", 40, CELERY_QUEUE),
     _queued(GLOBEX, "90006", "backup", 15, _P6, 6),
     _queued(HOOLI, "90011", "disk_space", 200, _P6, 6),

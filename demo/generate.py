@@ -252,7 +252,8 @@ def _tenant_runs(
 
 def _planted_runs(tenants: tuple[Tenant, ...], now: datetime) -> Runs:
     index = {t.tenant_id: i for i, t in enumerate(tenants)}
-    rows = [r for r in fleet.PLANTED_RUNS if r.tenant_id in index]
+    # A job still in the queue has no row yet: the worker inserts one when it starts.
+    rows = [r for r in fleet.PLANTED_RUNS if r.tenant_id in index and not r.queue]
     created = np.array([r.created_at(now).timestamp() for r in rows])
     processing = np.array(
         [r.processing_ms if r.status != "pending" else -1 for r in rows], np.int64

@@ -1,32 +1,36 @@
 """Fill the demo Redis with the platform's queues: Celery messages and raw enhancement jobs.
 
-    python -m demo.seed_redis [--redis-url URL] [--now ISO] [--paused]
+    python -m demo.seed_redis [--redis-url URL] [--broker-url URL] [--now ISO] [--paused]
 
-Clears and refills `celery`, Celery's priority lists (`celery\\x06\\x163` etc.) and
-`enhancement:queue` with the jobs of demo.fleet's planted pending runs, so every queued ticket
-has its pending enhancement_history row (use the same --now as demo.generate). The oldest job
-is 47 minutes old: the "stuck queue" rule fires. The pause flag is cleared unless --paused.
+Two databases, as the platform deploys them: `enhancement:queue` and the pause flag on
+REDIS_URL, Celery's lists (`celery`, `celery\\x06\\x163` etc.) on CELERY_BROKER_URL (default:
+REDIS_URL). Clears and refills them with the jobs of demo.fleet's planted pending runs, so every
+queued ticket has its pending enhancement_history row (use the same --now as demo.generate),
+plus the planted agent runs. Celery messages are sent by the real `celery` library, as the
+platform's `enhance_ticket.delay(job_data)` does; enhancement:queue holds the API's
+EnhancementJob JSON, LPUSHed. The oldest enhancement:queue job was queued 47 minutes ago:
+the "stuck queue" rule fires. The pause flag is cleared unless --paused.
 Each job holds a fake ServiceDesk Plus key marked "sdp-FAKE-KEY-DO-NOT-SHOW-".
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import os
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import redis
+from celery import Celery
 
 from demo import fleet
 from demo.generate import parse_now
 
 QUEUES = (fleet.CELERY_QUEUE, *fleet.CELERY_PRIORITY_QUEUES, fleet.ENHANCEMENT_QUEUE)
 TICKET_PRIORITY = {0: "high", 3: "medium", 6: "low", 9: "low"}  # by Celery priority
-API_ORIGIN = "gen1@ai-agents-api-7c9d8f6b5-x2kqp"
 PAUSE_TTL_SECONDS = 86400  # the platform sets the flag with a 24 h safety TTL
 
 
@@ -35,86 +39,97 @@ def _uuid(*parts: str) -> str:
     return str(uuid.UUID(bytes=hashlib.md5(":".join(parts).encode()).digest(), version=4))
 
 
-def job(run: fleet.PlantedRun, now: datetime) -> dict:
-    """The job dict the API builds from the webhook and the tenant's config."""
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def job_data(run: fleet.PlantedRun, now: datetime) -> dict[str, Any]:
+    """The job dict the API builds from the webhook and the tenant's config (src/api/webhooks.py):
+    `timestamp` is when the ticket was created in ServiceDesk Plus, up to a few days earlier."""
     t = fleet.tenant(run.tenant_id)
     kind = fleet.KINDS[fleet.KIND_NAMES.index(run.kind)]
     trace = hashlib.sha256(f"trace:{run.tenant_id}:{run.ticket_id}".encode()).hexdigest()
     key = hashlib.sha256(f"key:{run.tenant_id}".encode()).hexdigest()[:24]
+    ticket_created = run.created_at(now) - timedelta(minutes=int(run.ticket_id) % 4500)
     return {
         "job_id": _uuid("job", run.tenant_id, run.ticket_id),
         "ticket_id": run.ticket_id,
         "tenant_id": run.tenant_id,
         "description": kind.descriptions[int(run.ticket_id) % len(kind.descriptions)],
         "priority": TICKET_PRIORITY[run.celery_priority],
-        "timestamp": run.created_at(now).isoformat().replace("+00:00", "Z"),
+        "timestamp": _iso(ticket_created),
         "correlation_id": _uuid("correlation", run.tenant_id, run.ticket_id),
         "servicedesk_url": t.servicedesk_url,
         "servicedesk_api_key": f"{fleet.FAKE_KEY_MARKER}{key}",
         "enhancement_preferences": t.preferences,
         "tool_type": "servicedesk_plus",
-        "trace_context": {"traceparent": f"00-{trace[:32]}-{trace[32:48]}-01"},
+        "trace_context": f"00-{trace[:32]}-{trace[32:48]}-01",
     }
 
 
-def celery_message(payload: dict, priority: int) -> dict:
-    """Celery's task protocol 2 in kombu's Redis envelope: body is base64 of
-    [args, kwargs, embed], the task name and id travel in headers."""
-    task_id = _uuid("task", payload["job_id"])
-    body = [[payload], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
-    return {
-        "body": base64.b64encode(json.dumps(body).encode()).decode(),
-        "content-encoding": "utf-8",
-        "content-type": "application/json",
-        "headers": {
-            "lang": "py",
-            "task": fleet.TASK_NAME,
-            "id": task_id,
-            "shadow": None,
-            "eta": None,
-            "expires": None,
-            "group": None,
-            "group_index": None,
-            "retries": 0,
-            "timelimit": [120, 100],
-            "root_id": task_id,
-            "parent_id": None,
-            # Celery really does put repr(args) here: the decrypted key leaks into headers too.
-            "argsrepr": repr((payload,)),
-            "kwargsrepr": "{}",
-            "origin": API_ORIGIN,
-            "ignore_result": False,
-            "replaced_task_nesting": 0,
-            "stamped_headers": None,
-            "stamps": {},
-        },
-        "properties": {
-            "correlation_id": task_id,
-            "reply_to": _uuid("reply", task_id),
-            "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": fleet.CELERY_QUEUE},
-            "priority": priority,
-            "body_encoding": "base64",
-            "delivery_tag": _uuid("tag", task_id),
-        },
-    }
+def enhancement_job(data: dict[str, Any], queued_at: datetime) -> str:
+    """The API's EnhancementJob as QueueService.push_job LPUSHes it: created_at is the queue
+    time, written by pydantic from a naive datetime.utcnow() (no zone)."""
+    naive = queued_at.astimezone(UTC).replace(tzinfo=None)
+    return json.dumps({**data, "created_at": naive.isoformat(timespec="microseconds")})
 
 
-def seed(client: redis.Redis, now: datetime, paused: bool = False) -> dict[str, int]:
+def celery_app(broker_url: str) -> Celery:
+    """A producer configured like the platform's (src/workers/celery_app.py): JSON, no
+    broker_transport_options, so kombu's default priority steps 0/3/6/9 apply."""
+    app = Celery("ai_agents", broker=broker_url)
+    # Celery prefers a CELERY_BROKER_URL in the environment over broker=; the write URL is
+    # ours to set, so the messages land on the database asked for.
+    app.conf.update(
+        broker_write_url=broker_url,
+        task_serializer="json",
+        accept_content=["json"],
+        enable_utc=True,
+    )
+    return app
+
+
+def send_enhancement(
+    app: Celery, data: dict[str, Any], priority: int | None = None, keyword: bool = False
+) -> None:
+    """tasks.enhance_ticket(job_data): positionally, as `.delay(job_data)` sends it, or by
+    keyword; priority None is what `.delay` sends (it lands in `celery`)."""
+    options = {"kwargs": {"job_data": data}} if keyword else {"args": [data]}
+    app.send_task(fleet.TASK_NAME, priority=priority, **options)
+
+
+def send_agent_run(app: Celery, agent_id: str, payload: dict[str, Any]) -> None:
+    """tasks.execute_agent(args=[agent_id, payload]), as the agent webhook enqueues it."""
+    app.send_task(fleet.AGENT_TASK_NAME, args=[agent_id, payload])
+
+
+def seed(
+    client: redis.Redis, broker_url: str, now: datetime, paused: bool = False
+) -> dict[str, int]:
     """Replace the queues' contents; return the depth of each list."""
-    pipe = client.pipeline(transaction=True)
-    pipe.delete(*QUEUES, fleet.PAUSE_KEY)
-    # LPUSH oldest first: workers BRPOP from the right, so the oldest job is next.
-    for run in fleet.queued_runs():
-        payload = job(run, now)
-        if run.queue == fleet.ENHANCEMENT_QUEUE:
-            pipe.lpush(run.queue, json.dumps(payload))
-        else:
-            pipe.lpush(run.queue, json.dumps(celery_message(payload, run.celery_priority)))
+    broker = redis.Redis.from_url(broker_url, socket_timeout=5)
+    broker.delete(*QUEUES[:-1])
+    client.delete(fleet.ENHANCEMENT_QUEUE, fleet.PAUSE_KEY)
+    app = celery_app(broker_url)
+    try:
+        # Oldest first: workers BRPOP from the right, so the oldest job is next.
+        for run in fleet.queued_runs():
+            data = job_data(run, now)
+            if run.queue == fleet.ENHANCEMENT_QUEUE:
+                client.lpush(run.queue, enhancement_job(data, run.created_at(now)))
+            else:
+                priority = run.celery_priority or None
+                send_enhancement(app, data, priority, keyword=run.job_data_keyword)
+        for agent_id in fleet.PLANTED_AGENT_RUNS:
+            payload = {"ticket_id": "AG-1", "api_token": f"{fleet.FAKE_KEY_MARKER}agent"}
+            send_agent_run(app, agent_id, payload)
+    finally:
+        app.close()
     if paused:
-        pipe.set(fleet.PAUSE_KEY, "true", ex=PAUSE_TTL_SECONDS)
-    pipe.execute()
-    return {q: client.llen(q) for q in QUEUES}
+        client.set(fleet.PAUSE_KEY, "true", ex=PAUSE_TTL_SECONDS)
+    depths = {q: broker.llen(q) for q in QUEUES[:-1]}
+    depths[fleet.ENHANCEMENT_QUEUE] = client.llen(fleet.ENHANCEMENT_QUEUE)
+    return depths
 
 
 def main() -> None:
@@ -122,13 +137,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    parser.add_argument("--broker-url", default=os.environ.get("CELERY_BROKER_URL"))
     parser.add_argument("--now", help="ISO timestamp, UTC if naive (default: now, to the minute)")
     parser.add_argument("--paused", action="store_true", help="also set system:pause_processing")
     args = parser.parse_args()
     if not args.redis_url:
         parser.error("--redis-url or REDIS_URL is required")
     client = redis.Redis.from_url(args.redis_url, socket_timeout=5)
-    depths = seed(client, parse_now(args.now), paused=args.paused)
+    depths = seed(client, args.broker_url or args.redis_url, parse_now(args.now), args.paused)
     print(
         "seeded "
         + " ".join(f"{q!r}={n}" for q, n in depths.items())

@@ -176,6 +176,7 @@ export STACK_ADMIN_PASSWORD='$admin'
 export DATABASE_URL='postgresql://dashboard_reader:$reader@127.0.0.1:$PG_PORT/aiagents_demo'
 export ADMIN_DATABASE_URL='postgresql://dashboard_admin:$admin@127.0.0.1:$PG_PORT/aiagents_demo'
 export REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'
+export CELERY_BROKER_URL='redis://127.0.0.1:$REDIS_PORT/1'
 export PROMETHEUS_URL='http://127.0.0.1:$PROM_PORT'
 export JAEGER_URL='http://127.0.0.1:16686'
 export DASHBOARD_USERS_FILE=$(q "$STACK/users.toml")

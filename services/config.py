@@ -22,7 +22,8 @@ class Settings:
     # two URLs above point at a read replica. Default: the same URL as the role's reads.
     dashboard_write_url: str | None
     admin_write_url: str | None
-    redis_url: str | None
+    redis_url: str | None  # the platform's own keys: enhancement:queue, the pause flag
+    celery_broker_url: str | None  # the Celery lists; the platform keeps them on another db
     prometheus_url: str | None
     jaeger_url: str | None
 
@@ -37,6 +38,7 @@ def settings() -> Settings:
         dashboard_write_url=os.environ.get("DASHBOARD_WRITE_URL") or database_url,
         admin_write_url=os.environ.get("ADMIN_WRITE_URL") or admin_database_url,
         redis_url=os.environ.get("REDIS_URL"),
+        celery_broker_url=os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL"),
         prometheus_url=os.environ.get("PROMETHEUS_URL"),
         jaeger_url=os.environ.get("JAEGER_URL"),
     )

@@ -25,12 +25,11 @@ from urllib.parse import urlencode
 import pandas as pd
 from sqlalchemy import text
 
-from services import queues
+from services import kube, queues
 from services.config import rules, settings
 from services.db import read_frame, tenant_scope, validate_tenant_id
 from services.errors import DashboardError, InvalidInput
 from services.failures import MODES_BY_KEY, UNKNOWN, FailureMode, classify, sql_case
-from services.playbooks import NAMESPACE
 
 TICKET_ID_MAX = 100  # enhancement_history.ticket_id is VARCHAR(100)
 STATUSES = ("pending", "completed", "failed")
@@ -189,11 +188,18 @@ class Feedback:
 
 @dataclass(frozen=True)
 class QueuePresence:
-    queue: str
-    position: int
+    queue: str  # `celery` (over its priority lists) or `enhancement:queue`
+    position: int  # 1 = taken next
     depth: int
     job_id: str | None
-    age_s: float | None
+    age_s: float | None  # since enhancement:queue's created_at; None: a Celery message has none
+
+    @property
+    def waited(self) -> str:
+        """How long the job has waited, or why that is not known."""
+        if self.age_s is None:
+            return "a Celery message carries no enqueue time"
+        return f"queued {duration(self.age_s)} ago"
 
 
 @dataclass(frozen=True)
@@ -368,9 +374,9 @@ def _queue_presence(
         return (), str(exc), False
     found = tuple(
         QueuePresence(
-            queue=job.queue,
+            queue=job.family,
             position=job.position,
-            depth=snap.depth.get(job.queue, 0),
+            depth=snap.depth_of(job.family),
             job_id=job.job_id,
             age_s=(snap.read_at - job.enqueued_at).total_seconds() if job.enqueued_at else None,
         )
@@ -423,12 +429,11 @@ def commands(inv: Investigation) -> list[Command]:
     ticket, tenant = inv.ticket_id, inv.tenant_id
     oldest_age_h = max((r.age_s for r in inv.runs), default=0) / 3600
     since = f"{max(1, math.ceil(oldest_age_h + 0.25))}h"  # a quarter hour of margin
-    api = f"kubectl logs deployment/ai-agents-api -n {NAMESPACE} --since={since}"
-    worker = f"kubectl logs deployment/ai-agents-worker -n {NAMESPACE} --since={since}"
+    cluster = kube.names()
+    api, worker = cluster.logs(cluster.api, since), cluster.logs(cluster.worker, since)
     job_ids = sorted({q.job_id for q in inv.queued if q.job_id})
     by_ticket = shlex.quote(f"ticket_id: {ticket}")
     worker_grep = shlex.quote(f"job_id: {job_ids[0]}" if job_ids else f"ticket_id={ticket}")
-    redis = f"kubectl exec -it deployment/ai-agents-api -n {NAMESPACE} -- redis-cli -h redis"
     found = [
         Command("Step 2", "Was the webhook received?", "bash", f"{api} | grep {by_ticket}"),
         Command(
@@ -440,9 +445,9 @@ def commands(inv: Investigation) -> list[Command]:
         Command("Step 4", "What did the worker do?", "bash", f"{worker} | grep {worker_grep}"),
         Command(
             "Step 4",
-            "Queue depth (stuck or slow jobs)",
+            "Queue depth (stuck or slow jobs): celery is the sum of its 4 lists",
             "bash",
-            f"{redis} LLEN celery\n{redis} LLEN enhancement:queue",
+            queues.cli_commands(),
         ),
     ]
     if inv.latest and inv.latest.status == "pending":
@@ -451,7 +456,7 @@ def commands(inv: Investigation) -> list[Command]:
                 "Step 4",
                 "Worker health (crashes, OOMKilled)",
                 "bash",
-                f"kubectl get pods -n {NAMESPACE} | grep ai-agents-worker",
+                cluster.worker_pods(),
             )
         )
     found.append(
@@ -464,7 +469,8 @@ def commands(inv: Investigation) -> list[Command]:
             "BEGIN;\n"
             f"SELECT set_config('app.current_tenant_id', {_sql_literal(tenant)}, true);\n"
             "SELECT id, ticket_id, status, error_message, created_at, completed_at\n"
-            f"  FROM enhancement_history WHERE ticket_id = {_sql_literal(ticket)}\n"
+            f"  FROM enhancement_history WHERE tenant_id = {_sql_literal(tenant)}\n"
+            f"   AND ticket_id = {_sql_literal(ticket)}\n"
             " ORDER BY created_at DESC LIMIT 5;\n"
             "COMMIT;",
         )
@@ -511,7 +517,7 @@ def root_cause(inv: Investigation) -> tuple[str, str]:
         )
         return (
             f"The job is still waiting in `{q.queue}` (position {q.position} of {q.depth}, "
-            f"queued {duration(q.age_s)} ago): no worker has taken it yet.{stuck}{paused}",
+            f"{q.waited}): no worker has taken it yet.{stuck}{paused}",
             "Check the queue depth and the workers (High Queue Depth runbook); if the queue is "
             "draining, tell the client the enhancement is on its way.",
         )
@@ -605,7 +611,7 @@ def summary(
         job = f", job_id: {q.job_id}" if q.job_id else ""
         lines.append(
             f"2. Job Queued: ⏳ Waiting in {q.queue}, position {q.position} of "
-            f"{q.depth}, for {duration(q.age_s)}{job}"
+            f"{q.depth}, {q.waited}{job}"
         )
     elif latest:
         lines.append("2. Job Queued: ✅ Yes (a worker picked it up)")

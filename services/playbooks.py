@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NAMESPACE = "ai-agents-production"
+from services import kube
 
 
 @dataclass(frozen=True)
@@ -18,13 +18,9 @@ class Playbook:
 
 def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> Playbook | None:
     """The cheatsheet line for a failing health rule, or None for rules that have none."""
-    api_logs = (
-        f"kubectl logs deployment/ai-agents-api -n {NAMESPACE} --since=1h"
-        f' | grep "tenant_id: {tenant_id}"'
-    )
-    worker_logs = (
-        f'kubectl logs deployment/ai-agents-worker -n {NAMESPACE} --since=1h | grep "{tenant_id}"'
-    )
+    cluster = kube.names()
+    api_logs = f'{cluster.logs(cluster.api, "1h")} | grep "tenant_id: {tenant_id}"'
+    worker_logs = f'{cluster.logs(cluster.worker, "1h")} | grep "{tenant_id}"'
     if rule in ("stalled", "no_traffic", "webhooks_silent", "queued_unattempted"):
         return Playbook(
             "Enhancements stopped for one tenant",
@@ -33,7 +29,7 @@ def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> 
             "validation failures, refused before anything is counted); are workers taking "
             f"this tenant's jobs? `{worker_logs}`.",
             "Verify the webhook secret and the ServiceDesk Plus webhook URL with the client, then "
-            f"`kubectl rollout restart deployment/ai-agents-api -n {NAMESPACE}`.",
+            f"`{cluster.restart(cluster.api)}`.",
             "If the webhook configuration is correct, escalate to Engineering (P1: respond "
             "within 30 min).",
         )
@@ -57,13 +53,16 @@ def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> 
             "(2 h): escalate to Engineering if the cause is not on the client's side.",
         )
     if rule in ("latency", "stuck", "queue_stuck"):
+        from services.queues import cli_commands  # here: queues imports playbooks
+
+        depth = cli_commands(f"redis-cli -h {cluster.redis_host}").splitlines()[0]
         return Playbook(
             "Slow enhancements for one tenant",
             "P2",
-            "Check the queue depth (`redis-cli -h redis LLEN celery`, or the Queues view) and "
+            f"Check the queue depth (`{depth}` and its priority lists, or the Queues view) and "
             f"the worker logs: `{worker_logs}`.",
-            f"Scale workers (`kubectl scale deployment/ai-agents-worker -n {NAMESPACE} "
-            "--replicas=10`) and check ServiceDesk Plus API latency in the traces.",
+            f"Scale workers (`{cluster.scale_workers(10)}`) and check ServiceDesk Plus API "
+            "latency in the traces.",
             "If it persists, escalate to Engineering for dedicated resources.",
         )
     if rule in ("rating", "positive"):
@@ -104,6 +103,7 @@ _SCENARIO_RULES = {
 
 def cheatsheet(tenant_id: str, failing: dict[str, str], config_updated: str) -> list[Scenario]:
     """Every cheatsheet scenario for this tenant. `failing` maps failing rule -> its reason."""
+    cluster = kube.names()
     scenarios = []
     for name, rule_keys in _SCENARIO_RULES.items():
         hits = [failing[k] for k in rule_keys if k in failing]
@@ -130,7 +130,7 @@ def cheatsheet(tenant_id: str, failing: dict[str, str], config_updated: str) -> 
             "Tenant-specific configuration not applied",
             "manual",
             f"Configuration last changed {config_updated}; workers load it at start: restart "
-            f"them (`kubectl rollout restart deployment/ai-agents-worker -n {NAMESPACE}`) and "
+            f"them (`{cluster.restart(cluster.worker)}`) and "
             "escalate if the change does not persist.",
             None,
         )

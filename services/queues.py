@@ -1,7 +1,10 @@
 """The live Redis queues, read safely, judged against the bands, and their history's episodes.
 
-Jobs hold the tenant's decrypted ServiceDesk Plus API key, so a message is parsed inside one
-function and only allowlisted fields leave it: never a payload, never logged, never cached.
+Two databases, as the platform deploys them: its own keys (`enhancement:queue`, the pause flag)
+on REDIS_URL, the Celery lists on CELERY_BROKER_URL (the same database when that is not set).
+Jobs hold the tenant's decrypted ServiceDesk Plus API key (Celery's `argsrepr` header too), so
+a message is parsed inside one function and only allowlisted fields leave it: never a payload,
+never logged, never cached.
 """
 
 from __future__ import annotations
@@ -14,30 +17,54 @@ from typing import Any
 
 import pandas as pd
 import redis
+from redis.connection import parse_url
 
+from services import kube
 from services.config import rules, settings
 from services.errors import SourceUnavailable
-from services.playbooks import NAMESPACE
 
 CELERY_QUEUE = "celery"
-# Celery's Redis transport keeps priorities in extra lists named queue + "\x06\x16" + priority.
+# Celery's Redis transport keeps priorities 3-5, 6-8 and 9 in extra lists named queue +
+# "\x06\x16" + step (0-2 stay in `celery`), and its workers BRPOP them in this order.
 CELERY_LISTS = (CELERY_QUEUE, *(f"{CELERY_QUEUE}\x06\x16{p}" for p in (3, 6, 9)))
 API_QUEUE = "enhancement:queue"
-ALL_LISTS = (*CELERY_LISTS, API_QUEUE)
 PAUSE_KEY = "system:pause_processing"
-ALLOWED_JOB_FIELDS = ("job_id", "ticket_id", "tenant_id", "priority", "timestamp")
+ENHANCE_TASK = "tasks.enhance_ticket"
+AGENT_TASK = "tasks.execute_agent"
+# enhancement:queue jobs are the API's EnhancementJob: created_at is when it was queued
+# (`timestamp` is when the ticket was created, possibly days earlier, so never a wait).
+JOB_FIELDS = ("job_id", "ticket_id", "tenant_id", "priority", "created_at")
+# A Celery message carries no enqueue time: its place in the queue is what it has.
+CELERY_JOB_FIELDS = ("job_id", "ticket_id", "tenant_id", "priority")
+AGENT_RUNS, UNKNOWN = "(agent runs)", "(unknown)"
 MAX_MESSAGES_READ = 5000  # per list: enough for any real backlog, bounded for the UI path
 
 
 @dataclass(frozen=True)
 class QueuedJob:
     queue: str  # display name: "celery", "celery (priority 3)", "enhancement:queue"
-    position: int  # 1 = next to be taken
+    position: int  # 1 = next to be taken (in celery: over all its priority lists)
+    task: str | None  # the Celery task; None for an enhancement:queue job
     job_id: str | None
     ticket_id: str | None
     tenant_id: str | None
     priority: str | None
-    enqueued_at: datetime | None
+    agent_id: str | None  # tasks.execute_agent: the agent it runs
+    enqueued_at: datetime | None  # enhancement:queue: its created_at; Celery: not known
+
+    @property
+    def family(self) -> str:
+        """`celery` (any of its priority lists) or `enhancement:queue`."""
+        return CELERY_QUEUE if self.queue.startswith(CELERY_QUEUE) else API_QUEUE
+
+    @property
+    def owner(self) -> str:
+        """Whose job it is: its tenant, or what it is when it belongs to none."""
+        if self.tenant_id:
+            return self.tenant_id
+        if self.task == AGENT_TASK:
+            return AGENT_RUNS
+        return f"({self.task})" if self.task and self.task != ENHANCE_TASK else UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -55,25 +82,28 @@ class QueueSnapshot:
     def total(self) -> int:
         return sum(self.depth.values())
 
+    def depth_of(self, family: str) -> int:
+        return self.celery_depth if family == CELERY_QUEUE else self.depth.get(family, 0)
+
     def oldest_age_seconds(
         self, tenant_id: str | None = None, queue: str | None = None
     ) -> float | None:
-        """Oldest wait among the jobs read, optionally of one tenant and/or one queue
-        (`celery` covers its priority lists)."""
+        """Oldest wait among the jobs with an enqueue time (enhancement:queue's), optionally
+        of one tenant and/or one queue (`celery` covers its priority lists)."""
         times = [
             j.enqueued_at
             for j in self.jobs
             if j.enqueued_at
             and (tenant_id is None or j.tenant_id == tenant_id)
-            and (queue is None or j.queue.startswith(queue))
+            and (queue is None or j.family == queue)
         ]
         return (self.read_at - min(times)).total_seconds() if times else None
 
     def tenant_counts(self) -> dict[str, int]:
+        """Jobs per owner: tenant id, or "(agent runs)", "(<other task>)", "(unknown)"."""
         counts: dict[str, int] = {}
         for job in self.jobs:
-            key = job.tenant_id or "(unknown)"
-            counts[key] = counts.get(key, 0) + 1
+            counts[job.owner] = counts.get(job.owner, 0) + 1
         return counts
 
 
@@ -83,28 +113,40 @@ def display_name(key: str) -> str:
     return key
 
 
-def client() -> redis.Redis:
-    url = settings().redis_url
-    if not url:
-        raise SourceUnavailable("Redis", "REDIS_URL is not set")
+def _connect(url: str) -> redis.Redis:
     # Short timeouts and no retries: the page must answer even when Redis does not.
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, retry=None)
 
 
-def _job_fields(raw: bytes) -> dict[str, Any]:
-    """Allowlisted fields of one message (a raw job or a Celery envelope around one)."""
+def _execute(pipe: redis.client.Pipeline, which: str) -> list[Any]:
+    try:
+        return pipe.execute()
+    except redis.RedisError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "error"
+        raise SourceUnavailable("Redis", f"{which}: {detail}") from exc
+
+
+def _allowed(job: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: job.get(name) for name in names} if isinstance(job, dict) else {}
+
+
+def _job_fields(raw: bytes, celery: bool) -> dict[str, Any]:
+    """Allowlisted fields of one message: an enhancement:queue job, or a Celery message
+    (protocol 2: task name in the headers, base64 body [args, kwargs, embed]) around one."""
     try:
         message = json.loads(raw)
-        if isinstance(message, dict) and "body" in message and "headers" in message:
-            args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            job = args[0] if args and isinstance(args[0], dict) else kwargs.get("job", kwargs)
-        else:
-            job = message
-    except (ValueError, TypeError, KeyError, IndexError):
+        if not celery:
+            return _allowed(message, JOB_FIELDS)
+        task = message["headers"]["task"]
+        args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        if task == AGENT_TASK:  # execute_agent(agent_id, payload): the payload is never read
+            return {"task": task, "agent_id": args[0] if args else kwargs.get("agent_id")}
+        if task == ENHANCE_TASK:  # enhance_ticket(job_data), positional or by keyword
+            job = args[0] if args else kwargs.get("job_data")
+            return {"task": task, **_allowed(job, CELERY_JOB_FIELDS)}
+        return {"task": task}
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         return {}
-    if not isinstance(job, dict):
-        return {}
-    return {name: job.get(name) for name in ALLOWED_JOB_FIELDS}
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -113,6 +155,7 @@ def _parse_time(value: Any) -> datetime | None:
     try:
         if isinstance(value, int | float):
             return datetime.fromtimestamp(float(value), tz=UTC)
+        # pydantic writes the API's naive datetime.utcnow() without a zone: it is UTC.
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
@@ -121,40 +164,77 @@ def _parse_time(value: Any) -> datetime | None:
 
 def snapshot() -> QueueSnapshot:
     """Depth of every list, the allowlisted fields of each queued job, and the pause flag."""
-    try:
-        conn = client()
-        pipe = conn.pipeline(transaction=False)
-        for key in ALL_LISTS:
-            pipe.llen(key)
-        for key in ALL_LISTS:
-            pipe.lrange(key, -MAX_MESSAGES_READ, -1)
-        pipe.exists(PAUSE_KEY)
-        results = pipe.execute()
-    except redis.RedisError as exc:
-        raise SourceUnavailable("Redis", str(exc).splitlines()[0] if str(exc) else "error") from exc
-    lengths, contents, paused = results[: len(ALL_LISTS)], results[len(ALL_LISTS) : -1], results[-1]
+    cfg = settings()
+    if not cfg.redis_url:
+        raise SourceUnavailable("Redis", "REDIS_URL is not set")
+    broker = _connect(cfg.celery_broker_url or cfg.redis_url).pipeline(transaction=False)
+    for key in CELERY_LISTS:
+        broker.llen(key)
+    for key in CELERY_LISTS:
+        broker.lrange(key, -MAX_MESSAGES_READ, -1)
+    platform = _connect(cfg.redis_url).pipeline(transaction=False)
+    platform.llen(API_QUEUE)
+    platform.lrange(API_QUEUE, -MAX_MESSAGES_READ, -1)
+    platform.exists(PAUSE_KEY)
+    celery = _execute(broker, "the Celery broker (CELERY_BROKER_URL)")
+    api_length, api_messages, paused = _execute(platform, "the platform's keys (REDIS_URL)")
+    lengths = dict(zip(CELERY_LISTS, celery[: len(CELERY_LISTS)], strict=True))
+    lengths[API_QUEUE] = api_length
+    contents = [*zip(CELERY_LISTS, celery[len(CELERY_LISTS) :], strict=True)]
+    contents.append((API_QUEUE, api_messages))
     jobs: list[QueuedJob] = []
-    for key, messages in zip(ALL_LISTS, contents, strict=True):
+    ahead = 0  # celery: the jobs in the lists its workers take from first
+    for key, messages in contents:
+        ahead = 0 if key == API_QUEUE else ahead
         # LPUSH + BRPOP: the right end is taken next, so position 1 is the last element.
-        for position, raw in enumerate(reversed(messages), start=1):
-            fields = _job_fields(raw)
+        for index, raw in enumerate(reversed(messages), start=1):
+            fields = _job_fields(raw, celery=key != API_QUEUE)
             jobs.append(
                 QueuedJob(
                     queue=display_name(key),
-                    position=position,
+                    position=ahead + index,
+                    task=_text(fields.get("task")),
                     job_id=_text(fields.get("job_id")),
                     ticket_id=_text(fields.get("ticket_id")),
                     tenant_id=_text(fields.get("tenant_id")),
                     priority=_text(fields.get("priority")),
-                    enqueued_at=_parse_time(fields.get("timestamp")),
+                    agent_id=_text(fields.get("agent_id")),
+                    enqueued_at=_parse_time(fields.get("created_at")),
                 )
             )
+        ahead += int(lengths[key])
     return QueueSnapshot(
-        depth={display_name(k): int(n) for k, n in zip(ALL_LISTS, lengths, strict=True)},
+        depth={display_name(k): int(n) for k, n in lengths.items()},
         jobs=tuple(jobs),
         paused=bool(paused),
         read_at=datetime.now(UTC),
     )
+
+
+def _db(url: str | None) -> int:
+    return int(parse_url(url).get("db", 0)) if url else 0
+
+
+def _shell_key(key: str) -> str:
+    """A key as bash reads it: the priority lists' control characters in $'...' quoting."""
+    if key.isprintable():
+        return key
+    return "$'" + "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in key) + "'"
+
+
+def cli_commands(prefix: str | None = None) -> str:
+    """Copy-ready redis-cli lines for every list and the pause flag, each on its database
+    (`-n`, from CELERY_BROKER_URL and REDIS_URL): the celery depth is the sum of the first 4.
+    `prefix` defaults to redis-cli run in the API pod ([kubernetes] in dashboard.toml)."""
+    prefix = prefix or kube.names().redis_cli()
+    cfg = settings()
+    broker, platform = _db(cfg.celery_broker_url), _db(cfg.redis_url)
+    lines = [f"{prefix} -n {broker} LLEN {_shell_key(key)}" for key in CELERY_LISTS]
+    lines += [
+        f"{prefix} -n {platform} LLEN {API_QUEUE}",
+        f"{prefix} -n {platform} EXISTS {PAUSE_KEY}",
+    ]
+    return "\n".join(lines)
 
 
 def _text(value: Any) -> str | None:
@@ -164,8 +244,6 @@ def _text(value: Any) -> str | None:
 # --- Bands and advice (contract section 6, [queue] in dashboard.toml, the procedures) ---------
 
 OK, INFO, WARNING, CRITICAL = "ok", "info", "warning", "critical"
-_WORKER_LOGS = f"kubectl logs deployment/ai-agents-worker -n {NAMESPACE} --since=15m"
-_SCALE = f"kubectl scale deployment/ai-agents-worker -n {NAMESPACE} --replicas=N"
 
 
 @dataclass(frozen=True)
@@ -182,6 +260,8 @@ def bands() -> tuple[Band, ...]:
     """The depth bands, lowest first, with what the procedures say to do in each."""
     q = rules("queue")
     healthy, target, elevated = q["healthy_below"], q["target_below"], q["elevated_from"]
+    cluster = kube.names()
+    scale = cluster.scale_workers("N")
     alert, escalate = q["alert_above"], q["escalate_above"]
     return (
         Band("healthy", f"Healthy (< {healthy})", 0, healthy, OK, "Nothing to do for the depth."),
@@ -201,7 +281,7 @@ def bands() -> tuple[Band, ...]:
             INFO,
             f"Tickets may wait more than 5 minutes. If the queue stays above {target} (see the "
             "history below), add workers (the scaling proposal below gives the number: "
-            f"`{_SCALE}`) or lower the HPA target to 3 jobs per worker; review slow traces "
+            f"`{scale}`) or lower the HPA target to 3 jobs per worker; review slow traces "
             "for bottlenecks (context gathering, LLM, ServiceDesk Plus updates).",
         ),
         Band(
@@ -221,8 +301,8 @@ def bands() -> tuple[Band, ...]:
             escalate + 1,
             CRITICAL,
             f"Above {alert} for {q['alert_minutes']} minutes is an alert: scale workers now "
-            f"(`{_SCALE}`, N up to the HPA maximum) and check that workers are taking jobs: "
-            f"`{_WORKER_LOGS}`.",
+            f"(`{scale}`, N up to the HPA maximum) and check that workers are taking jobs: "
+            f"`{cluster.logs(cluster.worker, '15m')}`.",
         ),
         Band(
             "escalate",
@@ -252,7 +332,7 @@ class Assessment:
     band: Band
     depth: int  # the celery queue (all priority lists): what the workers consume
     paused: bool
-    stuck_queues: tuple[str, ...]  # lists whose oldest job waited past the stuck threshold
+    stuck_queues: tuple[str, ...]  # queues whose oldest job waited past the stuck threshold
     advice: tuple[str, ...]
 
     @property
@@ -260,48 +340,49 @@ class Assessment:
         return CRITICAL if self.paused or self.stuck_queues else self.band.severity
 
 
-def oldest_by_queue(snapshot: QueueSnapshot) -> dict[str, float | None]:
-    """Age in seconds of the oldest job in `celery` (all priorities) and in `enhancement:queue`."""
-    return {name: snapshot.oldest_age_seconds(queue=name) for name in (CELERY_QUEUE, API_QUEUE)}
-
-
 def assess(snapshot: QueueSnapshot) -> Assessment:
-    """The band of the celery queue and the procedures' advice, plus pause and stuck jobs."""
+    """The band of the celery queue and the procedures' advice, plus pause and stuck jobs.
+    Stuck is judged where jobs have an enqueue time: enhancement:queue's created_at."""
     band = classify(snapshot.celery_depth)
     stuck_after_s = rules("queue")["oldest_job_stuck_minutes"] * 60
-    ages = {name: age for name, age in oldest_by_queue(snapshot).items() if age is not None}
-    stuck = tuple(name for name, age in ages.items() if age > stuck_after_s)
+    oldest = snapshot.oldest_age_seconds(queue=API_QUEUE)
+    stuck = (API_QUEUE,) if oldest is not None and oldest > stuck_after_s else ()
     advice: list[str] = []
     if snapshot.paused:
         advice.append(
             f"**Paused**: `{PAUSE_KEY}` is set, so the queue will not drain until processing "
             "is resumed. Check the audit log for who paused it and why."
         )
-    for name in stuck:
+    if stuck:
+        cluster = kube.names()
         advice.append(
-            f"**Stuck**: the oldest job in `{name}` has waited {ages[name] / 60:.0f} minutes "
+            f"**Stuck**: the oldest job in `{API_QUEUE}` has waited {oldest / 60:.0f} minutes "
             f"(more than {stuck_after_s / 60:.0f}): jobs are not being taken. Check worker "
-            f"health (crashes, OOMKilled): `{_WORKER_LOGS}`."
+            f"health (crashes, OOMKilled): `{cluster.logs(cluster.worker, '15m')}`."
         )
     advice.append(band.advice)
     return Assessment(band, snapshot.celery_depth, snapshot.paused, stuck, tuple(advice))
 
 
 def tenant_shares(snapshot: QueueSnapshot) -> pd.DataFrame:
-    """Queued jobs per tenant in each queue, its share of all jobs read, and its oldest wait."""
-    columns = ["tenant_id", CELERY_QUEUE, API_QUEUE, "queued", "share", "oldest_s"]
+    """Queued jobs per owner (tenant, or agent runs and other tasks) in each queue, its share
+    of all jobs read, where its next Celery job stands (1 = taken next) and its oldest
+    enhancement:queue wait."""
+    columns = ["tenant_id", CELERY_QUEUE, API_QUEUE, "queued", "share", "celery_next", "oldest_s"]
     rows = []
-    for tenant, queued in snapshot.tenant_counts().items():
-        tenant_id = None if tenant == "(unknown)" else tenant
-        jobs = [j for j in snapshot.jobs if j.tenant_id == tenant_id]
+    for owner, queued in snapshot.tenant_counts().items():
+        jobs = [j for j in snapshot.jobs if j.owner == owner]
+        waits = [snapshot.read_at - j.enqueued_at for j in jobs if j.enqueued_at]
+        positions = [j.position for j in jobs if j.family == CELERY_QUEUE]
         rows.append(
             {
-                "tenant_id": tenant,
-                CELERY_QUEUE: sum(j.queue.startswith(CELERY_QUEUE) for j in jobs),
-                API_QUEUE: sum(j.queue == API_QUEUE for j in jobs),
+                "tenant_id": owner,
+                CELERY_QUEUE: len(positions),
+                API_QUEUE: sum(j.family == API_QUEUE for j in jobs),
                 "queued": queued,
                 "share": queued / len(snapshot.jobs),
-                "oldest_s": snapshot.oldest_age_seconds(tenant_id) if tenant_id else None,
+                "celery_next": min(positions) if positions else None,
+                "oldest_s": max(waits).total_seconds() if waits else None,
             }
         )
     frame = pd.DataFrame(rows, columns=columns)

@@ -117,21 +117,49 @@ def tenant_id() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
 
 
+def _redis_pair(first_db: int) -> tuple[str, str]:
+    """Two logical databases on the private Redis, as the platform deploys them: its own keys
+    on the first (REDIS_URL), the Celery broker on the next (CELERY_BROKER_URL)."""
+    base = f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '56379')}"
+    return f"{base}/{first_db}", f"{base}/{first_db + 1}"
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis logical database of this test process on the private Redis, emptied per test."""
+    """REDIS_URL and CELERY_BROKER_URL of this test process (databases 2-13; the demo uses 0
+    and 1, the fleet 14 and 15), both emptied per test. Yields REDIS_URL."""
     import redis
 
-    port = os.environ.get("REDIS_PORT", "56379")
-    url = f"redis://127.0.0.1:{port}/{os.getpid() % 12 + 1}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    old = os.environ.get("REDIS_URL")
-    os.environ["REDIS_URL"] = url
-    yield url
-    client.flushdb()
-    if old is not None:
-        os.environ["REDIS_URL"] = old
+    urls = _redis_pair(2 + 2 * (os.getpid() % 6))
+    clients = [redis.Redis.from_url(url) for url in urls]
+    old = {name: os.environ.get(name) for name in ("REDIS_URL", "CELERY_BROKER_URL")}
+    for client in clients:
+        client.flushdb()
+    os.environ["REDIS_URL"], os.environ["CELERY_BROKER_URL"] = urls
+    yield urls[0]
+    for client in clients:
+        client.flushdb()
+    for name, value in old.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def broker_url(redis_url: str) -> str:
+    """The Celery broker database that goes with redis_url."""
+    return os.environ["CELERY_BROKER_URL"]
+
+
+def use_config(tmp_path: Path, monkeypatch, old: str, new: str) -> None:
+    """Point the dashboard at a copy of dashboard.toml with one line changed (a new file each
+    time: the rules are cached per path)."""
+    text = (ROOT / "dashboard.toml").read_text()
+    assert old in text
+    path = tmp_path / f"dashboard-{uuid.uuid4().hex[:8]}.toml"
+    path.write_text(text.replace(old, new, 1))
+    monkeypatch.setenv("DASHBOARD_CONFIG", str(path))
 
 
 def free_port() -> int:
@@ -294,26 +322,35 @@ def fleet_db(make_platform_db: Callable[[str], PlatformDb]) -> PlatformDb:
 
 @pytest.fixture(scope="session")
 def fleet_redis_url() -> str:
-    """A Redis database of this session holding the demo queues (DB index 13)."""
+    """The demo queues of this session: REDIS_URL on database 14, the broker on 15."""
     import redis
 
     from demo.seed_redis import seed
 
-    url = f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '56379')}/13"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    seed(client, datetime.now(UTC).replace(second=0, microsecond=0))
+    url, broker = _redis_pair(14)
+    for each in (url, broker):
+        redis.Redis.from_url(each).flushdb()
+    seed(redis.Redis.from_url(url), broker, datetime.now(UTC).replace(second=0, microsecond=0))
     return url
 
 
 @pytest.fixture(scope="session")
-def fleet_app(fleet_db: PlatformDb, fleet_redis_url: str) -> Iterator[RunningApp]:
+def fleet_broker_url(fleet_redis_url: str) -> str:
+    """The Celery broker database of the demo queues."""
+    return _redis_pair(14)[1]
+
+
+@pytest.fixture(scope="session")
+def fleet_app(
+    fleet_db: PlatformDb, fleet_redis_url: str, fleet_broker_url: str
+) -> Iterator[RunningApp]:
     """The dashboard served on the demo fleet, for browser tests."""
     app = start_app(
         {
             "DATABASE_URL": fleet_db.reader_url,
             "ADMIN_DATABASE_URL": fleet_db.admin_url,
             "REDIS_URL": fleet_redis_url,
+            "CELERY_BROKER_URL": fleet_broker_url,
         }
     )
     yield app

@@ -79,7 +79,7 @@ def _proposal(per_hour: float, max_workers: int = 40) -> capacity.Proposal:
 
 
 CLUSTER = costs.Cluster(
-    "ai-agents-production",
+    "production",
     "ai-agents-worker",
     "ai-agents-worker-hpa",
     hpa_min=2,
@@ -109,13 +109,11 @@ def test_proposal_text_with_numbers_and_kubectl_commands():
     assert "Current: HPA min 2 / max 10, 3 workers running now." in text
     assert f"Proposed: HPA min {low} / max {top} workers (Celery concurrency 4 each)" in text
     patch = (
-        "kubectl patch hpa ai-agents-worker-hpa -n ai-agents-production --type merge -p "
+        "kubectl patch hpa ai-agents-worker-hpa -n production --type merge -p "
         f'\'{{"spec":{{"minReplicas":{low},"maxReplicas":{top}}}}}\''
     )
     assert patch in text
-    assert (
-        f"kubectl scale deployment/ai-agents-worker -n ai-agents-production --replicas={top}"
-    ) in text
+    assert (f"kubectl scale deployment/ai-agents-worker -n production --replicas={top}") in text
     assert f"{current.workers_usd:,.2f}" in text and f"{proposed.total_usd:,.2f}" in text
     assert f"Difference per month: {proposed.total_usd - current.total_usd:+,.2f}" in text
     assert "Share of Acme: $12.00 per month" in text

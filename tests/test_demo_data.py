@@ -1,4 +1,4 @@
-"""The demo data: a real throwaway database, Redis DB 14 and a throwaway Prometheus.
+"""The demo data: a real throwaway database, two Redis databases and a throwaway Prometheus.
 
 Needs the private stack: `source .stack/env` before running pytest.
 """
@@ -25,7 +25,7 @@ import redis
 from demo import dbsetup, fleet
 from demo.backfill_prometheus import backfill
 from demo.generate import generate
-from demo.seed_redis import seed
+from demo.seed_redis import QUEUES, seed
 from services.db import PLATFORM_TABLES as TABLES
 
 NOW = datetime(2025, 11, 26, 15, 0, tzinfo=UTC)  # a Wednesday afternoon
@@ -307,11 +307,8 @@ def test_planted_tickets(db: psycopg.Connection) -> None:
     assert runs(fleet.TICKET_STALE_PENDING) == [("pending", None, "null")]
     assert [r[0] for r in runs(fleet.TICKET_RERUN)] == ["failed"] * 3 + ["completed"]
     assert runs(fleet.TICKET_CONTEXT_TIMEOUT) == [("completed", None, "string")]
-    assert one(
-        db,
-        "SELECT created_at FROM enhancement_history WHERE ticket_id = %s",
-        fleet.TICKET_STUCK_IN_QUEUE,
-    ) < NOW - timedelta(seconds=fleet.STUCK_QUEUE_SECONDS)
+    # Still in the queue: no worker started it, so the platform has written no row yet.
+    assert runs(fleet.TICKET_STUCK_IN_QUEUE) == []
 
 
 def test_feedback(db: psycopg.Connection) -> None:
@@ -379,72 +376,70 @@ def test_other_tables(db: psycopg.Connection) -> None:
     assert one(db, "SELECT count(DISTINCT tenant_id) FROM system_inventory") == len(fleet.TENANTS)
 
 
-def test_redis_queues_match_the_database(db: psycopg.Connection) -> None:
-    client = redis.Redis(
-        host="127.0.0.1", port=int(os.environ["REDIS_PORT"]), db=14, socket_timeout=5
-    )
-    client.flushdb()
-    try:
-        depths = seed(client, NOW)
-        assert depths == {
-            "celery": 7,
-            "celery\x06\x163": 3,
-            "celery\x06\x166": 3,
-            "celery\x06\x169": 1,
-            "enhancement:queue": 4,
-        }
-        assert client.exists(fleet.PAUSE_KEY) == 0
-        jobs = []
-        for queue in ("celery", *fleet.CELERY_PRIORITY_QUEUES):
-            for raw in client.lrange(queue, 0, -1):
-                message = json.loads(raw)
-                assert message["headers"]["task"] == fleet.TASK_NAME
-                assert message["properties"]["priority"] == int(
-                    queue[-1:] if queue != "celery" else 0
-                )
-                assert message["properties"]["body_encoding"] == "base64"
-                args, kwargs, embed = json.loads(base64.b64decode(message["body"]))
-                assert kwargs == {} and set(embed) == {"callbacks", "errbacks", "chain", "chord"}
-                jobs.append(args[0])
-        jobs += [json.loads(raw) for raw in client.lrange(fleet.ENHANCEMENT_QUEUE, 0, -1)]
-        assert len(jobs) == 18 and len({j["tenant_id"] for j in jobs}) >= 5
-        for job in jobs:
-            assert set(job) == {
-                "job_id",
-                "ticket_id",
-                "tenant_id",
-                "description",
-                "priority",
-                "timestamp",
-                "correlation_id",
-                "servicedesk_url",
-                "servicedesk_api_key",
-                "enhancement_preferences",
-                "tool_type",
-                "trace_context",
-            }
-            assert job["servicedesk_api_key"].startswith(fleet.FAKE_KEY_MARKER)
-            assert (
-                one(
-                    db,
-                    "SELECT status FROM enhancement_history WHERE tenant_id = %s"
-                    " AND ticket_id = %s",
-                    job["tenant_id"],
-                    job["ticket_id"],
-                )
-                == "pending"
+def test_redis_queues_match_the_database(db: psycopg.Connection, redis_url, broker_url) -> None:
+    client, broker = redis.Redis.from_url(redis_url), redis.Redis.from_url(broker_url)
+    depths = seed(client, broker_url, NOW)
+    assert depths == {
+        "celery": 7,
+        "celery\x06\x163": 3,
+        "celery\x06\x166": 3,
+        "celery\x06\x169": 1,
+        "enhancement:queue": 5,
+    }
+    # Two databases: the Celery lists on the broker's, the platform's own keys on REDIS_URL's.
+    assert client.exists(*QUEUES[:-1]) == 0 and broker.exists(fleet.ENHANCEMENT_QUEUE) == 0
+    assert client.exists(fleet.PAUSE_KEY) == 0
+    jobs, keyword_jobs, agent_runs = [], 0, []
+    for queue in QUEUES[:-1]:
+        for raw in broker.lrange(queue, 0, -1):
+            message = json.loads(raw)  # what the real celery library wrote
+            assert message["properties"]["body_encoding"] == "base64"
+            args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            if message["headers"]["task"] == fleet.AGENT_TASK_NAME:
+                agent_runs.append(args[0])
+                continue
+            assert message["headers"]["task"] == fleet.TASK_NAME
+            keyword_jobs += "job_data" in kwargs
+            jobs.append(args[0] if args else kwargs["job_data"])
+    assert agent_runs == list(fleet.PLANTED_AGENT_RUNS) and keyword_jobs == 2
+    raw_jobs = [json.loads(raw) for raw in client.lrange(fleet.ENHANCEMENT_QUEUE, 0, -1)]
+    assert len(jobs + raw_jobs) == 18 and len({j["tenant_id"] for j in jobs}) >= 5
+    fields = {
+        "job_id",
+        "ticket_id",
+        "tenant_id",
+        "description",
+        "priority",
+        "timestamp",
+        "correlation_id",
+        "servicedesk_url",
+        "servicedesk_api_key",
+        "enhancement_preferences",
+        "tool_type",
+        "trace_context",
+    }
+    assert all(set(j) == fields for j in jobs)  # webhooks.py's job_data
+    assert all(set(j) == fields | {"created_at"} for j in raw_jobs)  # EnhancementJob
+    for job in jobs + raw_jobs:
+        assert job["servicedesk_api_key"].startswith(fleet.FAKE_KEY_MARKER)
+        assert (  # a queued job has no row: the worker writes one when it starts
+            one(
+                db,
+                "SELECT count(*) FROM enhancement_history WHERE tenant_id = %s AND ticket_id = %s",
+                job["tenant_id"],
+                job["ticket_id"],
             )
-        oldest = min(datetime.fromisoformat(j["timestamp"]) for j in jobs)
-        assert NOW - oldest > timedelta(seconds=fleet.STUCK_QUEUE_SECONDS)
-        # Workers BRPOP from the right: the oldest job is next.
-        tail = json.loads(client.lindex("celery", -1))
-        assert json.loads(base64.b64decode(tail["body"]))[0][0]["ticket_id"] == (
-            fleet.TICKET_STUCK_IN_QUEUE
+            == 0
         )
-        seed(client, NOW, paused=True)
-        assert client.get(fleet.PAUSE_KEY) == b"true"
-    finally:
-        client.flushdb()
+    # created_at is the queue time (naive UTC, as pydantic writes utcnow()); the ticket itself
+    # was created earlier. Workers BRPOP from the right: the oldest job is next.
+    tail = json.loads(client.lindex(fleet.ENHANCEMENT_QUEUE, -1))
+    assert tail["ticket_id"] == fleet.TICKET_STUCK_IN_QUEUE
+    queued = datetime.fromisoformat(tail["created_at"]).replace(tzinfo=UTC)
+    assert NOW - queued == timedelta(seconds=47 * 60)
+    assert datetime.fromisoformat(tail["timestamp"]) < queued - timedelta(days=1)
+    seed(client, broker_url, NOW, paused=True)
+    assert client.get(fleet.PAUSE_KEY) == b"true" and broker.exists(fleet.PAUSE_KEY) == 0
 
 
 def _free_port() -> int:
@@ -489,7 +484,7 @@ def test_prometheus_backfill(tmp_path: Path) -> None:
         depth = {
             r["metric"]["queue_name"]: float(r["value"][1]) for r in query("celery_queue_length")
         }
-        assert depth == {"celery": 14, "enhancement:queue": 4}
+        assert depth == {"celery": 14, "enhancement:queue": 5}  # what seed_redis leaves
         peak = query('max_over_time(celery_queue_length{queue_name="celery"}[10d])')
         assert float(peak[0]["value"][1]) > 200
         stuck = query('count_over_time((celery_queue_length{queue_name="celery"} > 200)[10d:1m])')

@@ -69,9 +69,14 @@ def urls(cluster: PrivatePostgres) -> dict[str, str]:
     }
 
 
+def redis_urls(server: PrivateRedis) -> dict[str, str]:
+    """Both of the platform's Redis databases on the server under test: a fault hits both."""
+    return {"REDIS_URL": server.url(0), "CELERY_BROKER_URL": server.url(1)}
+
+
 @pytest.fixture
 def use_cluster(cluster, redis_server, monkeypatch) -> PrivatePostgres:
-    for key, value in {**urls(cluster), "REDIS_URL": redis_server.url()}.items():
+    for key, value in {**urls(cluster), **redis_urls(redis_server)}.items():
         monkeypatch.setenv(key, value)
     db.dispose_engines()
     yield cluster
@@ -223,7 +228,7 @@ NAVIGATION = (
 
 @pytest.fixture(scope="module")
 def fault_app(cluster, redis_server) -> Iterator[RunningApp]:
-    app = start_app({**urls(cluster), "REDIS_URL": redis_server.url()})
+    app = start_app({**urls(cluster), **redis_urls(redis_server)})
     yield app
     app.process.terminate()
     app.process.wait(timeout=10)

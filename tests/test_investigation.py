@@ -3,7 +3,6 @@ the page under AppTest (purpose gate, consent, access records, hostile input).""
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +12,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from demo import fleet
+from demo.seed_redis import celery_app, enhancement_job, send_enhancement
 from services import investigation
 from services.errors import InvalidInput
 from services.failures import MODES_BY_KEY
@@ -50,12 +50,14 @@ DEMO_MODES = {
 }
 
 
-def celery_message(job: dict) -> bytes:
-    """A job as Celery's Redis transport stores it: an envelope around base64 JSON args."""
-    body = base64.b64encode(json.dumps([[job], {}, {}]).encode()).decode()
-    return json.dumps(
-        {"body": body, "headers": {"task": fleet.TASK_NAME}, "content-type": "application/json"}
-    ).encode()
+def send(broker_url: str, *jobs: dict, keyword: bool = False) -> None:
+    """Real Celery messages, as enhance_ticket.delay(job_data) sends them."""
+    app = celery_app(broker_url)
+    try:
+        for data in jobs:
+            send_enhancement(app, data, keyword=keyword)
+    finally:
+        app.close()
 
 
 def job(tenant_id: str, ticket_id: str, age_s: float, job_id: str = "job-abc123") -> dict:
@@ -64,7 +66,8 @@ def job(tenant_id: str, ticket_id: str, age_s: float, job_id: str = "job-abc123"
         "ticket_id": ticket_id,
         "tenant_id": tenant_id,
         "priority": "high",
-        "timestamp": (datetime.now(UTC) - timedelta(seconds=age_s)).isoformat(),
+        # When the ticket was created: the job itself may have been queued much later.
+        "timestamp": (datetime.now(UTC) - timedelta(days=2, seconds=age_s)).isoformat(),
         "description": "printer is down",
         "servicedesk_api_key": fleet.FAKE_KEY_MARKER + "123",
     }
@@ -178,13 +181,13 @@ def test_every_failure_mode_of_the_demo_data(use_db, tenant):
     assert "OSError" in investigation.root_cause(unknown)[0]
 
 
-def test_a_ticket_of_another_tenant_is_not_found(use_db, redis_url, tenant, tenant_id):
+def test_a_ticket_of_another_tenant_is_not_found(use_db, broker_url, tenant, tenant_id):
     other = tenant_id + "-other"
     with use_db.superuser() as conn:
         add_tenant(conn, other, "Other MSP")
         add_run(conn, other, "55555", "completed", NOW - timedelta(hours=1), latency_s=20)
         add_feedback(conn, other, "55555", "rating", NOW, rating=5, comment="great")
-    redis.Redis.from_url(redis_url).lpush("celery", celery_message(job(other, "55555", 30)))
+    send(broker_url, job(other, "55555", 30))
     mine = investigation.lookup(tenant, "55555")
     assert not mine.found and mine.verdict == "not_found"
     assert mine.runs == () and mine.feedback == () and mine.queued == ()
@@ -193,35 +196,43 @@ def test_a_ticket_of_another_tenant_is_not_found(use_db, redis_url, tenant, tena
     assert theirs.found and len(theirs.runs) == 1 and len(theirs.feedback) == 1
 
 
-def test_a_ticket_still_in_the_queue(use_db, redis_url, tenant):
-    client = redis.Redis.from_url(redis_url)
-    # The queue is consumed from the right: the first LPUSHed job is taken next.
-    client.lpush("celery", celery_message(job(tenant, "other-1", 300, "job-1")))
-    client.lpush("celery", celery_message(job(tenant, "70001", 95, "job-2")))
-    client.lpush("celery", celery_message(job(tenant, "other-2", 10, "job-3")))
-    client.lpush("enhancement:queue", json.dumps(job(tenant, "70001", 60, "job-api")))
+def test_a_ticket_still_in_the_queue(use_db, redis_url, broker_url, tenant):
+    # The queue is consumed from the right: the first job sent is taken next.
+    send(broker_url, job(tenant, "other-1", 300, "job-1"))
+    send(broker_url, job(tenant, "70001", 95, "job-2"), keyword=True)  # job_data=...
+    send(broker_url, job(tenant, "other-2", 10, "job-3"))
+    queued_at = datetime.now(UTC) - timedelta(seconds=60)
+    api_job = enhancement_job(job(tenant, "70001", 60, "job-api"), queued_at)
+    redis.Redis.from_url(redis_url).lpush("enhancement:queue", api_job)
     found = investigation.lookup(tenant, "70001")
     assert found.found and found.verdict == "queued" and found.runs == ()
     by_queue = {q.queue: q for q in found.queued}
     assert set(by_queue) == {"celery", "enhancement:queue"}
     assert (by_queue["celery"].position, by_queue["celery"].depth) == (2, 3)
     assert by_queue["celery"].job_id == "job-2"
-    assert 90 <= by_queue["celery"].age_s < 120
+    assert by_queue["celery"].age_s is None  # a Celery message has no enqueue time
     assert (by_queue["enhancement:queue"].position, by_queue["enhancement:queue"].depth) == (1, 1)
+    assert 55 <= by_queue["enhancement:queue"].age_s < 90  # from created_at, not the ticket's
+    assert not found.queue_stuck
     cause, _ = investigation.root_cause(found)
-    assert "still waiting" in cause
+    assert "still waiting in `celery` (position 2 of 3, a Celery message carries no" in cause
     summary = investigation.summary(found, "jane", "SUP-1", None, NOW)
-    assert "2. Job Queued: ⏳ Waiting in" in summary
+    assert "2. Job Queued: ⏳ Waiting in celery, position 2 of 3" in summary
     assert fleet.FAKE_KEY_MARKER not in repr(found) + summary
-    worker = [c for c in investigation.commands(found) if c.purpose.startswith("What did")]
+    commands = investigation.commands(found)
+    worker = [c for c in commands if c.purpose.startswith("What did")]
     assert "grep 'job_id: job-2'" in worker[0].body or "grep 'job_id: job-api'" in worker[0].body
+    depth = next(c.body for c in commands if c.purpose.startswith("Queue depth")).splitlines()
+    broker_db, platform_db = broker_url.rsplit("/", 1)[1], redis_url.rsplit("/", 1)[1]
+    assert depth[0].endswith(f"redis-cli -h redis -n {broker_db} LLEN celery")
+    assert depth[3].endswith(f"-n {broker_db} LLEN $'celery\\x06\\x169'")
+    assert depth[4].endswith(f"-n {platform_db} LLEN enhancement:queue")
+    assert all(fleet.FAKE_KEY_MARKER not in c.body for c in commands)
 
 
-def test_a_job_id_from_redis_is_quoted_in_the_commands(use_db, redis_url, tenant):
+def test_a_job_id_from_redis_is_quoted_in_the_commands(use_db, broker_url, tenant):
     hostile = 'x"; rm -rf / #'
-    redis.Redis.from_url(redis_url).lpush(
-        "celery", celery_message(job(tenant, "70001", 5, hostile))
-    )
+    send(broker_url, job(tenant, "70001", 5, hostile))
     found = investigation.lookup(tenant, "70001")
     worker = [c for c in investigation.commands(found) if c.purpose.startswith("What did")][0]
     assert worker.body.endswith("| grep 'job_id: x\"; rm -rf / #'")
@@ -339,9 +350,10 @@ PLANTED_FAILURES = {
 
 
 @pytest.fixture
-def demo(fleet_db, fleet_redis_url, monkeypatch):
+def demo(fleet_db, fleet_redis_url, fleet_broker_url, monkeypatch):
     fleet_db.use()
     monkeypatch.setenv("REDIS_URL", fleet_redis_url)
+    monkeypatch.setenv("CELERY_BROKER_URL", fleet_broker_url)
     return fleet_db
 
 
@@ -351,9 +363,12 @@ def test_the_planted_demo_tickets(demo):
         assert found.verdict == "failed" and found.latest.failure.key == key, ticket
     queued = investigation.lookup(fleet.ACME, fleet.TICKET_QUEUED)
     assert queued.verdict == "queued" and queued.queued[0].queue == "celery"
-    assert [r.status for r in queued.runs] == ["pending"] and not queued.latest.stuck
+    assert queued.runs == () and queued.latest is None  # no worker started it: no row yet
     waiting = investigation.lookup(fleet.ACME, fleet.TICKET_STUCK_IN_QUEUE)
-    assert 46 * 60 < waiting.queued[0].age_s < 50 * 60
+    assert waiting.queued[0].queue == "enhancement:queue"  # it has a real created_at
+    # From its created_at (47 min before the session's seeding), not from the ticket's
+    # creation (a day and more earlier).
+    assert 46 * 60 < waiting.queued[0].age_s < 3 * 3600
     assert waiting.queue_stuck and not queued.queue_stuck
     assert "the queue is stuck" in investigation.root_cause(waiting)[0]
     lost = investigation.lookup(fleet.ACME, fleet.TICKET_STALE_PENDING)
@@ -443,7 +458,7 @@ def test_summary_follows_the_procedures_template(use_db, tenant, monkeypatch):
     assert "| grep 'ticket_id: 12345'" in bodies
     assert f"SELECT set_config('app.current_tenant_id', '{tenant}', true);" in bodies
     assert "SET app.current_tenant_id" not in bodies  # never the session-level form
-    assert "-n ai-agents-production --since=6h" in bodies
+    assert "-n production --since=6h" in bodies
 
 
 def test_not_found_summary_points_at_the_webhook(use_db, tenant):

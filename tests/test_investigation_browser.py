@@ -102,6 +102,33 @@ def test_stuck_ticket_and_hostile_input(page, app):
     assert "That is not a ticket id" in text and "Traceback" not in text
 
 
+def test_queued_tickets_show_their_wait_or_their_place(page, app):
+    """A Celery job shows its place in the queue (it has no enqueue time); an
+    enhancement:queue job its wait since created_at (47 min here: stuck)."""
+    visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_QUEUED}")
+    state_case(page, "SUP-570 enhancement not there yet")
+    text = page.inner_text("body")
+    assert "Waiting in celery" in text and "(1 = taken next)" in text
+    assert "not recorded in a Celery message" in text
+    assert "a Celery message carries no enqueue time" in text
+    assert fleet.FAKE_KEY_MARKER not in page.content()
+    screenshot(page, "investigation_queued_celery")
+
+    visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_STUCK_IN_QUEUE}")
+    state_case(page, "SUP-571 enhancement not there after 45 min")
+    text = page.inner_text("body")
+    assert "Waiting in enhancement:queue" in text and "the queue is stuck" in text
+    page.get_by_text("Copy-ready commands from the procedures").click()
+    page.get_by_text("Queue depth (stuck or slow jobs)").wait_for()
+    commands = page.locator('[data-testid="stCode"]').all_inner_texts()
+    assert any("redis-cli -h redis -n 15 LLEN celery" in c for c in commands)  # broker db
+    assert any("-n 14 LLEN enhancement:queue" in c for c in commands)
+    assert fleet.FAKE_KEY_MARKER not in page.content()
+    page.set_viewport_size({"width": 1500, "height": 2300})
+    wait_rendered(page)
+    screenshot(page, "investigation_queued_api")
+
+
 def test_the_lookups_are_in_the_admin_access_log(page, app):
     visit(page, app, f"investigation?tenant={fleet.ACME}&ticket={fleet.TICKET_SDP_TIMEOUT}")
     state_case(page, "SUP-570 ticket 12345 never enhanced")

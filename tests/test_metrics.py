@@ -11,7 +11,7 @@ import pytest
 
 from services import metrics
 from services.errors import QueryTimeout, SourceUnavailable
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port, use_config
 from tests.queue_history import (
     API_QUEUE_LENGTH,
     HPA_MAX,
@@ -93,14 +93,6 @@ def test_current_hpa_settings(use_prometheus):
     }
 
 
-def use_config(tmp_path, monkeypatch, old: str, new: str) -> None:
-    """Point the dashboard at a copy of dashboard.toml with one line changed."""
-    text = (ROOT / "dashboard.toml").read_text()
-    assert old in text
-    (tmp_path / "dashboard.toml").write_text(text.replace(old, new, 1))
-    monkeypatch.setenv("DASHBOARD_CONFIG", str(tmp_path / "dashboard.toml"))
-
-
 def test_a_rejected_query_is_reported_per_series(use_prometheus, tmp_path, monkeypatch):
     use_config(tmp_path, monkeypatch, "request_rate = '", "request_rate = 'sum(rate(oops[5m]) ")
     history = metrics.history("1h", END)
@@ -129,3 +121,34 @@ def test_a_silent_prometheus_times_out(tmp_path, monkeypatch):
         with pytest.raises(QueryTimeout, match="Prometheus did not answer in time"):
             metrics.query("up", {}, kind="query")
         assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"<html>Grafana login</html>", "not with Prometheus' JSON"),
+        (b'{"status": "error", "error": "bad_data: parse error"}', "an error: bad_data"),
+        (b'{"status": "success"}', "without query results"),
+    ],
+)
+def test_an_http_200_that_is_not_an_answer_says_what_was_wrong(monkeypatch, body, said):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class NotPrometheus(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server interface
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # keep the test output clean
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), NotPrometheus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PROMETHEUS_URL", f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(SourceUnavailable, match=said):
+            metrics.current(("hpa_min",))
+    finally:
+        server.shutdown()

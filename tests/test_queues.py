@@ -6,19 +6,25 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 import redis
 import streamlit as st
+from celery import Celery
 from streamlit.testing.v1 import AppTest
 
 from demo import fleet
-from demo.seed_redis import celery_message
-from services import metrics, queues
-from tests.conftest import ROOT, app_test, free_port
+from demo.seed_redis import celery_app, enhancement_job, send_agent_run, send_enhancement
+from services import metrics, playbooks, queues
+from services.errors import SourceUnavailable
+from tests.conftest import app_test, free_port, use_config
 from tests.planting import add_run, add_tenant
 from tests.queue_history import (
     EXPECTED_EPISODES,
@@ -35,7 +41,7 @@ FORBIDDEN = {
     "servicedesk_api_key": "sdp-KEY-MARKER-0123456789",
     "enhancement_preferences": {"max_enhancement_length": "PREF-MARKER"},
     "tool_type": "TOOL-MARKER",
-    "trace_context": {"traceparent": "00-TRACE-MARKER-01"},
+    "trace_context": "00-TRACE-MARKER-01",
 }
 MARKERS = (
     "DESC-MARKER",
@@ -46,86 +52,219 @@ MARKERS = (
     "TOOL-MARKER",
     "TRACE-MARKER",
 )
+AGENT_ID = "0d5c3a9e-8f1b-4c2d-a7e6-3b9f1e2d4c80"
+THREE_DAYS = timedelta(days=3)
 
 
-def job(tenant: str, ticket: str, age_s: float, now: datetime) -> dict:
+def job(tenant: str, ticket: str, now: datetime, ticket_age: timedelta = THREE_DAYS) -> dict:
+    """webhooks.py's job_data: `timestamp` is when the ticket was created (days ago here)."""
     return {
         "job_id": f"job-{ticket}",
         "ticket_id": ticket,
         "tenant_id": tenant,
         "priority": "high",
-        "timestamp": (now - timedelta(seconds=age_s)).isoformat().replace("+00:00", "Z"),
+        "timestamp": (now - ticket_age).isoformat().replace("+00:00", "Z"),
         **FORBIDDEN,
     }
 
 
-def fill(url: str, now: datetime) -> None:
-    """celery: 3 jobs (+1 unreadable); its priority lists 3/6/9: 2, 1, 1; enhancement:queue: 2."""
-    client = redis.Redis.from_url(url)
-    plain = ("celery", "celery\x06\x163", "celery\x06\x166", "celery\x06\x169")
-    layout = [
-        ("celery", "t-a", 50),
-        ("celery", "t-a", 40),
-        ("celery", "t-b", 30),
-        (plain[1], "t-b", 20),
-        (plain[1], "t-a", 10),
-        (plain[2], "t-c", 5),
-        (plain[3], "t-c", 1),
-    ]
-    for i, (queue, tenant, age) in enumerate(layout):
-        envelope = celery_message(job(tenant, str(100 + i), age, now), priority=0)
-        client.lpush(queue, json.dumps(envelope))
-    client.lpush("celery", b"\x00not json at all")
-    for i, age in enumerate((600, 300)):
-        client.lpush("enhancement:queue", json.dumps(job("t-b", str(200 + i), age, now)))
+def push_api_job(url: str, data: dict, queued_s: float, now: datetime) -> None:
+    """LPUSH an EnhancementJob queued `queued_s` ago on enhancement:queue."""
+    queued_at = now - timedelta(seconds=queued_s)
+    redis.Redis.from_url(url).lpush(queues.API_QUEUE, enhancement_job(data, queued_at))
 
 
-def test_depth_sums_the_priority_lists_and_reads_both_keys(redis_url):
+@contextmanager
+def producer(broker_url: str) -> Iterator[Celery]:
+    app = celery_app(broker_url)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+# (Celery priority, tenant, sent as job_data=): kombu puts 0-2 in `celery`, 3-5 in its list 3,
+# 6-8 in list 6, 9 in list 9.
+LAYOUT = [
+    (None, "t-a", False),  # what enhance_ticket.delay(job_data) sends
+    (None, "t-a", True),
+    (0, "t-b", False),
+    (3, "t-b", False),
+    (4, "t-a", True),
+    (7, "t-c", False),
+    (9, "t-c", False),
+]
+
+
+def fill(redis_url: str, broker_url: str, now: datetime) -> None:
+    """Real Celery messages on the broker's database: celery 3 jobs + 1 agent run (+1
+    unreadable), its lists 3/6/9: 2, 1, 1; on REDIS_URL's: enhancement:queue 2 jobs, queued
+    600 s and 20 s ago for tickets created 3 days ago."""
+    with producer(broker_url) as app:
+        for i, (priority, tenant, keyword) in enumerate(LAYOUT):
+            send_enhancement(app, job(tenant, str(100 + i), now), priority, keyword=keyword)
+        send_agent_run(app, AGENT_ID, {"tenant_id": "t-agent-payload", **FORBIDDEN})
+    redis.Redis.from_url(broker_url).lpush("celery", b"\x00not json at all")
+    for i, queued_s in enumerate((600, 20)):
+        push_api_job(redis_url, job("t-b", str(200 + i), now), queued_s, now)
+
+
+def test_depth_on_both_databases_with_real_celery_messages(redis_url, broker_url):
     now = datetime.now(UTC)
-    fill(redis_url, now)
+    fill(redis_url, broker_url, now)
+    platform, broker = redis.Redis.from_url(redis_url), redis.Redis.from_url(broker_url)
+    assert platform.exists(*queues.CELERY_LISTS) == 0 and broker.exists(queues.API_QUEUE) == 0
     snap = queues.snapshot()
     assert snap.depth == {
-        "celery": 4,
+        "celery": 5,
         "celery (priority 3)": 2,
         "celery (priority 6)": 1,
         "celery (priority 9)": 1,
         "enhancement:queue": 2,
     }
-    assert snap.celery_depth == 8 and snap.total == 10
-    assert snap.tenant_counts() == {"t-a": 3, "t-b": 4, "t-c": 2, "(unknown)": 1}
-    oldest = queues.oldest_by_queue(snap)
-    assert oldest["celery"] == pytest.approx(50, abs=5)
-    assert oldest["enhancement:queue"] == pytest.approx(600, abs=5)
+    assert snap.celery_depth == sum(broker.llen(k) for k in queues.CELERY_LISTS) == 9
+    assert snap.total == 11
+    tickets = {j.ticket_id: j for j in snap.jobs if j.ticket_id}
+    lists = [tickets[str(100 + i)].queue for i in range(len(LAYOUT))]
+    assert lists == ["celery"] * 3 + ["celery (priority 3)"] * 2 + [
+        "celery (priority 6)",
+        "celery (priority 9)",
+    ]
+    # Positions run over all of celery's lists, in the order its workers take them.
+    assert [tickets[str(100 + i)].position for i in range(len(LAYOUT))] == [1, 2, 3, 6, 7, 8, 9]
+    assert tickets["101"].tenant_id == "t-a" and tickets["104"].job_id == "job-104"  # job_data=
+    agent = next(j for j in snap.jobs if j.task == queues.AGENT_TASK)
+    assert (agent.agent_id, agent.tenant_id, agent.owner, agent.position) == (
+        AGENT_ID,
+        None,
+        queues.AGENT_RUNS,
+        4,
+    )
+    assert snap.tenant_counts() == {"t-a": 3, "t-b": 4, "t-c": 2, "(agent runs)": 1, "(unknown)": 1}
+    # A Celery message has no enqueue time: no age is made up from the ticket's `timestamp`.
+    assert all(j.enqueued_at is None for j in snap.jobs if j.family == "celery")
+    assert snap.oldest_age_seconds(queue="celery") is None
+    assert snap.oldest_age_seconds(queue="enhancement:queue") == pytest.approx(600, abs=5)
     shares = queues.tenant_shares(snap).set_index("tenant_id")
     assert shares.loc["t-b", ["celery", "enhancement:queue", "queued"]].tolist() == [2, 2, 4]
+    assert shares.loc["t-b", "celery_next"] == 3 and shares.loc["(agent runs)", "celery_next"] == 4
     assert shares["share"].sum() == pytest.approx(1)
     assert shares.loc["t-b", "oldest_s"] == pytest.approx(600, abs=5)
-    assert pd.isna(shares.loc["(unknown)", "oldest_s"])
-    assert not snap.paused
-    redis.Redis.from_url(redis_url).set(queues.PAUSE_KEY, "true")
-    assert queues.snapshot().paused
+    assert pd.isna(shares.loc["t-a", "oldest_s"])  # only Celery jobs: no wait to show
 
 
-def test_no_payload_field_reaches_a_return_value_or_a_log(redis_url, caplog):
+def test_positions_are_the_order_a_celery_consumer_takes(redis_url, broker_url):
     now = datetime.now(UTC)
-    fill(redis_url, now)
-    raw = redis.Redis.from_url(redis_url).lrange("celery", -1, -1)[0]
-    assert b"KEY-MARKER" in base64.b64decode(json.loads(raw)["body"])  # it is really there
+    fill(redis_url, broker_url, now)
+    redis.Redis.from_url(broker_url).lpop("celery")  # the unreadable one: kombu cannot take it
+    expected = sorted(
+        (j for j in queues.snapshot().jobs if j.family == "celery"), key=lambda j: j.position
+    )
+    taken = []
+    with producer(broker_url) as app, app.connection_for_read(url=broker_url) as conn:
+        consumer = conn.SimpleQueue("celery", no_ack=True)
+        for _ in expected:
+            args, kwargs, _embed = consumer.get(timeout=2).payload
+            job_data = args[0] if args and isinstance(args[0], dict) else kwargs.get("job_data")
+            taken.append(job_data["ticket_id"] if job_data else args[0])
+        consumer.close()
+    assert taken == [j.ticket_id or j.agent_id for j in expected]
+
+
+def test_pause_flag_lives_on_the_platform_database(redis_url, broker_url):
+    now = datetime.now(UTC)
+    fill(redis_url, broker_url, now)
+    redis.Redis.from_url(broker_url).set(queues.PAUSE_KEY, "true")  # not where the platform puts it
+    assert not queues.snapshot().paused
+    redis.Redis.from_url(redis_url).set(queues.PAUSE_KEY, "true")
+    snap = queues.snapshot()
+    assert snap.paused and snap.celery_depth == 9  # paused on db 0, the lists read on db 1
+
+
+def test_one_database_when_no_broker_url_is_set(redis_url, monkeypatch):
+    monkeypatch.delenv("CELERY_BROKER_URL")
+    now = datetime.now(UTC)
+    with producer(redis_url) as app:
+        send_enhancement(app, job("t-a", "1", now))
+    push_api_job(redis_url, job("t-a", "2", now), 5, now)
+    snap = queues.snapshot()
+    assert (snap.depth["celery"], snap.depth["enhancement:queue"]) == (1, 1)
+
+
+def test_broker_down_is_reported(redis_url, monkeypatch):
+    monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{free_port()}/1")
+    with pytest.raises(
+        SourceUnavailable,
+        match=r"^Redis is not available: the Celery broker \(CELERY_BROKER_URL\): ",
+    ):
+        queues.snapshot()
+
+
+def test_wait_is_measured_from_the_queue_time_not_the_ticket(redis_url, broker_url):
+    now = datetime.now(UTC)
+    push_api_job(redis_url, job("t-a", "fresh", now), 20, now)  # ticket created 3 days ago
+    with producer(broker_url) as app:
+        for i in range(60):
+            send_enhancement(app, job("t-a", f"c{i}", now))
+    calm = queues.assess(queues.snapshot())
+    assert (calm.band.key, calm.severity, calm.stuck_queues) == ("elevated", "warning", ())
+    assert calm.advice == (calm.band.advice,)
+    assert queues.snapshot().oldest_age_seconds("t-a") == pytest.approx(20, abs=5)
+
+    push_api_job(redis_url, job("t-a", "old", now, timedelta(minutes=41)), 40 * 60, now)
+    redis.Redis.from_url(redis_url).set(queues.PAUSE_KEY, "1")
+    worried = queues.assess(queues.snapshot())
+    assert worried.severity == "critical" and worried.stuck_queues == ("enhancement:queue",)
+    assert worried.advice[0].startswith("**Paused**")
+    assert worried.advice[1].startswith(
+        "**Stuck**: the oldest job in `enhancement:queue` has waited 40 min"
+    )
+    assert worried.advice[-1] == worried.band.advice
+
+
+def test_no_payload_field_reaches_a_return_value_or_a_log(redis_url, broker_url, caplog):
+    now = datetime.now(UTC)
+    fill(redis_url, broker_url, now)
+    tail = json.loads(redis.Redis.from_url(broker_url).lindex("celery", -1))
+    assert "KEY-MARKER" in base64.b64decode(tail["body"]).decode()  # it is really there...
+    assert "KEY-MARKER" in tail["headers"]["argsrepr"]  # ...and Celery repeats it in a header
     caplog.set_level(logging.DEBUG)
     snap = queues.snapshot()
     results = [
         snap,
         queues.assess(snap),
         queues.tenant_shares(snap).to_csv(),
-        queues.oldest_by_queue(snap),
         snap.tenant_counts(),
+        queues.cli_commands(),
     ]
     text = " ".join(repr(r) for r in results) + caplog.text
-    for marker in MARKERS:
+    for marker in (*MARKERS, "t-agent-payload"):
         assert marker not in text
     for field in FORBIDDEN:
         assert all(field not in vars(j) for j in snap.jobs)
     assert {j.ticket_id for j in snap.jobs} >= {"100", "106", "200"}  # the allowed ones arrive
+
+
+def test_redis_cli_commands_read_each_list_on_its_database(redis_url, broker_url):
+    fill(redis_url, broker_url, datetime.now(UTC))
+    redis.Redis.from_url(redis_url).set(queues.PAUSE_KEY, "true")
+    lines = queues.cli_commands().splitlines()
+    broker_db, platform_db = broker_url.rsplit("/", 1)[1], redis_url.rsplit("/", 1)[1]
+    assert lines[0].endswith(f"redis-cli -h redis -n {broker_db} LLEN celery")
+    assert lines[1].endswith(f"-n {broker_db} LLEN $'celery\\x06\\x163'")
+    assert lines[4].endswith(f"-n {platform_db} LLEN enhancement:queue")
+    slow = playbooks.for_rule("queue_stuck", "t-a")
+    assert f"`redis-cli -h redis -n {broker_db} LLEN celery` and its priority lists" in (
+        slow.diagnosis
+    )
+    # Run as printed (bash quoting and all) against this Redis: they give the page's numbers.
+    port = redis_url.split(":")[-1].split("/")[0]
+    local = queues.cli_commands(f"redis-cli -p {port}")
+    out = subprocess.run(
+        ["bash", "-c", local], capture_output=True, text=True, check=True
+    ).stdout.split()
+    snap = queues.snapshot()
+    assert [int(n) for n in out] == [*snap.depth.values(), 1]
 
 
 @pytest.mark.parametrize(
@@ -150,29 +289,9 @@ def test_bands_follow_the_contract(depth, band):
 
 
 def test_bands_are_configurable(tmp_path, monkeypatch):
-    text = (ROOT / "dashboard.toml").read_text().replace("healthy_below = 10", "healthy_below = 5")
-    (tmp_path / "dashboard.toml").write_text(text)
-    monkeypatch.setenv("DASHBOARD_CONFIG", str(tmp_path / "dashboard.toml"))
+    use_config(tmp_path, monkeypatch, "healthy_below = 10", "healthy_below = 5")
     assert queues.classify(6).key == "target"
     assert queues.classify(6).label == "Within target (< 20)"
-
-
-def test_assessment_adds_pause_and_stuck_advice(redis_url):
-    now = datetime.now(UTC)
-    client = redis.Redis.from_url(redis_url)
-    for i in range(60):
-        client.lpush("celery", json.dumps(job("t-a", str(i), 60, now)))
-    calm = queues.assess(queues.snapshot())
-    assert (calm.band.key, calm.severity, calm.stuck_queues) == ("elevated", "warning", ())
-    assert calm.advice == (calm.band.advice,)
-
-    client.lpush("celery", json.dumps(job("t-a", "old", 40 * 60, now)))
-    client.set(queues.PAUSE_KEY, "1")
-    worried = queues.assess(queues.snapshot())
-    assert worried.severity == "critical" and worried.stuck_queues == ("celery",)
-    assert worried.advice[0].startswith("**Paused**")
-    assert worried.advice[1].startswith("**Stuck**: the oldest job in `celery` has waited 40 min")
-    assert worried.advice[-1] == worried.band.advice
 
 
 def test_episodes_and_bands_on_a_backfilled_history(monkeypatch):
@@ -251,7 +370,7 @@ def test_episodes_are_split_by_missing_data():
 
 
 @pytest.fixture
-def page_env(use_db, redis_url, tenant_id):
+def page_env(use_db, broker_url, tenant_id):
     """A tenant with a week of finished runs and queued jobs; caches emptied around the test."""
     now = datetime.now(UTC)
     with use_db.superuser() as conn:
@@ -265,9 +384,9 @@ def page_env(use_db, redis_url, tenant_id):
                 now - timedelta(hours=4 * i + 1),
                 latency_s=30 + i % 7,
             )
-    client = redis.Redis.from_url(redis_url)
-    for i in range(25):
-        client.lpush("celery", json.dumps(job(tenant_id, f"j{i}", 30 + i, now)))
+    with producer(broker_url) as app:
+        for i in range(25):
+            send_enhancement(app, job(tenant_id, f"j{i}", now))
     st.cache_data.clear()
     yield tenant_id
     st.cache_data.clear()
@@ -295,6 +414,10 @@ def test_page_survives_prometheus_stopping_mid_session(page_env, monkeypatch):
         assert at.title[0].value == "Queues and scaling"
         tiles = {m.label: m.value for m in at.metric}
         assert tiles["Jobs in celery"] == "25" and tiles["Processing"] == "Running"
+        assert tiles["Oldest in enhancement:queue"] == "–"  # Celery messages have no age
+        broker_db = os.environ["CELERY_BROKER_URL"].rsplit("/", 1)[1]
+        assert f"-n {broker_db} LLEN celery" in at.code[0].value
+        assert "judged by that band and shown by their place" in texts(at)
         assert at.info[0].value.startswith("**Above target")  # 25 jobs: the band's advice
         assert "Celery workers up: no data" in texts(at)  # the missing exporter is named
         assert at.dataframe[1].value["kind"].tolist() == [k for k, *_ in EXPECTED_EPISODES]
@@ -335,10 +458,10 @@ def test_without_prometheus_the_proposal_names_only_the_client_in_focus(
     assert {m.label: m.value for m in at.metric}["Jobs in celery"] == "25"
     shares = at.dataframe[-1].value.set_index("tenant_id")
     assert shares.loc[other, "name"] == "Another Client MSP"  # the page shows every tenant...
-    text = at.code[0].value
+    text = at.code[-1].value  # the proposal's preview (the first is the redis-cli commands)
     assert f"Share of Queue Test {page_env}: $" in text  # ...the text only its own share
     assert "Current: HPA min unknown / max unknown, unknown workers running now." in text
-    assert "kubectl patch hpa ai-agents-worker-hpa -n ai-agents-production" in text
+    assert "kubectl patch hpa ai-agents-worker-hpa -n production" in text
     with use_db.superuser() as conn:
         names = conn.execute(
             "SELECT tenant_id, name FROM tenant_configs WHERE tenant_id <> %s", (page_env,)
@@ -352,3 +475,35 @@ def test_without_prometheus_the_proposal_names_only_the_client_in_focus(
     for tenant, name in names:
         assert tenant not in text and name not in text
     assert {"queue_live", "capacity"} <= kinds  # the cross-tenant reads are on record
+
+
+def test_tenant_health_judges_the_wait_from_created_at(use_db, redis_url, broker_url, tenant_id):
+    """The fleet table and a tenant's page: a job queued seconds ago for a ticket created 3
+    days ago is not stuck, Celery jobs count as queued, a job queued 35 min ago is stuck."""
+    now = datetime.now(UTC)
+    with use_db.superuser() as conn:
+        add_tenant(conn, tenant_id, "Queue Health MSP")
+        for i in range(40):
+            add_run(conn, tenant_id, f"h-{i}", "completed", now - timedelta(minutes=30 * i + 5), 30)
+    push_api_job(redis_url, job(tenant_id, "fresh", now), 15, now)
+    with producer(broker_url) as app:
+        send_enhancement(app, job(tenant_id, "celery-1", now))
+        send_agent_run(app, AGENT_ID, {"tenant_id": tenant_id, **FORBIDDEN})
+    st.cache_data.clear()
+    fleet_page = app_test().run()
+    row = fleet_page.dataframe[0].value.set_index("Tenant id").loc[tenant_id]
+    assert row["Queued"] == 2 and "queued job" not in row["Why"]  # the agent run is no tenant's
+    at = app_test()
+    at.query_params["tenant"] = tenant_id
+    at.run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Queued now"] == "2"
+    assert not any("queued job" in e.label for e in at.expander)
+
+    push_api_job(redis_url, job(tenant_id, "old", now), 35 * 60, now)
+    at.run()
+    assert any("Oldest queued job waiting 35 min" in e.label for e in at.expander)
+    text = texts(at) + " ".join(e.label for e in at.expander)
+    for marker in MARKERS:
+        assert marker not in text
+    st.cache_data.clear()

@@ -3,13 +3,13 @@ plain message when Prometheus goes away mid-session."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 import redis
 
-from demo.seed_redis import seed
+from demo import fleet
+from demo.seed_redis import celery_app, seed, send_enhancement
 from services import queues
 from tests.conftest import screenshot, start_app, visit, wait_rendered
 from tests.queue_history import start_demo_prometheus
@@ -22,10 +22,10 @@ def tile(page, label: str) -> str:
     return metric.locator('[data-testid="stMetricValue"]').inner_text()
 
 
-def test_live_tiles_history_and_prometheus_going_away(browser, fleet_db, redis_url):
+def test_live_tiles_history_and_prometheus_going_away(browser, fleet_db, redis_url, broker_url):
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     client = redis.Redis.from_url(redis_url)
-    depths = seed(client, now)
+    depths = seed(client, broker_url, now)
     celery_depth = sum(n for key, n in depths.items() if key.startswith("celery"))
     prometheus = start_demo_prometheus(now, days=8)  # demo.fleet's queue episodes
     app = start_app(
@@ -33,6 +33,7 @@ def test_live_tiles_history_and_prometheus_going_away(browser, fleet_db, redis_u
             "DATABASE_URL": fleet_db.reader_url,
             "ADMIN_DATABASE_URL": fleet_db.admin_url,
             "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": broker_url,
             "PROMETHEUS_URL": prometheus.url,
         }
     )
@@ -43,6 +44,8 @@ def test_live_tiles_history_and_prometheus_going_away(browser, fleet_db, redis_u
         assert page.locator("h1").first.inner_text() == "Queues and scaling"
         assert tile(page, "Jobs in celery") == str(celery_depth)
         assert tile(page, "Processing") == "Running"
+        oldest = tile(page, "Oldest in enhancement:queue")  # from its created_at: 47 min ago
+        assert oldest.endswith(" min") and 47 <= int(oldest.split()[0]) <= 49
         charts = page.locator('[data-testid="stPlotlyChart"]')
         assert charts.count() >= 4  # queue + workers history, arrivals, service times
         assert "Queue length" in charts.first.inner_text()
@@ -53,12 +56,19 @@ def test_live_tiles_history_and_prometheus_going_away(browser, fleet_db, redis_u
         screenshot(page, "queues-full")  # the proposal and the cost calculator too
         page.set_viewport_size({"width": 1500, "height": 1500})
 
+        page.get_by_text("Check it yourself (redis-cli)").click()
+        commands = page.locator('[data-testid="stCode"]').first.inner_text()
+        assert "redis-cli -h redis -n " + broker_url.rsplit("/", 1)[1] + " LLEN celery" in commands
+        assert fleet.FAKE_KEY_MARKER not in page.content()
+        page.wait_for_timeout(800)  # the expander opens with an animation
+        screenshot(page, "queues-commands")
+
         # The tiles refresh themselves (st.fragment every 15 s), without reloading the page.
-        burst = client.pipeline(transaction=True)  # one step, so no refresh sees half of it
+        burst = celery_app(broker_url)
         for i in range(30):
-            burst.lpush(queues.CELERY_QUEUE, json.dumps({"tenant_id": "t-burst", "job_id": i}))
-        burst.set(queues.PAUSE_KEY, "true")
-        burst.execute()
+            send_enhancement(burst, {"tenant_id": "t-burst", "job_id": str(i)})
+        burst.close()
+        client.set(queues.PAUSE_KEY, "true")
         page.wait_for_function(
             """expected => [...document.querySelectorAll('[data-testid="stMetric"]')]
                  .some(m => m.innerText.includes('Jobs in celery')

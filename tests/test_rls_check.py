@@ -249,8 +249,8 @@ def test_the_page_groups_the_checks_and_says_how_to_fix_each_failure(unhardened_
     ]
     fixes = [e.value for e in at.error[1:]]
     assert len(fixes) == 3 and all("hardening.sql" in f for f in fixes)
-    assert fixes[2].startswith(
-        "`SECURITY DEFINER functions the dashboard can call pin search_path`"
+    assert fixes[2].startswith(  # the name is data: shown literally, escaped
+        "**SECURITY DEFINER functions the dashboard can call pin search\\_path**"
     )
     dbsetup.apply_hardening(unhardened_db.name)
     next(b for b in at.button if b.label == "Run again").click().run()

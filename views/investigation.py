@@ -134,8 +134,9 @@ def show_queue_card(inv: Investigation) -> None:
                     (
                         clock(queued_at),
                         OK,
-                        "Webhook received, job queued (its created_at)",
-                        f"{esc(ago(q.age_s))}{job}",
+                        "Webhook received, job queued"
+                        + (" (its created_at)" if q.age_s is not None else ""),
+                        f"{esc(ago(q.age_s) or 'when: not recorded in a Celery message')}{job}",
                     ),
                     (
                         clock(inv.read_at),

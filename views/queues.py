@@ -5,10 +5,9 @@ import math
 import pandas as pd
 import streamlit as st
 
-from services import capacity, charts, costs, metrics, queues
+from services import capacity, charts, costs, kube, metrics, queues
 from services.config import rules
 from services.errors import DashboardError
-from services.playbooks import NAMESPACE
 from ui.common import ViewContext, cached, guard, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
@@ -51,14 +50,13 @@ def live_queue() -> None:
         verdict = queues.assess(snap)
         shares = queues.tenant_shares(snap)
         record_view(ctx, "queue_live", "*", {}, row_count=len(shares))
-        oldest = queues.oldest_by_queue(snap)
-        ages = [age for age in oldest.values() if age is not None]
+        oldest = snap.oldest_age_seconds(queue=queues.API_QUEUE)
         tiles = st.columns(4)
         tiles[0].metric(
             "Jobs in celery",
             snap.celery_depth,
             border=True,
-            help="LLEN over `celery` and its priority lists: "
+            help="LLEN over `celery` and its priority lists (the broker's database): "
             + ", ".join(
                 f"{k}: {v}" for k, v in snap.depth.items() if k.startswith(queues.CELERY_QUEUE)
             ),
@@ -67,13 +65,14 @@ def live_queue() -> None:
             "Jobs in enhancement:queue",
             snap.depth[queues.API_QUEUE],
             border=True,
-            help="The list the API also pushes every job to.",
+            help="The list the API pushes every job to (the platform's own database).",
         )
         tiles[2].metric(
-            "Oldest job waiting",
-            fmt_age(max(ages) if ages else None),
+            "Oldest in enhancement:queue",
+            fmt_age(oldest),
             border=True,
-            help=" · ".join(f"{k}: {fmt_age(v)}" for k, v in oldest.items()),
+            help="Since the job's created_at (when the API queued it), not the ticket's "
+            "creation time. Celery messages carry no enqueue time: see their positions.",
         )
         tiles[3].metric("Processing", "Paused" if snap.paused else "Running", border=True)
         BOXES[verdict.severity](
@@ -91,6 +90,7 @@ def live_queue() -> None:
                         queues.CELERY_QUEUE,
                         queues.API_QUEUE,
                         "share",
+                        "celery_next",
                         "oldest_s",
                     ]
                 ].assign(oldest_s=table["oldest_s"].map(fmt_age)),
@@ -102,14 +102,23 @@ def live_queue() -> None:
                     "share": st.column_config.ProgressColumn(
                         "Share of queued jobs", format="percent", min_value=0, max_value=1
                     ),
-                    "oldest_s": "Oldest job",
+                    "celery_next": st.column_config.NumberColumn(
+                        "Next in celery", format="%d", help="Its first job's place (1 = next)."
+                    ),
+                    "oldest_s": "Oldest in enhancement:queue",
                 },
             )
         st.caption(
             f"Read {snap.read_at:%H:%M:%S} UTC; refreshes every 15 s. The band is judged "
-            "on `celery`, the queue the workers take jobs from. Only job id, ticket, "
-            "tenant, priority and time are read from each job."
+            "on `celery`, the queue the workers take jobs from. A Celery message carries no "
+            "enqueue time, so Celery jobs are judged by that band and shown by their place in "
+            f"the queue; the stuck rule (> {queue_rules['oldest_job_stuck_minutes']} min) "
+            "applies to enhancement:queue, whose jobs record when they were queued. Only job "
+            "id, ticket, tenant, priority and queue time (agent runs: the agent id) are read "
+            "from each job."
         )
+        with st.expander("Check it yourself (redis-cli)", icon=":material/terminal:"):
+            st.code(queues.cli_commands(), language="bash")
 
 
 def show_history() -> metrics.History | None:
@@ -188,10 +197,11 @@ def current_cluster() -> costs.Cluster:
         values = prometheus_now()
     except DashboardError:
         values = dict.fromkeys(metrics.HPA_KEYS)
+    names = kube.names()
     return costs.Cluster(
-        NAMESPACE,
-        cap_rules["worker_deployment"],
-        cap_rules["worker_hpa"],
+        names.namespace,
+        names.worker,
+        names.hpa,
         values["hpa_min"],
         values["hpa_max"],
         values["replicas_available"],
