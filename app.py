@@ -5,7 +5,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from services.config import rules
-from ui.common import context, presentable, record_refusal, sidebar
+from ui.common import context, presentable, record_refusal, session_replaced, sidebar
 from ui.identity import CLIENT, current_user, requested_page_path, session_ended, signed_in_email
 from ui.sign_in import follow_requested_link, no_access_page, sign_in_page
 
@@ -33,6 +33,12 @@ def watch_session() -> None:
 
 
 user = current_user()
+if session_replaced(signed_in=user is not None):
+    st.warning(
+        "Your previous session ended: the dashboard server that held it stopped or restarted,"
+        " and this is a new session on another one. The page's filters start afresh.",
+        icon=":material/sync_problem:",
+    )
 if user is None:
     if signed_in_email():  # signed in at the provider, but no role here
         only_page(no_access_page, "No access")

@@ -34,6 +34,9 @@ install() {
     command -v runuser >/dev/null || missing+=(util-linux)
     command -v make >/dev/null || missing+=(make)
     command -v curl >/dev/null || missing+=(curl)
+    # The deployment tests: a load balancer in front of two replicas, a connection pooler.
+    [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+    [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
     python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3 python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing Debian packages: ${missing[*]}"

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from services.config import rules
-from services.db import TENANT_ID_PATTERN, admin_scope, read_frame, write_scope
+from services.db import TENANT_ID_PATTERN, admin_scope, job_lock, read_frame, write_scope
 from services.errors import DashboardError, InvalidInput, RecordRefused
 
 CROSS_TENANT = "*"
@@ -252,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        deleted = purge(args.older_than_days)
+        # One purge at a time across replicas and CronJob runs.
+        with job_lock("dashboard.data_access_log purge") as ours:
+            if not ours:
+                print("access log purge skipped: another run is purging")
+                return 0
+            deleted = purge(args.older_than_days)
     except DashboardError as exc:
         print(f"access log purge failed: {exc}", file=sys.stderr)
         return 1

@@ -18,6 +18,10 @@ class Settings:
 
     database_url: str | None
     admin_database_url: str | None
+    # Where the dashboard's own writes go (access records, snapshots): the primary, when the
+    # two URLs above point at a read replica. Default: the same URL as the role's reads.
+    dashboard_write_url: str | None
+    admin_write_url: str | None
     redis_url: str | None  # the platform's own keys: enhancement:queue, the pause flag
     celery_broker_url: str | None  # the Celery lists; the platform keeps them on another db
     prometheus_url: str | None
@@ -26,9 +30,13 @@ class Settings:
 
 def settings() -> Settings:
     # Read on every call (cheap) so tests can point the app at their own databases.
+    database_url = os.environ.get("DATABASE_URL")
+    admin_database_url = os.environ.get("ADMIN_DATABASE_URL")
     return Settings(
-        database_url=os.environ.get("DATABASE_URL"),
-        admin_database_url=os.environ.get("ADMIN_DATABASE_URL"),
+        database_url=database_url,
+        admin_database_url=admin_database_url,
+        dashboard_write_url=os.environ.get("DASHBOARD_WRITE_URL") or database_url,
+        admin_write_url=os.environ.get("ADMIN_WRITE_URL") or admin_database_url,
         redis_url=os.environ.get("REDIS_URL"),
         celery_broker_url=os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL"),
         prometheus_url=os.environ.get("PROMETHEUS_URL"),

@@ -3,10 +3,14 @@
 - tenant_scope(tenant_id): a transaction as the reader role with the tenant set transaction-locally,
   so RLS shows that tenant's rows only and a pooled connection cannot carry the tenant onward.
 - admin_scope(): a transaction as the cross-tenant admin role (explicit SELECT-only policies).
-- write_scope(): the one read-write transaction, for the dashboard's own tables.
+- write_scope(): the one read-write transaction, for the dashboard's own tables, on the primary
+  (DASHBOARD_WRITE_URL / ADMIN_WRITE_URL) when the reads go to a read replica.
+- job_lock(name): one run at a time of a scheduled job, across replicas and CronJob runs.
 
 Every transaction sets its own statement timeout and read-only mode (role defaults can be changed
-by a session), and refuses a role RLS does not apply to. A watchdog closes the socket of a
+by a session), and refuses a role RLS does not apply to. Nothing outlives a transaction (no
+session setting, no session lock, no server-side prepared statement), so a URL can point at
+PgBouncer in transaction pooling mode (docs/deploy.md). A watchdog closes the socket of a
 statement the server does not answer in time: a frozen server (SIGSTOP, a hung host) keeps the
 TCP connection alive, so neither the server's timeout nor keepalives would ever end the wait.
 """
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import psycopg
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -211,6 +216,10 @@ def _pool(url: str | None, variable: str) -> _Pool:
                     "keepalives_interval": 2,
                     "keepalives_count": 2,
                     "tcp_user_timeout": int(limits["check_after_s"] * 1000),
+                    # No server-side prepared statements: behind PgBouncer's transaction pooling
+                    # (before 1.21) the next transaction may run on a server connection that
+                    # lacks them, or holds another client's under the same name.
+                    "prepare_threshold": None,
                 },
             )
             _watch(engine)
@@ -287,6 +296,13 @@ def _transaction(
         except DBAPIError as exc:
             if conn is not None:
                 conn.close()
+            # A standby refuses read-write mode ("during recovery").
+            if not read_only and isinstance(exc.orig, psycopg.errors.FeatureNotSupported):
+                raise SourceUnavailable(
+                    "PostgreSQL",
+                    f"{pool.variable} points at a read-only server (a standby): point"
+                    " DASHBOARD_WRITE_URL and ADMIN_WRITE_URL at the primary",
+                ) from exc
             fired = bool(dog and dog.fired)
             if attempt == 1 and exc.connection_invalidated and dog and not fired:
                 continue  # a stale pooled connection (the server restarted): once more, fresh
@@ -353,13 +369,32 @@ def admin_scope() -> Iterator[Connection]:
 @contextmanager
 def write_scope(admin: bool = False) -> Iterator[Connection]:
     """Writes to the dashboard's own schema (the roles default to read-only transactions)."""
+    config = settings()
     url, variable = (
-        (settings().admin_database_url, "ADMIN_DATABASE_URL")
+        (config.admin_write_url, "ADMIN_WRITE_URL (or ADMIN_DATABASE_URL)")
         if admin
-        else (settings().database_url, "DATABASE_URL")
+        else (config.dashboard_write_url, "DASHBOARD_WRITE_URL (or DATABASE_URL)")
     )
     with _transaction(_pool(url, variable), read_only=False) as conn:
         yield conn
+
+
+@contextmanager
+def job_lock(job: str) -> Iterator[bool]:
+    """Held while a scheduled job runs: True when this run has it, False when another run (a
+    second replica, an overlapping CronJob) does, and this one should skip. A transaction lock
+    in a transaction of its own on the primary, kept open until the job is done in its own
+    transactions: a session lock would not survive PgBouncer's transaction pooling, and this
+    one is released however the run ends (the server ends the transaction when it dies)."""
+    with write_scope(admin=True) as conn:
+        # Idle while the job works: the roles' idle-in-transaction timeout must not end it.
+        yield conn.execute(
+            text(
+                "SELECT pg_try_advisory_xact_lock(hashtext(:job)),"
+                " set_config('idle_in_transaction_session_timeout', '0', true)"
+            ),
+            {"job": job},
+        ).scalar()
 
 
 def read_frame(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:

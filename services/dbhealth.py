@@ -29,12 +29,14 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import ProgrammingError
 
 from services.config import rules
-from services.db import admin_scope, read_frame, write_scope
+from services.db import admin_scope, job_lock, read_frame, write_scope
 from services.errors import DashboardError, InvalidInput, QueryTimeout, SourceUnavailable
 
 # pg_stat_statements keys its counters by database oid.
 _DBID = "(SELECT oid FROM pg_database WHERE datname = current_database())"
 SORTS = {"total": "Total time", "mean": "Mean time", "calls": "Calls", "rows": "Rows"}
+# One snapshot at a time, whoever takes it (a page load, a replica, a CronJob run).
+SNAPSHOT_LOCK = "dashboard.query_snapshots"
 
 
 def _limits(conn: Connection, timeout_ms: int | None = None, read_only: bool = True) -> None:
@@ -222,7 +224,7 @@ def snapshot_if_stale(max_age_minutes: float, source: str = "page") -> int | Non
         _limits(conn, read_only=False)
         # One page load at a time: another one waiting here would only take a duplicate.
         locked = conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(hashtext('dashboard.query_snapshots'))")
+            text("SELECT pg_try_advisory_xact_lock(hashtext(:job))"), {"job": SNAPSHOT_LOCK}
         ).scalar_one()
         if not locked:
             return None
@@ -465,8 +467,9 @@ def explain(statement: str, timeout_ms: int | None = None) -> str:
         conn.execute(text("SELECT set_config('standard_conforming_strings', 'on', true)"))
         cursor = conn.connection.driver_connection.cursor()
         try:
-            # A prepared statement holds exactly one command: the server refuses a second one.
-            cursor.execute(f"EXPLAIN {sql}".encode(), prepare=True)
+            # The extended protocol (binary results) holds exactly one command: the server
+            # refuses a second one. Unnamed, so nothing is left on a pooled server connection.
+            cursor.execute(f"EXPLAIN {sql}".encode(), binary=True)
             return "\n".join(row[0] for row in cursor.fetchall())
         except psycopg.errors.QueryCanceled as exc:
             raise QueryTimeout() from exc
@@ -568,6 +571,39 @@ def connection_usage(
             " max_connections or lower the pool size before adding pods.",
         ),
     ]
+
+
+@dataclass(frozen=True)
+class Replication:
+    standby: bool  # the server the dashboard reads from is a hot standby
+    streams: pd.DataFrame  # standby, state, lag_seconds, behind_bytes; empty: no replication
+
+
+# On a standby: its own replay lag (0 once everything received is replayed: the timestamp of the
+# last replayed transaction alone would grow while the primary is idle).
+_STANDBY_SQL = """
+SELECT 'this server' AS standby, coalesce((SELECT status FROM pg_stat_wal_receiver),
+                                          'not streaming') AS state,
+       CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS lag_seconds,
+       pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) AS behind_bytes
+"""
+_PRIMARY_SQL = """
+SELECT coalesce(nullif(application_name, ''), host(client_addr), '(unnamed)') AS standby, state,
+       CASE WHEN replay_lsn = pg_current_wal_lsn() THEN 0
+            ELSE extract(epoch FROM replay_lag) END AS lag_seconds,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) AS behind_bytes
+  FROM pg_stat_replication
+ ORDER BY 1
+"""
+
+
+def replication() -> Replication:
+    """Replication seen from the server the dashboard reads: a standby's own lag, or the
+    primary's standbys (pg_stat_replication)."""
+    with _read() as conn, _monitor(conn):
+        standby = conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one()
+        return Replication(standby, read_frame(conn, _STANDBY_SQL if standby else _PRIMARY_SQL))
 
 
 def long_running(min_seconds: float) -> pd.DataFrame:
@@ -719,8 +755,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.parse_args(argv)
     try:
-        snapshot_id = take_snapshot("cron")
-        deleted = prune_snapshots(rules("db_health")["snapshot_keep_days"])
+        with job_lock(SNAPSHOT_LOCK) as ours:
+            if not ours:
+                print("snapshot skipped: another run is taking one")
+                return 0
+            snapshot_id = take_snapshot("cron")
+            deleted = prune_snapshots(rules("db_health")["snapshot_keep_days"])
     except DashboardError as exc:
         print(f"snapshot not taken: {exc}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from services import access_log
 from services.db import TENANT_ID_PATTERN
@@ -51,6 +53,22 @@ def guard(what: str = "this view", public: bool = False) -> Iterator[None]:
                 f"Something went wrong while loading {what}. It has been logged as ref {ref}.",
                 icon=":material/error:",
             )
+
+
+def session_replaced(signed_in: bool) -> bool:
+    """True, until someone signs in, in a session that replaced one this server does not hold:
+    the replica that held it stopped or restarted, and the load balancer sent the browser here.
+    Streamlit's browser code sends the id of its last session when it reconnects."""
+    if "_session_replaced" not in st.session_state:
+        entries = st.context.headers.get("Sec-Websocket-Protocol", "").split(",")
+        previous = entries[2].strip() if len(entries) > 2 else ""
+        run = get_script_run_ctx()
+        st.session_state["_session_replaced"] = bool(
+            previous and run is not None and previous != run.session_id
+        )
+    if signed_in:
+        st.session_state["_session_replaced"] = False
+    return st.session_state["_session_replaced"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +179,8 @@ def sidebar() -> ViewContext:
                 help="Opens this tenant's client-safe health screen in a new tab.",
             )
         st.caption(f"Signed in as **{user.email}** ({user.role})")
+        if replica := os.environ.get("DASHBOARD_REPLICA"):  # which process holds this session
+            st.caption(f"Served by replica `{replica}`")
         if st.button("Sign out", icon=":material/logout:", type="tertiary"):
             sign_out()
             st.rerun()

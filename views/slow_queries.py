@@ -19,6 +19,7 @@ top_statements = cached(ttl=3600)(dbhealth.top_statements)
 statement_history = cached(ttl=3600)(dbhealth.statement_history)
 connections = cached(ttl=15)(dbhealth.connections)
 long_running = cached(ttl=15)(dbhealth.long_running)
+replication = cached(ttl=15)(dbhealth.replication)
 tables = cached(ttl=60)(dbhealth.tables)
 index_candidates = cached(ttl=60)(dbhealth.index_candidates)
 indexes = cached(ttl=60)(dbhealth.indexes)
@@ -285,6 +286,7 @@ def show_connections() -> None:
         f" {cfg['pool_size_per_pod']} per pod × {pods} pods ({cfg['api_pods']} API +"
         f" {cfg['worker_pods']} worker). Set these in `dashboard.toml` [db_health]."
     )
+    show_replication(replication())
     st.subheader("Connections by source")
     st.dataframe(
         conns.by_source,
@@ -330,6 +332,31 @@ def show_connections() -> None:
     st.caption(
         "A session idle in a transaction holds its locks and holds back vacuum: ask its"
         " owner to finish it before anyone ends it with pg_cancel_backend."
+    )
+
+
+def show_replication(state: dbhealth.Replication) -> None:
+    st.subheader("Replication")
+    if state.standby:
+        lag = state.streams["lag_seconds"].iloc[0]
+        behind = "how far behind is unknown" if pd.isna(lag) else f"{fmt_duration(lag)} behind"
+        st.caption(
+            f"The dashboard reads from a hot standby, {behind} the primary; its own writes"
+            " (access records, snapshots) go to the primary."
+        )
+    elif state.streams.empty:
+        st.caption("The dashboard reads from a primary that no standby streams from.")
+        return
+    st.dataframe(
+        state.streams,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "standby": "Standby",
+            "state": "State",
+            "lag_seconds": st.column_config.NumberColumn("Replay lag (s)", format="%.1f"),
+            "behind_bytes": st.column_config.NumberColumn("WAL not replayed", format="bytes"),
+        },
     )
 
 

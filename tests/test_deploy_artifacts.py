@@ -1,0 +1,228 @@
+"""The container image and the Kubernetes manifests. No container engine runs here, so the image
+is linted (hadolint), its Dockerfile checked instruction by instruction, and its file set run the
+way the image runs it: only what the Dockerfile copies, configured by environment only."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from dockerfile_parse import DockerfileParser
+
+from services import users
+from tests.conftest import ROOT, free_port, sign_in, wait_for_http, wait_rendered
+
+BIN = Path(sys.executable).parent
+DEPLOY = ROOT / "deploy"
+MANIFESTS = sorted(p for p in DEPLOY.glob("*.yaml") if p.name != "kustomization.yaml")
+NEVER_IN_THE_IMAGE = ("demo", "tests", "bench", "schema", "scripts", ".stack", ".venv")
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> DockerfileParser:
+    return DockerfileParser(str(ROOT / "Dockerfile"))
+
+
+def instructions(dockerfile: DockerfileParser, name: str) -> list[str]:
+    return [i["value"] for i in dockerfile.structure if i["instruction"] == name]
+
+
+def copied(dockerfile: DockerfileParser) -> list[str]:
+    """Every source path a COPY instruction takes from the build context."""
+    return [src for value in instructions(dockerfile, "COPY") for src in value.split()[:-1]]
+
+
+def test_hadolint_passes():
+    done = subprocess.run(
+        [str(BIN / "hadolint"), "--failure-threshold", "info", str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_image_is_slim_non_root_healthchecked_and_holds_the_app_only(dockerfile):
+    assert dockerfile.baseimage.startswith("python:3.11-slim")
+    users_set = instructions(dockerfile, "USER")
+    assert users_set and users_set[-1] not in ("0", "root")
+    assert [i["instruction"] for i in dockerfile.structure][-1] == "CMD"
+    [health] = instructions(dockerfile, "HEALTHCHECK")
+    assert "/_stcore/health" in health
+    assert instructions(dockerfile, "EXPOSE") == ["8501"]
+    sources = copied(dockerfile)
+    assert "app.py" in sources and "services" in sources and "views" in sources
+    assert not [s for s in sources if s.split("/")[0] in NEVER_IN_THE_IMAGE]
+    # No configuration baked in beyond the server's own: URLs and secrets come at run time.
+    assert not [key for key in dockerfile.envs if key.endswith("_URL") or "SECRET" in key]
+    # The build context is what the Dockerfile copies, nothing else (no checkout state).
+    lines = (line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines())
+    ignore = [line for line in lines if line and not line.startswith("#")]
+    assert ignore[0] == "*"
+    allowed = {line[1:].removesuffix("/**") for line in ignore if line.startswith("!")}
+    assert allowed == set(sources)
+
+
+@pytest.fixture
+def image_like(dockerfile, use_db, tmp_path) -> tuple[Path, dict[str, str], list[str]]:
+    """The image's /app (exactly the COPY sources) and a fresh interpreter that sees the
+    project's installed dependencies but not the checkout (so not the demo package either)."""
+    app = tmp_path / "app"
+    for value in instructions(dockerfile, "COPY"):
+        *sources, target = value.split()
+        for source in sources:
+            if source == "pyproject.toml":  # only read while building, for the requirements
+                continue
+            destination = app / (target.rstrip("/") if target not in ("./", ".") else source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if (ROOT / source).is_dir():
+                shutil.copytree(
+                    ROOT / source, destination, ignore=shutil.ignore_patterns("__pycache__")
+                )
+            else:
+                shutil.copy(ROOT / source, destination)
+    venv = tmp_path / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
+    # A plain path line: the checkout's editable-install hook in that folder is not run.
+    (next(venv.glob("lib/python3*/site-packages")) / "deps.pth").write_text(f"{site}\n")
+    python = str(venv / "bin" / "python")
+    users_file = tmp_path / "users.toml"
+    users.add(users_file, "ops@test.example", "admin", "image-password")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        **dockerfile.envs,
+        "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",  # the image listens on all interfaces
+        "STREAMLIT_SERVER_PORT": str(free_port()),
+        "DATABASE_URL": use_db.reader_url,
+        "ADMIN_DATABASE_URL": use_db.admin_url,
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "PROMETHEUS_URL": os.environ["PROMETHEUS_URL"],
+        "DASHBOARD_USERS_FILE": str(users_file),
+    }
+    [cmd] = instructions(dockerfile, "CMD")
+    command = [python if word == "python" else word for word in json.loads(cmd)]
+    return app, env, command
+
+
+@pytest.mark.browser
+def test_the_image_file_set_runs_from_environment_only(image_like, dockerfile, browser):
+    app, env, command = image_like
+    python = command[0]
+    not_there = subprocess.run([python, "-c", "import demo"], cwd=app, env=env, capture_output=True)
+    assert not_there.returncode != 0  # the demo generator is not in the image
+    process = subprocess.Popen(
+        command, cwd=app, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        url = f"http://127.0.0.1:{env['STREAMLIT_SERVER_PORT']}"
+        wait_for_http(f"{url}/_stcore/health", seconds=60)
+        # The image's own health check command, on this port.
+        [health] = instructions(dockerfile, "HEALTHCHECK")
+        port = env["STREAMLIT_SERVER_PORT"]
+        check = [
+            python if word == "python" else word.replace("8501", port)
+            for word in json.loads(health[health.index("[") :])
+        ]
+        assert subprocess.run(check, env=env, timeout=10).returncode == 0
+        page = browser.new_page()
+        page.goto(url)
+        wait_rendered(page)
+        sign_in(page, "ops@test.example", "image-password")
+        assert page.get_by_role("heading", name="Tenant health").count()
+        assert "Traceback" not in page.inner_text("body")
+        page.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# --- Kubernetes ----------------------------------------------------------------------------------
+
+
+def documents() -> list[dict]:
+    return [doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def by_kind(kind: str) -> list[dict]:
+    return [doc for doc in documents() if doc["kind"] == kind]
+
+
+def test_manifests_validate_against_the_kubernetes_schemas():
+    # Bundled schemas (offline), strict: an unknown or misspelt field fails too.
+    done = subprocess.run(
+        [str(BIN / "kubernetes-validate"), "--strict", "-k", "1.30.0", *map(str, MANIFESTS)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "passed" in done.stdout
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    # Everything but the example secrets (created from a vault, never applied from here).
+    applied = {p.name for p in MANIFESTS} - {"secrets.example.yaml"}
+    assert set(kustomization["resources"]) == applied
+
+
+def test_two_replicas_with_probes_resources_and_secrets(dockerfile):
+    [deployment] = by_kind("Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/_stcore/health"
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert pod["securityContext"]["runAsNonRoot"]
+    assert str(pod["securityContext"]["runAsUser"]) == instructions(dockerfile, "USER")[-1]
+    secret_names = {s["metadata"]["name"] for s in by_kind("Secret")}
+    used = {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e}
+    used |= {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert used == secret_names
+    [db_secret] = [s for s in by_kind("Secret") if s["metadata"]["name"] == "support-dashboard-db"]
+    assert {"DATABASE_URL", "ADMIN_DATABASE_URL", "DASHBOARD_WRITE_URL", "ADMIN_WRITE_URL"} <= set(
+        db_secret["stringData"]
+    )
+    [oidc] = [s for s in by_kind("Secret") if s["metadata"]["name"] == "support-dashboard-oidc"]
+    assert "[auth]" in oidc["stringData"]["secrets.toml"]
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/app/.streamlit/secrets.toml" in mounts  # where Streamlit reads [auth] from /app
+
+
+def test_the_ingress_keeps_each_browser_on_its_replica():
+    [ingress] = by_kind("Ingress")
+    notes = ingress["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    assert notes["nginx.ingress.kubernetes.io/session-cookie-change-on-failure"] == "true"
+    assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600  # websocket
+    [service] = by_kind("Service")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == service["metadata"]["name"]
+
+
+def test_cronjobs_run_each_scheduled_command_once_at_a_time():
+    jobs = by_kind("CronJob")
+    commands = {
+        " ".join(j["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"])
+        for j in jobs
+    }
+    assert commands == {
+        "python -m services.access_log purge --older-than-days 90",
+        "python -m services.dbhealth snapshot",
+        "python -m services.rls_check",
+        "python -m services.health check",
+    }
+    assert {j["spec"]["concurrencyPolicy"] for j in jobs} == {"Forbid"}
+
+
+def test_the_network_policy_allows_only_the_data_sources_the_idp_and_dns():
+    [policy] = by_kind("NetworkPolicy")
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    # DNS, PostgreSQL, PgBouncer, Redis, Prometheus, the identity provider (HTTPS).
+    assert ports == {53, 5432, 6432, 6379, 9090, 443}
+    assert all(rule.get("to") for rule in policy["spec"]["egress"])  # never "anywhere"

@@ -1,0 +1,154 @@
+"""Two dashboard replicas behind a real load balancer (HAProxy, cookie affinity, websockets),
+driven in Chromium: a browser stays on its replica across navigation and reloads, and when that
+replica stops it gets a clear message and a fresh session on the other one, not a hang."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from tests.conftest import (
+    TEST_USERS,
+    RunningApp,
+    free_port,
+    screenshot,
+    sign_in,
+    start_app,
+    wait_for_http,
+    wait_rendered,
+)
+
+pytestmark = pytest.mark.browser
+
+HAPROXY = "/usr/sbin/haproxy"
+COOKIE = "dashboard_replica"
+
+# What deploy/dashboard.yaml's Ingress does with ingress-nginx, in HAProxy's words: an inserted
+# cookie names the replica; a request for a replica that is down goes to another one.
+CONFIG = """
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 1h
+    timeout server 1h
+    timeout tunnel 1h
+    option redispatch
+    retries 1
+frontend web
+    bind 127.0.0.1:{port}
+    default_backend dashboards
+backend dashboards
+    balance roundrobin
+    cookie {cookie} insert indirect nocache httponly
+    option httpchk GET /_stcore/health
+    server a 127.0.0.1:{a} check inter 500 fall 2 rise 1 cookie a
+    server b 127.0.0.1:{b} check inter 500 fall 2 rise 1 cookie b
+"""
+
+
+@pytest.fixture
+def replicas(use_db, redis_url) -> Iterator[dict[str, RunningApp]]:
+    apps = {}
+    try:
+        for name in ("a", "b"):
+            apps[name] = start_app(
+                {
+                    "DATABASE_URL": use_db.reader_url,
+                    "ADMIN_DATABASE_URL": use_db.admin_url,
+                    "DASHBOARD_REPLICA": name,
+                }
+            )
+        yield apps
+    finally:
+        for app in apps.values():
+            app.process.terminate()
+            app.process.wait(timeout=10)
+
+
+@pytest.fixture
+def balancer(replicas: dict[str, RunningApp]) -> Iterator[str]:
+    port = free_port()
+    ports = {name: app.url.rsplit(":", 1)[1] for name, app in replicas.items()}
+    config = Path(tempfile.mkdtemp(prefix="dashboard-haproxy-")) / "haproxy.cfg"
+    config.write_text(CONFIG.format(port=port, cookie=COOKIE, **ports))
+    check = subprocess.run([HAPROXY, "-c", "-f", str(config)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    process = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/_stcore/health")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def served_by(page) -> str:
+    caption = page.get_by_text("Served by replica").inner_text()
+    return caption.rsplit(" ", 1)[1].strip("`")
+
+
+def test_sticky_sessions_and_failover(browser, replicas, balancer) -> None:
+    email = TEST_USERS["admin"][0]
+    # New browsers are spread over both replicas.
+    seen = set()
+    for _ in range(2):
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(balancer)
+        wait_rendered(page)
+        sign_in(page, email)
+        seen.add(served_by(page))
+        context.close()
+    assert seen == {"a", "b"}
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(balancer)
+    wait_rendered(page)
+    sign_in(page, email)
+    home = served_by(page)
+    cookie = {c["name"]: c["value"] for c in context.cookies()}[COOKIE]
+    assert cookie == home  # the load balancer's cookie names the replica the page shows
+
+    # Navigating keeps the session (and its websocket) on the same replica ...
+    page.get_by_role("link", name="Data access log").click()
+    wait_rendered(page)
+    assert page.get_by_role("heading", name="Data access log").count()
+    assert served_by(page) == home
+    # ... and a reload (a new Streamlit session: sign in again) comes back to it too.
+    for _ in range(2):
+        page.reload()
+        wait_rendered(page)
+        sign_in(page, email)
+        assert served_by(page) == home
+
+    # The replica goes away. The browser reconnects through the balancer to the other one;
+    # Streamlit runs nothing until the next action, which then gets a fresh session there that
+    # says what happened (and asks to sign in again): within seconds, not a hang.
+    other = ({"a", "b"} - {home}).pop()
+    replicas[home].process.terminate()
+    replicas[home].process.wait(timeout=10)
+    started = time.monotonic()
+    message = page.get_by_text("Your previous session ended")
+    while not message.count() and time.monotonic() - started < 30:
+        page.get_by_role("link", name="Tenant health").click()
+        with contextlib.suppress(PlaywrightTimeout):
+            message.wait_for(timeout=3000)
+    took = time.monotonic() - started
+    assert message.count(), "no message within 30 s of the replica stopping"
+    page.get_by_label("Password", exact=True).wait_for(timeout=10000)
+    screenshot(page, "replica-failover")
+    assert took < 20, f"the fresh session took {took:.1f} s"
+    sign_in(page, email)
+    assert served_by(page) == other
+    assert {c["name"]: c["value"] for c in context.cookies()}[COOKIE] == other
+    assert page.get_by_text("Your previous session ended").count() == 0  # said once
+    context.close()
