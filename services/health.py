@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from services import stats
+from services import access_log, stats
 from services.config import rules
 from services.db import admin_scope, read_frame, tenant_scope
 from services.errors import DashboardError
@@ -589,6 +589,18 @@ def _check(tenant_id: str | None, as_json: bool, hours: float) -> int:
     if tenant_id and not found:
         print(f"No tenant {tenant_id}", file=sys.stderr)
         return 3
+    # Like every view: recorded before anything of a tenant is printed (raises when it cannot).
+    access_log.record(
+        access_log.Access(
+            actor="cron",
+            actor_role="service",
+            tenant_id=tenant_id or access_log.CROSS_TENANT,
+            purpose="health check (python -m services.health check)",
+            query_kind="health_check",
+            query_params={"hours": hours},
+            row_count=len(found),
+        )
+    )
     worst = max((v.assessment.status for v in found), key=EXIT_CODES.__getitem__, default=HEALTHY)
     if as_json:
         doc = {

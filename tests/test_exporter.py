@@ -167,3 +167,20 @@ def test_check_command_exit_codes(planted, redis_url):
     fleet = _check(planted, redis_url)
     assert fleet.returncode == 2 and f"critical  {SICK}:" in fleet.stdout
     assert _check(planted, redis_url, "--tenant", "no-such-tenant").returncode == 3
+
+
+def test_check_command_records_its_access_first(planted, redis_url):
+    assert _check(planted, redis_url, "--tenant", SICK).returncode == 2
+    with planted.superuser() as conn:
+        recorded = conn.execute(
+            "SELECT actor, actor_role, query_kind, row_count FROM dashboard.data_access_log"
+            " WHERE tenant_id = %s AND query_kind = 'health_check'",
+            (SICK,),
+        ).fetchall()
+        assert recorded and recorded[-1] == ("cron", "service", "health_check", 1)
+        conn.execute("ALTER TABLE dashboard.data_access_log RENAME TO data_access_log_away")
+        try:  # no record, no verdicts: nothing of the tenant is printed
+            refused = _check(planted, redis_url, "--tenant", SICK)
+        finally:
+            conn.execute("ALTER TABLE dashboard.data_access_log_away RENAME TO data_access_log")
+    assert refused.returncode == 3 and SICK not in refused.stdout
