@@ -376,6 +376,17 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture
+def page(browser, request):
+    """A tab in a browser context of its own (own cookies: its own sign-in). A test module may
+    set VIEWPORT = {"width": ..., "height": ...}: Streamlit scrolls inside its own container,
+    so a full-page screenshot shows the viewport."""
+    viewport = getattr(request.module, "VIEWPORT", {"width": 1500, "height": 1000})
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
 def wait_rendered(page, timeout_ms: int = 30000) -> None:
     """Streamlit has finished the script run and no skeleton placeholder is left."""
     page.wait_for_selector(

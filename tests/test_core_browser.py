@@ -12,14 +12,6 @@ from tests.conftest import screenshot, visit
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
 def open_view(page, app, path: str) -> str:
     visit(page, app, f"{path}")
     return page.inner_text("body")

@@ -44,12 +44,7 @@ def app(workload_db, browser):
     running.process.wait(timeout=20)
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1700})
-    page = context.new_page()
-    yield page
-    context.close()
+VIEWPORT = {"width": 1500, "height": 1700}
 
 
 def open_tab(page, name: str, expect: str) -> str:

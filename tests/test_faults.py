@@ -248,14 +248,6 @@ def fault_app(cluster, redis_server) -> Iterator[RunningApp]:
     app.process.wait(timeout=10)
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
 def open_with_purpose(page, app: RunningApp) -> None:
     visit(page, app, f"?tenant={TENANT}")
     purpose = page.get_by_role("textbox", name="Purpose of access")

@@ -45,13 +45,7 @@ def app(demo_db, browser) -> Iterator[RunningApp]:
     served.process.wait(timeout=10)
 
 
-@pytest.fixture
-def page(browser):
-    # Tall: Streamlit scrolls inside its own container, so a full-page shot is the viewport.
-    context = browser.new_context(viewport={"width": 1500, "height": 3000}, accept_downloads=True)
-    page = context.new_page()
-    yield page
-    context.close()
+VIEWPORT = {"width": 1500, "height": 3000}
 
 
 def open_view(page, app: RunningApp, path: str) -> str:

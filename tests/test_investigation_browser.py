@@ -13,12 +13,7 @@ from tests.conftest import ARTIFACTS, screenshot, visit, wait_rendered
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
-    page = context.new_page()
-    yield page
-    context.close()
+VIEWPORT = {"width": 1500, "height": 1100}
 
 
 @pytest.fixture

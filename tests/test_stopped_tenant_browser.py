@@ -32,12 +32,7 @@ def app_with_prometheus(fleet_db, fleet_redis_url):
     prometheus.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1100})
-    page = context.new_page()
-    yield page
-    context.close()
+VIEWPORT = {"width": 1500, "height": 1100}
 
 
 def test_the_silent_tenant_is_explained(page, app_with_prometheus):
