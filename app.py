@@ -33,7 +33,7 @@ def watch_session() -> None:
 
 
 user = current_user()
-if session_replaced(signed_in=user is not None):
+if session_replaced():
     st.warning(
         "Your previous session ended: the dashboard server that held it stopped or restarted,"
         " and this is a new session on another one. The page's filters start afresh.",

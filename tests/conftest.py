@@ -241,19 +241,20 @@ def _users_file(default_email: str, default_role: str, default_tenant: str | Non
     return path
 
 
-def app_secrets(port: int) -> Path:
-    """An [auth] secrets file for an app on this port, registered with the test provider."""
+def app_secrets(public_url: str) -> Path:
+    """An [auth] secrets file for an app reached at `public_url`, registered with the test
+    provider. Replicas behind one load balancer share one file (URL and cookie secret)."""
     from demo import idp
 
     provider = identity_provider()
-    redirect_uri = f"http://127.0.0.1:{port}/oauth2callback"
+    redirect_uri = f"{public_url}/oauth2callback"
     secret = idp.add_client(provider.state, "support-dashboard", redirect_uri)
     path = Path(tempfile.mkdtemp(prefix="dashboard-secrets-")) / "secrets.toml"
     path.write_text(idp.secrets_toml(provider.url, "support-dashboard", secret, redirect_uri))
     return path
 
 
-def start_app(env: dict[str, str]) -> RunningApp:
+def start_app(env: dict[str, str], secrets: Path | None = None) -> RunningApp:
     """Serve the app on a free port, signing in at the test identity provider.
     DASHBOARD_USER / DASHBOARD_ROLE / DASHBOARD_TENANT in `env` (test-only knobs) name the
     user that `visit` signs in as; default: an admin."""
@@ -274,7 +275,7 @@ def start_app(env: dict[str, str]) -> RunningApp:
             f"--server.port={port}",
             "--server.address=127.0.0.1",
             "--browser.gatherUsageStats=false",
-            f"--secrets.files={app_secrets(port)}",
+            f"--secrets.files={secrets or app_secrets(f'http://127.0.0.1:{port}')}",
         ],
         cwd=ROOT,
         env={**os.environ, **env, "DASHBOARD_USERS_FILE": str(users_file)},

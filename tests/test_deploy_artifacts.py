@@ -16,7 +16,15 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 from services import users
-from tests.conftest import ROOT, free_port, sign_in, wait_for_http, wait_rendered
+from tests.conftest import (
+    ROOT,
+    app_secrets,
+    free_port,
+    identity_provider,
+    sign_in,
+    wait_for_http,
+    wait_rendered,
+)
 
 BIN = Path(sys.executable).parent
 DEPLOY = ROOT / "deploy"
@@ -93,13 +101,18 @@ def image_like(dockerfile, use_db, tmp_path) -> tuple[Path, dict[str, str], list
     (next(venv.glob("lib/python3*/site-packages")) / "deps.pth").write_text(f"{site}\n")
     python = str(venv / "bin" / "python")
     users_file = tmp_path / "users.toml"
-    users.add(users_file, "ops@test.example", "admin", "image-password")
+    users.add(users_file, "ops@test.example", "admin")
+    identity_provider().add_account("ops@test.example")
+    port = free_port()
+    # Where the image's Secret mounts the OIDC settings: .streamlit/secrets.toml beside app.py.
+    (app / ".streamlit").mkdir(exist_ok=True)
+    shutil.copy(app_secrets(f"http://127.0.0.1:{port}"), app / ".streamlit" / "secrets.toml")
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         **dockerfile.envs,
         "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",  # the image listens on all interfaces
-        "STREAMLIT_SERVER_PORT": str(free_port()),
+        "STREAMLIT_SERVER_PORT": str(port),
         "DATABASE_URL": use_db.reader_url,
         "ADMIN_DATABASE_URL": use_db.admin_url,
         "REDIS_URL": os.environ["REDIS_URL"],
@@ -134,7 +147,7 @@ def test_the_image_file_set_runs_from_environment_only(image_like, dockerfile, b
         page = browser.new_page()
         page.goto(url)
         wait_rendered(page)
-        sign_in(page, "ops@test.example", "image-password")
+        sign_in(page, "ops@test.example")
         assert page.get_by_role("heading", name="Tenant health").count()
         assert "Traceback" not in page.inner_text("body")
         page.close()

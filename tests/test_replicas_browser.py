@@ -17,6 +17,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from tests.conftest import (
     TEST_USERS,
     RunningApp,
+    app_secrets,
     free_port,
     screenshot,
     sign_in,
@@ -54,7 +55,14 @@ backend dashboards
 
 
 @pytest.fixture
-def replicas(use_db, redis_url) -> Iterator[dict[str, RunningApp]]:
+def balancer_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def replicas(use_db, redis_url, balancer_port) -> Iterator[dict[str, RunningApp]]:
+    # As in production: every replica has the same sign-in settings, for the balancer's URL.
+    secrets = app_secrets(f"http://127.0.0.1:{balancer_port}")
     apps = {}
     try:
         for name in ("a", "b"):
@@ -63,7 +71,8 @@ def replicas(use_db, redis_url) -> Iterator[dict[str, RunningApp]]:
                     "DATABASE_URL": use_db.reader_url,
                     "ADMIN_DATABASE_URL": use_db.admin_url,
                     "DASHBOARD_REPLICA": name,
-                }
+                },
+                secrets,
             )
         yield apps
     finally:
@@ -73,8 +82,8 @@ def replicas(use_db, redis_url) -> Iterator[dict[str, RunningApp]]:
 
 
 @pytest.fixture
-def balancer(replicas: dict[str, RunningApp]) -> Iterator[str]:
-    port = free_port()
+def balancer(replicas: dict[str, RunningApp], balancer_port: int) -> Iterator[str]:
+    port = balancer_port
     ports = {name: app.url.rsplit(":", 1)[1] for name, app in replicas.items()}
     config = Path(tempfile.mkdtemp(prefix="dashboard-haproxy-")) / "haproxy.cfg"
     config.write_text(CONFIG.format(port=port, cookie=COOKIE, **ports))
@@ -123,16 +132,15 @@ def test_sticky_sessions_and_failover(browser, replicas, balancer) -> None:
     wait_rendered(page)
     assert page.get_by_role("heading", name="Data access log").count()
     assert served_by(page) == home
-    # ... and a reload (a new Streamlit session: sign in again) comes back to it too.
+    # ... and a reload (a new Streamlit session, still signed in) comes back to it too.
     for _ in range(2):
         page.reload()
         wait_rendered(page)
-        sign_in(page, email)
         assert served_by(page) == home
 
     # The replica goes away. The browser reconnects through the balancer to the other one;
     # Streamlit runs nothing until the next action, which then gets a fresh session there that
-    # says what happened (and asks to sign in again): within seconds, not a hang.
+    # says what happened: within seconds, not a hang. The sign-in cookie holds there too.
     other = ({"a", "b"} - {home}).pop()
     replicas[home].process.terminate()
     replicas[home].process.wait(timeout=10)
@@ -144,11 +152,12 @@ def test_sticky_sessions_and_failover(browser, replicas, balancer) -> None:
             message.wait_for(timeout=3000)
     took = time.monotonic() - started
     assert message.count(), "no message within 30 s of the replica stopping"
-    page.get_by_label("Password", exact=True).wait_for(timeout=10000)
+    wait_rendered(page)
     screenshot(page, "replica-failover")
     assert took < 20, f"the fresh session took {took:.1f} s"
-    sign_in(page, email)
     assert served_by(page) == other
     assert {c["name"]: c["value"] for c in context.cookies()}[COOKIE] == other
+    page.get_by_role("link", name="Data access log").click()
+    wait_rendered(page)
     assert page.get_by_text("Your previous session ended").count() == 0  # said once
     context.close()

@@ -55,20 +55,17 @@ def guard(what: str = "this view", public: bool = False) -> Iterator[None]:
             )
 
 
-def session_replaced(signed_in: bool) -> bool:
-    """True, until someone signs in, in a session that replaced one this server does not hold:
-    the replica that held it stopped or restarted, and the load balancer sent the browser here.
+def session_replaced() -> bool:
+    """True on the first run of a session that replaced one this server does not hold: the
+    replica that held it stopped or restarted, and the load balancer sent the browser here.
     Streamlit's browser code sends the id of its last session when it reconnects."""
-    if "_session_replaced" not in st.session_state:
-        entries = st.context.headers.get("Sec-Websocket-Protocol", "").split(",")
-        previous = entries[2].strip() if len(entries) > 2 else ""
-        run = get_script_run_ctx()
-        st.session_state["_session_replaced"] = bool(
-            previous and run is not None and previous != run.session_id
-        )
-    if signed_in:
-        st.session_state["_session_replaced"] = False
-    return st.session_state["_session_replaced"]
+    if "_session_replaced" in st.session_state:
+        return False  # said once, at the session's first run
+    entries = st.context.headers.get("Sec-Websocket-Protocol", "").split(",")
+    previous = entries[2].strip() if len(entries) > 2 else ""
+    run = get_script_run_ctx()
+    st.session_state["_session_replaced"] = True
+    return bool(previous and run is not None and previous != run.session_id)
 
 
 @dataclass(frozen=True)
