@@ -225,12 +225,12 @@ def _families(
         )
         expected = t.tickets_per_day * scale * share / 60 * (ts < stopped) * (ts >= onboarded)
         if t.refused_hours is not None:  # bad signature: refused before any counter moves
-            expected = expected * (ts < (now - timedelta(hours=t.refused_hours)).timestamp())
+            expected = expected * (ts < t.episode_start(now, t.refused_hours).timestamp())
         expected_total += expected
         received = rng.poisson(expected)
         rejected_share = np.full(len(ts), REJECTED_SHARE)
         if t.rejected_hours is not None:  # Redis errors at the API: HTTP 503, counted
-            since = (now - timedelta(hours=t.rejected_hours)).timestamp()
+            since = t.episode_start(now, t.rejected_hours).timestamp()
             rejected_share[ts >= since] = t.rejected_share
         rejected = rng.binomial(received, rejected_share)
         exported = ts >= onboarded  # the series appears with the tenant's first webhook

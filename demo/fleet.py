@@ -121,6 +121,9 @@ DEFAULT_PREFERENCES = {
 DEFAULT_RATE_LIMITS = {"webhooks": {"ticket_created": 100, "ticket_resolved": 100}}
 
 
+EPISODE_MIN_WEBHOOKS = 12  # see Tenant.episode_start
+
+
 def day_clock(now: datetime, days_ago: int, hour: float) -> datetime:
     """`hour` o'clock (UTC) on the day `days_ago` days before today."""
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -160,6 +163,15 @@ class Tenant:
 
     def onboarded_at(self, now: datetime) -> datetime:
         return now - timedelta(days=self.onboarded_days_ago)
+
+    def episode_start(self, now: datetime, hours: float) -> datetime:
+        """When an episode "of the last `hours` hours" began: stretched back over quiet hours
+        (nights, weekends) until it spans EPISODE_MIN_WEBHOOKS expected webhooks, so the
+        planted case shows whatever the hour the demo is built or a test runs."""
+        minute_ends = now.timestamp() - 60.0 * np.arange(7 * 24 * 60)
+        expected = np.cumsum(self.tickets_per_day / 60 * hourly_weight(minute_ends - 1))
+        enough = int(np.argmax(expected >= EPISODE_MIN_WEBHOOKS)) + 1
+        return now - timedelta(hours=hours, minutes=max(0, enough - hours * 60))
 
 
 TENANTS: tuple[Tenant, ...] = (

@@ -204,7 +204,7 @@ def _tenant_runs(
     # Refused webhooks (wrong secret) and jobs no worker takes leave no row at all.
     for hours in (t.refused_hours, t.unattempted_hours):
         if hours is not None:
-            end = min(end, (now - timedelta(hours=hours)).timestamp())
+            end = min(end, t.episode_start(now, hours).timestamp())
     if end <= start:
         return None
     hours = np.arange(start // 3600 * 3600, end, 3600.0)
@@ -212,7 +212,7 @@ def _tenant_runs(
     created = np.repeat(hours, counts) + rng.random(counts.sum()) * 3600
     created = np.sort(created[(created >= start) & (created < end)])
     if t.rejected_hours is not None:  # the API could not queue these: no job, no row
-        rejected = created >= end - t.rejected_hours * 3600
+        rejected = created >= t.episode_start(now, t.rejected_hours).timestamp()
         created = created[~(rejected & (rng.random(len(created)) < t.rejected_share))]
     kind = rng.choice(len(KINDS), len(created), p=_kind_weights(t)).astype(np.int8)
     ticket = t.ticket_base + t.history_size + np.arange(len(created), dtype=np.int64)
