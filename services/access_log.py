@@ -18,7 +18,6 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -28,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from services.config import rules
 from services.db import TENANT_ID_PATTERN, admin_scope, job_lock, read_frame, write_scope
 from services.errors import DashboardError, InvalidInput, RecordRefused
+from services.timerange import TimeRange
 
 CROSS_TENANT = "*"
 COLUMNS = (
@@ -141,8 +141,7 @@ def _reason(exc: DBAPIError) -> str:
 
 @dataclass(frozen=True)
 class Filters:
-    since: datetime
-    until: datetime
+    period: TimeRange
     tenant_id: str | None = None  # exact; CROSS_TENANT for admin reads
     actor: str = ""  # substring, case-insensitive
     query_kind: str | None = None
@@ -177,11 +176,10 @@ SELECT accessed_at, actor, actor_role, tenant_id, purpose, query_kind,
 
 def list_records(filters: Filters, limit: int) -> pd.DataFrame:
     """Matching records, newest first (admin role: the reader role can only insert)."""
-    if filters.until <= filters.since:
+    if filters.period.until <= filters.period.since:
         raise InvalidInput("The end of the period must be after its start.")
     params = {
-        "since": filters.since,
-        "until": filters.until,
+        **filters.period.params,
         "tenant": filters.tenant_id or None,
         "actor": _like(filters.actor),
         "kind": filters.query_kind or None,

@@ -367,6 +367,14 @@ def admin_scope() -> Iterator[Connection]:
 
 
 @contextmanager
+def scope(tenant_id: str | None) -> Iterator[Connection]:
+    """One tenant's scope, or the admin path across tenants for None (fleet views): the one
+    switch between them, so a service reads a tenant and the fleet with the same SQL."""
+    with tenant_scope(tenant_id) if tenant_id is not None else admin_scope() as conn:
+        yield conn
+
+
+@contextmanager
 def write_scope(admin: bool = False) -> Iterator[Connection]:
     """Writes to the dashboard's own schema (the roles default to read-only transactions)."""
     config = settings()

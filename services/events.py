@@ -13,7 +13,6 @@ Every frame has EVENT_COLUMNS: at, kind, label (short, drawn on the chart), deta
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -21,32 +20,33 @@ import pandas as pd
 from services import stats
 from services.config import rules
 from services.db import admin_scope, read_frame, tenant_scope
+from services.timerange import TimeRange
 
 EVENT_COLUMNS = ["at", "kind", "label", "detail"]
 
 _TENANT_SQL = """
 SELECT created_at AS at, 'onboarded' AS kind FROM tenant_configs
- WHERE tenant_id = :tenant AND created_at >= :since AND created_at <= :now
+ WHERE tenant_id = :tenant AND created_at >= :since AND created_at < :until
 UNION ALL
 SELECT updated_at, 'config_changed' FROM tenant_configs
- WHERE tenant_id = :tenant AND updated_at >= :since AND updated_at <= :now
+ WHERE tenant_id = :tenant AND updated_at >= :since AND updated_at < :until
    AND updated_at > created_at
  ORDER BY 1
 """
 
 _FLEET_SQL = """
 SELECT created_at AS at, 'onboarded' AS kind, tenant_id, name FROM tenant_configs
- WHERE created_at >= :since AND created_at <= :now
+ WHERE created_at >= :since AND created_at < :until
 UNION ALL
 SELECT updated_at, 'config_changed', tenant_id, name FROM tenant_configs
- WHERE updated_at >= :since AND updated_at <= :now AND updated_at > created_at
+ WHERE updated_at >= :since AND updated_at < :until AND updated_at > created_at
  ORDER BY 1
 """
 
 # Never the "user" column: operators' names are not shown with events.
 _AUDIT_SQL = """
 SELECT "timestamp" AS at, operation, status, details FROM audit_log
- WHERE "timestamp" >= :since AND "timestamp" <= :now
+ WHERE "timestamp" >= :since AND "timestamp" < :until
    AND operation IN ('pause_processing', 'resume_processing', 'clear_queue',
                      'sync_tenant_configs')
  ORDER BY 1
@@ -68,10 +68,10 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values("at", kind="stable").reset_index(drop=True)
 
 
-def tenant_events(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame:
+def tenant_events(tenant_id: str, period: TimeRange) -> pd.DataFrame:
     """A tenant's own events, read in its scope: safe for its client screen."""
     with tenant_scope(tenant_id) as conn:
-        found = read_frame(conn, _TENANT_SQL, {"tenant": tenant_id, "since": since, "now": now})
+        found = read_frame(conn, _TENANT_SQL, {"tenant": tenant_id, **period.params})
     words = {"onboarded": "Service started", "config_changed": "Configuration changed"}
     return _frame(
         [
@@ -86,10 +86,10 @@ def tenant_events(tenant_id: str, since: datetime, now: datetime) -> pd.DataFram
     )
 
 
-def fleet_tenant_events(since: datetime, now: datetime) -> pd.DataFrame:
+def fleet_tenant_events(period: TimeRange) -> pd.DataFrame:
     """Every tenant's onboarding and configuration changes (admin scope), named."""
     with admin_scope() as conn:
-        found = read_frame(conn, _FLEET_SQL, {"since": since, "now": now})
+        found = read_frame(conn, _FLEET_SQL, period.params)
     words = {"onboarded": "onboarded", "config_changed": "configuration changed"}
     return _frame(
         [
@@ -121,10 +121,10 @@ def _details(details: Any) -> str:
     return "; ".join(str(p)[:120] for p in parts)
 
 
-def platform_events(since: datetime, now: datetime) -> pd.DataFrame:
+def platform_events(period: TimeRange) -> pd.DataFrame:
     """Platform operations from audit_log (admin scope): for support engineers only."""
     with admin_scope() as conn:
-        found = read_frame(conn, _AUDIT_SQL, {"since": since, "now": now})
+        found = read_frame(conn, _AUDIT_SQL, period.params)
     rows = []
     for r in found.to_dict("records"):
         label = OPERATIONS[r["operation"]]
@@ -173,16 +173,15 @@ def combined(*frames: pd.DataFrame) -> pd.DataFrame:
 
 def for_tenant(
     tenant_id: str,
-    since: datetime,
-    now: datetime,
+    period: TimeRange,
     trend: pd.DataFrame | None = None,
     with_platform: bool = False,
 ) -> pd.DataFrame:
     """The events of one tenant's charts: its own, the incidents found in its trend, and (for
     admins only, never a client screen) the platform operations."""
-    frames = [tenant_events(tenant_id, since, now)]
+    frames = [tenant_events(tenant_id, period)]
     if trend is not None:
         frames.append(incidents(trend))
     if with_platform:
-        frames.append(platform_events(since, now))
+        frames.append(platform_events(period))
     return combined(*frames)

@@ -3,23 +3,24 @@
 The statistics are the feedback API's (`GET /api/v1/feedback/stats`), reproduced exactly:
 average_rating = AVG(rating_value) over `rating` rows that have a value (None when there are
 none), positive_percentage = up / (up + down) * 100 rounded to 2 decimals (0.0 without votes),
-feedback_counts per type, total_feedback; both ends of the time range are inclusive, as there.
-The same SQL serves one tenant (tenant scope, RLS) and the fleet (admin scope).
+feedback_counts per type, total_feedback. The API's range is inclusive at both ends; the
+dashboard's TimeRange is half-open, which is the API's range ending 1 µs before `until`.
+The same SQL serves one tenant (tenant scope, RLS) and the fleet (tenant None, admin scope).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection
 
 from services import themes
 from services.config import rules
-from services.db import admin_scope, read_frame, tenant_scope
-from services.health import bucket_for, failure_label
+from services.db import read_frame, scope
+from services.health import failure_label
+from services.rates import positive_percentage, positive_percentages
+from services.timerange import TimeRange
 
 FEEDBACK_TYPES = ("thumbs_up", "thumbs_down", "rating")
 
@@ -51,12 +52,6 @@ class FeedbackStats:
         }
 
 
-def positive_percentage(thumbs_up: int, thumbs_down: int) -> float:
-    votes = thumbs_up + thumbs_down
-    # Python's round() on the float, exactly as the platform computes it.
-    return round(thumbs_up / votes * 100, 2) if votes > 0 else 0.0
-
-
 def _float_or_none(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
@@ -78,16 +73,16 @@ SELECT f.tenant_id, GROUPING(f.tenant_id) = 1 AS is_total, max(c.name) AS name,
        count(*) AS total_feedback
   FROM enhancement_feedback f
   LEFT JOIN tenant_configs c ON c.tenant_id = f.tenant_id
- WHERE f.created_at >= :since AND f.created_at <= :until
+ WHERE f.created_at >= :since AND f.created_at < :until
    AND (CAST(:tenant AS text) IS NULL OR f.tenant_id = :tenant)
  GROUP BY GROUPING SETS ((f.tenant_id), ())
 """
 
 
-def _summary(
-    conn: Connection, tenant_id: str | None, since: datetime, until: datetime
-) -> FeedbackSummary:
-    frame = read_frame(conn, _STATS_SQL, {"tenant": tenant_id, "since": since, "until": until})
+def summary(tenant_id: str | None, period: TimeRange) -> FeedbackSummary:
+    """The statistics of one tenant, or of every tenant (None) with a row per tenant."""
+    with scope(tenant_id) as conn:
+        frame = read_frame(conn, _STATS_SQL, {"tenant": tenant_id, **period.params})
     total = FeedbackStats.from_row(frame[frame["is_total"]].iloc[0].to_dict())
     tenants = frame[~frame["is_total"]].drop(columns="is_total").copy()
     tenants["name"] = tenants["name"].fillna(tenants["tenant_id"])
@@ -99,17 +94,6 @@ def _summary(
     return FeedbackSummary(total, tenants.sort_values("name").reset_index(drop=True))
 
 
-def tenant_summary(tenant_id: str, since: datetime, until: datetime) -> FeedbackSummary:
-    with tenant_scope(tenant_id) as conn:
-        return _summary(conn, tenant_id, since, until)
-
-
-def fleet_summary(since: datetime, until: datetime) -> FeedbackSummary:
-    """Every tenant (admin path)."""
-    with admin_scope() as conn:
-        return _summary(conn, None, since, until)
-
-
 _TREND_SQL = """
 SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
        count(*) FILTER (WHERE feedback_type = 'thumbs_up') AS thumbs_up,
@@ -118,7 +102,7 @@ SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
        avg(rating_value) FILTER (WHERE feedback_type = 'rating'
                                    AND rating_value IS NOT NULL) AS average_rating
   FROM enhancement_feedback
- WHERE created_at >= :since AND created_at <= :until
+ WHERE created_at >= :since AND created_at < :until
    AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
  GROUP BY 1 ORDER BY 1
 """
@@ -127,7 +111,7 @@ _DISTRIBUTION_SQL = """
 SELECT rating_value, count(*) AS n
   FROM enhancement_feedback
  WHERE feedback_type = 'rating' AND rating_value IS NOT NULL
-   AND created_at >= :since AND created_at <= :until
+   AND created_at >= :since AND created_at < :until
    AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
  GROUP BY 1
 """
@@ -139,28 +123,19 @@ class FeedbackTrend:
     ratings: pd.DataFrame  # rating_value 1..5, n (zeros included)
 
 
-def _trend(
-    conn: Connection, tenant_id: str | None, since: datetime, until: datetime
-) -> FeedbackTrend:
-    params = {"tenant": tenant_id, "since": since, "until": until}
-    over_time = read_frame(conn, _TREND_SQL, {**params, "bucket": bucket_for(since, until)})
+def trend(tenant_id: str | None, period: TimeRange) -> FeedbackTrend:
+    """Feedback per hour or day and the rating distribution, of a tenant or the fleet (None)."""
+    params = {"tenant": tenant_id, **period.params}
+    with scope(tenant_id) as conn:
+        over_time = read_frame(conn, _TREND_SQL, {**params, "bucket": period.bucket})
+        counts = read_frame(conn, _DISTRIBUTION_SQL, params).set_index("rating_value")["n"]
     over_time["average_rating"] = over_time["average_rating"].astype(float)
-    votes = over_time["thumbs_up"] + over_time["thumbs_down"]
-    over_time["positive_pct"] = (100 * over_time["thumbs_up"] / votes.where(votes > 0)).round(2)
-    counts = read_frame(conn, _DISTRIBUTION_SQL, params).set_index("rating_value")["n"]
+    over_time["positive_pct"] = positive_percentages(
+        over_time["thumbs_up"], over_time["thumbs_down"]
+    )
     ratings = pd.DataFrame({"rating_value": range(1, 6)})
     ratings["n"] = [int(counts.get(value, 0)) for value in ratings["rating_value"]]
     return FeedbackTrend(over_time, ratings)
-
-
-def tenant_trend(tenant_id: str, since: datetime, until: datetime) -> FeedbackTrend:
-    with tenant_scope(tenant_id) as conn:
-        return _trend(conn, tenant_id, since, until)
-
-
-def fleet_trend(since: datetime, until: datetime) -> FeedbackTrend:
-    with admin_scope() as conn:
-        return _trend(conn, None, since, until)
 
 
 # Tickets whose enhancement got the lowest average rating, with the run that was rated (that
@@ -181,7 +156,7 @@ WITH rated AS (
                string_agg(left(feedback_comment, 300), ' | ' ORDER BY created_at DESC)
            END AS comments
       FROM enhancement_feedback
-     WHERE created_at >= :since AND created_at <= :until
+     WHERE created_at >= :since AND created_at < :until
        AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
      GROUP BY tenant_id, ticket_id
     HAVING count(rating_value) FILTER (WHERE feedback_type = 'rating') > 0
@@ -203,21 +178,19 @@ SELECT r.tenant_id, coalesce(c.name, r.tenant_id) AS tenant_name, r.ticket_id,
 """
 
 
-def _worst(
-    conn: Connection, tenant_id: str | None, since: datetime, until: datetime, consented: bool
-) -> pd.DataFrame:
-    frame = read_frame(
-        conn,
-        _WORST_SQL,
-        {
-            **themes.signal_params(),
-            "tenant": tenant_id,
-            "since": since,
-            "until": until,
-            "consented": consented,
-            "limit": rules("feedback")["worst_rated_limit"],
-        },
-    )
+def worst_rated(tenant_id: str | None, period: TimeRange, consented: bool = False) -> pd.DataFrame:
+    """consented only for one tenant, after the client consented and the access was recorded
+    as sensitive; across tenants (None) there is no single client to consent: never ticket
+    text or comments."""
+    params = {
+        **themes.signal_params(),
+        "tenant": tenant_id,
+        **period.params,
+        "consented": consented and tenant_id is not None,
+        "limit": rules("feedback")["worst_rated_limit"],
+    }
+    with scope(tenant_id) as conn:
+        frame = read_frame(conn, _WORST_SQL, params)
     frame["average_rating"] = frame["average_rating"].astype(float)
     frame["processing_s"] = frame["processing_s"].astype(float)
     frame["cause"] = [failure_label(c) if isinstance(c, str) else None for c in frame["cause"]]
@@ -228,15 +201,48 @@ def _worst(
     return frame
 
 
-def tenant_worst_rated(
-    tenant_id: str, since: datetime, until: datetime, consented: bool = False
-) -> pd.DataFrame:
-    """consented only after the client consented and the access was recorded as sensitive."""
-    with tenant_scope(tenant_id) as conn:
-        return _worst(conn, tenant_id, since, until, consented)
+def worst_table(worst: pd.DataFrame, consented: bool) -> pd.DataFrame:
+    """worst_rated as shown: the rated run in words, signals joined; text only with consent."""
+    table = pd.DataFrame(
+        {
+            "Tenant": worst["tenant_name"],
+            "Ticket": worst["ticket_id"],
+            "Avg rating": worst["average_rating"],
+            "Lowest": worst["lowest_rating"],
+            "Ratings": worst["ratings"],
+            "👎": worst["thumbs_down"],
+            "👍": worst["thumbs_up"],
+            "Last feedback": worst["last_feedback"],
+            "Run": [
+                "not found" if pd.isna(status) else f"{status}: {cause}" if cause else status
+                for status, cause in zip(worst["run_status"], worst["cause"], strict=True)
+            ],
+            "Processing": worst["processing_s"],
+            "Signals": ["; ".join(signals) for signals in worst["signals"]],
+        }
+    )
+    if consented:
+        table["Description"] = worst["description"]
+        table["Resolution"] = worst["resolution"]
+        table["Comments"] = worst["comments"]
+    return table
 
 
-def fleet_worst_rated(since: datetime, until: datetime) -> pd.DataFrame:
-    """Across tenants there is no single client to consent: never ticket text or comments."""
-    with admin_scope() as conn:
-        return _worst(conn, None, since, until, consented=False)
+def tenants_table(tenants: pd.DataFrame) -> pd.DataFrame:
+    """FeedbackSummary.by_tenant as shown: positive % only where there were votes."""
+    votes = tenants["thumbs_up"] + tenants["thumbs_down"]
+    return pd.DataFrame(
+        {
+            "Tenant": tenants["name"],
+            "Tenant id": tenants["tenant_id"],
+            "Avg rating": tenants["average_rating"],
+            "Positive": [
+                f"{p:.2f}%" if n else "– (no votes)"
+                for p, n in zip(tenants["positive_percentage"], votes, strict=True)
+            ],
+            "👍": tenants["thumbs_up"],
+            "👎": tenants["thumbs_down"],
+            "Ratings": tenants["rating"],
+            "Total": tenants["total_feedback"],
+        }
+    )

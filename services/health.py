@@ -16,14 +16,16 @@ from typing import Any
 
 import pandas as pd
 
-from services import access_log, stats
+from services import access_log, formatting, stats
 from services.config import rules
-from services.db import admin_scope, read_frame, tenant_scope
+from services.db import read_frame, scope, tenant_scope
 from services.errors import DashboardError
 from services.failures import MODES_BY_KEY, sql_case
 from services.metrics import WebhookTraffic, webhook_traffic
 from services.queues import QueueSnapshot
 from services.queues import snapshot as queue_snapshot
+from services.rates import success_rates
+from services.timerange import TimeRange
 
 HEALTHY, DEGRADED, CRITICAL, INACTIVE = "healthy", "degraded", "critical", "inactive"
 # A reason of severity NOT_JUDGED is a note (a ratio on too small a sample): it never sets the
@@ -56,7 +58,7 @@ WITH runs AS (
                FILTER (WHERE status = 'completed') AS p95_s,
            max(created_at) AS last_attempt
       FROM enhancement_history
-     WHERE created_at >= :since AND created_at <= :now AND {_TENANT}
+     WHERE created_at >= :since AND created_at < :until AND {_TENANT}
      GROUP BY tenant_id
 ), ticket_outcomes AS (
     -- a ticket is enhanced when any attempt completed; it ended failed when none completed
@@ -67,14 +69,14 @@ WITH runs AS (
       FROM (SELECT tenant_id, ticket_id, bool_or(status = 'completed') AS enhanced,
                    bool_or(status = 'pending') AS open
               FROM enhancement_history
-             WHERE created_at >= :since AND created_at <= :now AND {_TENANT}
+             WHERE created_at >= :since AND created_at < :until AND {_TENANT}
              GROUP BY tenant_id, ticket_id) per_ticket
      GROUP BY tenant_id
 ), failure_modes AS (
     SELECT tenant_id, json_object_agg(mode, n) AS failures_by_cause
       FROM (SELECT tenant_id, {sql_case()} AS mode, count(*) AS n
               FROM enhancement_history
-             WHERE status = 'failed' AND created_at >= :since AND created_at <= :now
+             WHERE status = 'failed' AND created_at >= :since AND created_at < :until
                AND {_TENANT}
              GROUP BY 1, 2) per_mode
      GROUP BY tenant_id
@@ -86,7 +88,7 @@ WITH runs AS (
            count(*) FILTER (WHERE feedback_type = 'thumbs_down') AS thumbs_down,
            count(*) AS feedback_total
       FROM enhancement_feedback
-     WHERE created_at >= :since AND created_at <= :now AND {_TENANT}
+     WHERE created_at >= :since AND created_at < :until AND {_TENANT}
      GROUP BY tenant_id
 ), history AS (
     SELECT tenant_id, count(*) AS history_tickets,
@@ -125,15 +127,15 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
       -- (newest row per status through (tenant_id, status, created_at DESC))
       SELECT max(created_at) AS started FROM (
           (SELECT created_at FROM enhancement_history e
-            WHERE e.tenant_id = c.tenant_id AND e.status = 'pending' AND e.created_at <= :now
+            WHERE e.tenant_id = c.tenant_id AND e.status = 'pending' AND e.created_at < :until
             ORDER BY e.created_at DESC LIMIT 1)
           UNION ALL
           (SELECT created_at FROM enhancement_history e
-            WHERE e.tenant_id = c.tenant_id AND e.status = 'failed' AND e.created_at <= :now
+            WHERE e.tenant_id = c.tenant_id AND e.status = 'failed' AND e.created_at < :until
             ORDER BY e.created_at DESC LIMIT 1)
           UNION ALL
           (SELECT created_at FROM enhancement_history e
-            WHERE e.tenant_id = c.tenant_id AND e.status = 'completed' AND e.created_at <= :now
+            WHERE e.tenant_id = c.tenant_id AND e.status = 'completed' AND e.created_at < :until
             ORDER BY e.created_at DESC LIMIT 1)) per_status) newest ON true
   LEFT JOIN LATERAL (
       -- attempts since the newest completed one that should have finished by now (older than
@@ -281,24 +283,8 @@ def ratio_reasons(found: dict[str, stats.Estimate]) -> list[Reason]:
     return reasons
 
 
-def _params(since: datetime, now: datetime, tenant_id: str | None) -> dict[str, Any]:
-    health = rules("health")
-    return {
-        "tenant": tenant_id,
-        "since": since,
-        "now": now,
-        "stuck_s": health["stuck_pending_seconds"],
-    }
-
-
 def _finish(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    finished = frame["completed"] + frame["failed"]
-    frame["success_rate"] = (frame["completed"] / finished.where(finished > 0)).astype(float)
-    ended = frame["tickets_enhanced"] + frame["tickets_failed"]
-    frame["ticket_success_rate"] = (frame["tickets_enhanced"] / ended.where(ended > 0)).astype(
-        float
-    )
+    frame = success_rates(frame)
     frame["failures_by_cause"] = frame["failures_by_cause"].map(_as_dict)
     for column in ("p50_s", "p95_s", "avg_rating", "history_span_days"):
         frame[column] = frame[column].astype(float)
@@ -311,16 +297,17 @@ def _as_dict(value: Any) -> dict[str, int]:
     return dict(json.loads(value) if isinstance(value, str) else value)
 
 
-def fleet_metrics(since: datetime, now: datetime) -> pd.DataFrame:
-    """One row per tenant, every tenant (admin path)."""
-    with admin_scope() as conn:
-        return _finish(read_frame(conn, _METRICS_SQL, _params(since, now, None)))
-
-
-def tenant_metrics(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame:
-    """The same row for one tenant, read inside its RLS scope (empty if it does not exist)."""
-    with tenant_scope(tenant_id) as conn:
-        return _finish(read_frame(conn, _METRICS_SQL, _params(since, now, tenant_id)))
+def metrics(tenant_id: str | None, period: TimeRange) -> pd.DataFrame:
+    """One row per tenant as of the end of the period: one tenant's, read inside its RLS scope
+    (empty if it does not exist), or (None) every tenant's through the admin path."""
+    params = {
+        "tenant": tenant_id,
+        **period.params,
+        "now": period.until,
+        "stuck_s": rules("health")["stuck_pending_seconds"],
+    }
+    with scope(tenant_id) as conn:
+        return _finish(read_frame(conn, _METRICS_SQL, params))
 
 
 @dataclass(frozen=True)
@@ -334,7 +321,7 @@ class Traffic:
         return self.by_tenant.get(tenant_id)
 
 
-def read_traffic(now: datetime, tenant_id: str | None = None) -> Traffic:
+def read_traffic(tenant_id: str | None, now: datetime) -> Traffic:
     """Webhook traffic for the stopped-tenant rules; Prometheus absent is a note, not an error."""
     try:
         found = webhook_traffic(now, tenant_id)
@@ -481,17 +468,11 @@ def _minutes_since(when: Any, now: Any) -> float | None:
 
 def _ago(when: Any, now: Any) -> str:
     minutes = _minutes_since(when, now)
-    if minutes is None:
-        return "never"
-    return f"{minutes / 60:.1f} h ago" if minutes >= 90 else f"{minutes:.0f} min ago"
+    return formatting.ago(None if minutes is None else minutes * 60)
 
 
 def failure_label(key: str) -> str:
     return MODES_BY_KEY.get(key, MODES_BY_KEY["unknown"]).label
-
-
-def bucket_for(since: datetime, now: datetime) -> str:
-    return "hour" if now - since <= timedelta(days=2) else "day"
 
 
 _TREND_SQL = f"""
@@ -503,21 +484,18 @@ SELECT date_trunc(:bucket, created_at, 'UTC') AS bucket,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY {LATENCY_S})
            FILTER (WHERE status = 'completed') AS p95_s
   FROM enhancement_history
- WHERE tenant_id = :tenant AND created_at >= :since AND created_at <= :now
+ WHERE tenant_id = :tenant AND created_at >= :since AND created_at < :until
  GROUP BY 1 ORDER BY 1
 """
 
 
-def tenant_trend(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame:
-    """Volume, success rate and p95 per hour (ranges up to 2 days) or per day."""
+def trend(tenant_id: str, period: TimeRange) -> pd.DataFrame:
+    """Volume, success rate and p95 per hour (short ranges) or per day."""
     with tenant_scope(tenant_id) as conn:
         frame = read_frame(
-            conn,
-            _TREND_SQL,
-            {"tenant": tenant_id, "bucket": bucket_for(since, now), "since": since, "now": now},
+            conn, _TREND_SQL, {"tenant": tenant_id, "bucket": period.bucket, **period.params}
         )
-    finished = frame["completed"] + frame["failed"]
-    frame["success_rate"] = (frame["completed"] / finished.where(finished > 0)).astype(float)
+    frame = success_rates(frame)
     frame["p95_s"] = frame["p95_s"].astype(float)
     return frame
 
@@ -527,15 +505,15 @@ SELECT {sql_case()} AS mode, count(*) AS attempts,
        mode() WITHIN GROUP (ORDER BY left(error_message, 200)) AS typical_error,
        max(created_at) AS last_seen
   FROM enhancement_history
- WHERE tenant_id = :tenant AND status = 'failed' AND created_at >= :since AND created_at <= :now
+ WHERE tenant_id = :tenant AND status = 'failed' AND created_at >= :since AND created_at < :until
  GROUP BY 1 ORDER BY attempts DESC
 """
 
 
-def tenant_failures(tenant_id: str, since: datetime, now: datetime) -> pd.DataFrame:
+def failures(tenant_id: str, period: TimeRange) -> pd.DataFrame:
     """Failed attempts by failure mode, the most common error text and when it last happened."""
     with tenant_scope(tenant_id) as conn:
-        frame = read_frame(conn, _FAILURES_SQL, {"tenant": tenant_id, "since": since, "now": now})
+        frame = read_frame(conn, _FAILURES_SQL, {"tenant": tenant_id, **period.params})
     frame["cause"] = frame["mode"].map(failure_label)
     frame["next_step"] = frame["mode"].map(lambda k: MODES_BY_KEY[k].next_step)
     return frame
@@ -553,6 +531,81 @@ def verdict(row: dict[str, Any], snapshot: QueueSnapshot | None, traffic: Traffi
     )
 
 
+def causes_text(failures: dict[str, int]) -> str:
+    """Failures by cause, most frequent first: "SDP API error 4, Timeout 2"."""
+    ranked = sorted(failures.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{failure_label(k)} {n}" for k, n in ranked) or formatting.MISSING
+
+
+FLEET_COLUMNS = ["Status", "Tenant", "Tenant id", "Why"]
+
+
+def fleet_table(
+    frame: pd.DataFrame, snapshot: QueueSnapshot | None, traffic: Traffic, now: datetime
+) -> pd.DataFrame:
+    """The fleet table: one row per tenant (metrics), its status (a key of SEVERITY_ORDER or
+    INACTIVE) and why, worst first; inactive tenants last."""
+    shares = snapshot.tenant_counts() if snapshot else {}
+    rows = []
+    for row in frame.to_dict("records"):
+        judged = verdict(row, snapshot, traffic)
+        found = ratios(row)
+        rows.append(
+            {
+                "Status": judged.status,
+                "Tenant": row["name"],
+                "Tenant id": row["tenant_id"],
+                "Why": judged.summary,
+                "Tickets": row["tickets"],
+                "Attempts": row["attempts"],
+                "Success (tickets)": row["ticket_success_rate"],
+                "Success (attempts)": row["success_rate"],
+                "Success: interval, n": describe("success_rate", found["success_rate"]),
+                "p50": formatting.duration(row["p50_s"]),
+                "p95": formatting.duration(row["p95_s"]),
+                "Failures by cause": causes_text(row["failures_by_cause"]),
+                "Rating": describe("rating", found["rating"]),
+                "Positive": describe("positive", found["positive"]),
+                "Last enhancement": formatting.since(row["last_completed"], now),
+                "Queued": shares.get(row["tenant_id"], 0),
+                "History tickets": row["history_tickets"],
+                "_rank": SEVERITY_ORDER[judged.status] if row["is_active"] else -1,
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=FLEET_COLUMNS)
+    table = pd.DataFrame(rows)
+    return table.sort_values("_rank", ascending=False, kind="stable").drop(columns="_rank")
+
+
+def how_status_is_decided() -> str:
+    """The status rules in words, with the thresholds of dashboard.toml [health] and [queue]."""
+    h, queue = rules("health"), rules("queue")
+    return (
+        f"- **Critical**: success rate below {h['success_rate_critical']:.0%}, "
+        f"p95 processing time over {h['p95_critical_s']} s, attempts but nothing "
+        f"completed for {h['stalled_after_minutes']} min, no webhooks where the "
+        "same weekday and hour of past weeks had many (webhook secret), webhooks queued but "
+        "no attempt started, or the tenant's oldest queued job older than "
+        f"{queue['oldest_job_stuck_minutes']} min.\n"
+        f"- **Degraded**: success below {h['success_rate_target']:.0%}, p95 over "
+        f"{h['p95_target_s']} s, runs pending past {h['stuck_pending_seconds']} s, rating below "
+        f"{h['rating_red_flag']}, positive feedback below {h['positive_warning_pct']:.0f}%, "
+        f"fewer than {h['ticket_history_min']} history tickets, webhooks rejected by the API, "
+        "or no attempts at all.\n"
+        f"- **Minimum samples** (`dashboard.toml` [health]): success rate from "
+        f"{h['min_runs_success_rate']} finished attempts, p95 from {h['min_runs_p95']} "
+        f"completed attempts, average rating from {h['min_ratings']} ratings, positive "
+        f"feedback from {h['min_votes']} votes. Under them a ratio is shown with its n as "
+        "'too few to judge' and neither passes nor fails. Above them a share or rating "
+        "fails only when its whole 95% interval (Wilson score; for the 1-5 rating the "
+        "rescaled mean) is below the threshold, so a few votes cannot turn a tenant red.\n"
+        "- One ticket can have up to 4 attempts (Celery retries); processing time is "
+        "completed_at - created_at of an attempt (created_at = a worker started it; queue "
+        "wait is not stored). Thresholds live in `dashboard.toml`."
+    )
+
+
 @dataclass(frozen=True)
 class Verdict:
     tenant_id: str
@@ -565,15 +618,14 @@ def verdicts(
 ) -> tuple[list[Verdict], list[str]]:
     """Every tenant's verdict (or one tenant's, read in its scope) over the window before now,
     and notes on what could not be judged (queue or Prometheus unavailable)."""
-    since = now - window
-    frame = tenant_metrics(tenant_id, since, now) if tenant_id else fleet_metrics(since, now)
+    frame = metrics(tenant_id, TimeRange(now - window, now, "the check window"))
     notes = []
     try:
         snapshot: QueueSnapshot | None = queue_snapshot()
     except DashboardError as exc:
         snapshot = None
         notes.append(f"the live queue could not be read: {exc}")
-    traffic = read_traffic(now, tenant_id)
+    traffic = read_traffic(tenant_id, now)
     if traffic.unavailable:
         notes.append(traffic.unavailable)
     found = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from datetime import datetime
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from services import charts
@@ -14,7 +15,11 @@ from services.themes import Themes
 from services.weekly_review import (
     CRITICAL,
     HIGH,
+    LEVEL_ORDER,
+    LOWER,
     MEDIUM,
+    NONE,
+    RANGE,
     VERDICT_MARK,
     ScopeReview,
     WeeklyReview,
@@ -22,7 +27,7 @@ from services.weekly_review import (
     review_rows,
 )
 
-LEVEL_MARK = {CRITICAL: "🔴", HIGH: "🟠", MEDIUM: "🟡"}
+LEVEL_MARK = {CRITICAL: "🔴", HIGH: "🟠", MEDIUM: "🟡", NONE: "🟢"}
 
 
 def _when(moment: datetime) -> str:
@@ -63,11 +68,98 @@ def rules_text() -> str:
     )
 
 
-def _escalated(review: WeeklyReview) -> list[ScopeReview]:
+def escalated(review: WeeklyReview) -> list[ScopeReview]:
+    """The scopes with an escalation, the most serious first."""
     return sorted(
         (s for s in review.scopes if s.escalation.reasons),
-        key=lambda s: -["none", MEDIUM, HIGH, CRITICAL].index(s.escalation.level),
+        key=lambda s: -LEVEL_ORDER[s.escalation.level],
     )
+
+
+def _scope_name(scope: ScopeReview) -> str:
+    return scope.name if scope.tenant_id else "★ Fleet"
+
+
+def criteria_table(review: WeeklyReview) -> pd.DataFrame:
+    """A row per scope, a column per criterion (headers carry the per-tenant targets; the
+    fleet's throughput target is their sum)."""
+    headers = {c.key: f"{c.label} ({c.target_text})" for c in criteria()}
+    rows = []
+    for scope in review.scopes:
+        level = scope.escalation.level
+        row = {"Tenant": _scope_name(scope), "Escalation": f"{LEVEL_MARK[level]} {level}"}
+        row |= {headers[m.criterion.key]: m.cell for m in scope.metrics}
+        row |= {"Tickets": scope.received, "Feedback": scope.feedback}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def scope_table(scope: ScopeReview) -> pd.DataFrame:
+    """One scope: a row per criterion, this week against the last."""
+    return pd.DataFrame(
+        {
+            "Criterion": m.criterion.label,
+            "Target": m.criterion.target_text,
+            "This week": m.criterion.fmt(m.value),
+            "Last week": m.criterion.fmt(m.previous),
+            "Change": m.change.text,
+            "Verdict": f"{VERDICT_MARK[m.verdict]} {m.verdict}",
+            "Based on": m.sample_text,
+        }
+        for m in scope.metrics
+    )
+
+
+def escalations_table(scopes: list[ScopeReview]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Level": f"{LEVEL_MARK[s.escalation.level]} {s.escalation.level}",
+            "Tenant": _scope_name(s),
+            "Why": "; ".join(r.text for r in s.escalation.reasons),
+        }
+        for s in scopes
+    )
+
+
+def how_verdicts_are_decided() -> str:
+    """PASS / MARGINAL / FAIL, week over week and escalation, in words with the thresholds of
+    dashboard.toml [health] and [weekly_review]."""
+    h, w = rules("health"), rules("weekly_review")
+    band = w["marginal_band"]
+    lines = [
+        f"- **PASS**: at or better than the target. **MARGINAL**: worse than the target but "
+        f"within **{band:.0%}** of it (`marginal_band` in `dashboard.toml`). **FAIL**: "
+        f"further off. **NO DATA**: nothing to judge, or fewer than "
+        f"{h['min_runs_success_rate']} finished attempts (success rate), "
+        f"{h['min_runs_p95']} completed (p95), {h['min_ratings']} "
+        f"ratings (satisfaction) or {h['min_votes']} votes (positive %). "
+        "Shares and ratings are judged by the end of their 95% interval nearest the "
+        "target (the same rules as Tenant health): FAIL means the interval says so. A "
+        f"week-over-week decline above {w['decline_escalation']:.0%} escalates "
+        "only when both weeks have enough data and their intervals do not overlap "
+        "(throughput: the two weeks' request counts differ beyond Poisson noise); "
+        "otherwise the change reads 'not enough data to compare' or 'within noise'."
+    ]
+    for c in criteria():
+        if c.better == RANGE:
+            marginal = (
+                f"{c.low * (1 - band):g} to {c.low:g} or {c.high:g} to "
+                f"{c.high * (1 + band):g} / day"
+            )
+        elif c.better == LOWER:
+            marginal = f"{c.fmt(c.high)} to {c.fmt(c.high * (1 + band))}"
+        else:
+            marginal = f"{c.fmt(c.low * (1 - band))} to {c.fmt(c.low)}"
+        lines.append(f"  - {c.label}: PASS {c.target_text}; MARGINAL {marginal}")
+    lines += [
+        f"- **Week over week**: relative change against the week before; → when under "
+        f"{w['unchanged_below']:.0%}. For p95 latency ↑ is worse.",
+        "- **Escalation** (the review template's rules): " + rules_text(),
+        "- The fleet's throughput target is the sum of its tenants' (tenants × "
+        f"{w['throughput_min_per_day']}–{w['throughput_max_per_day']}"
+        " / day). Deactivated tenants and tenants onboarded after the week are left out.",
+    ]
+    return "\n".join(lines)
 
 
 SIGNALS_TEXT = (
@@ -100,14 +192,14 @@ def markdown(review: WeeklyReview) -> str:
         "## Escalations",
         "",
     ]
-    escalated = _escalated(review)
-    for scope in escalated:
+    escalations = escalated(review)
+    for scope in escalations:
         reasons = "; ".join(r.text for r in scope.escalation.reasons)
         lines.append(
             f"- {LEVEL_MARK[scope.escalation.level]} **{scope.escalation.level.upper()}**"
             f" — {_md_cell(scope.name)}: {_md_cell(reasons)}"
         )
-    if not escalated:
+    if not escalations:
         lines.append("No escalations this week.")
     header = ["Tenant", "Escalation"] + [f"{c.label} ({c.target_text})" for c in criteria()]
     lines += [
@@ -226,10 +318,10 @@ def html_document(review: WeeklyReview) -> str:
         f"{e(week.previous.label)}</p>",
         "<h2>Escalations</h2>",
     ]
-    escalated = _escalated(review)
-    if escalated:
+    escalations = escalated(review)
+    if escalations:
         parts.append("<ul>")
-        for scope in escalated:
+        for scope in escalations:
             level = scope.escalation.level
             reasons = "; ".join(r.text for r in scope.escalation.reasons)
             parts.append(

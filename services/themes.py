@@ -20,15 +20,14 @@ lift, so a theme resting on three entries looks like one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection
 
 from services.config import rules
-from services.db import admin_scope, read_frame, tenant_scope
+from services.db import read_frame, scope
 from services.failures import MODES_BY_KEY, sql_case
+from services.timerange import TimeRange
 
 NEGATIVE, POSITIVE = "negative", "positive"
 
@@ -96,7 +95,7 @@ WITH entries AS (
            {_SENTIMENT} AS sentiment, run.*
       FROM enhancement_feedback f
       {run_of("f.tenant_id", "f.ticket_id", "f.enhancement_id", "f.created_at")}
-     WHERE f.created_at >= :since AND f.created_at <= :until
+     WHERE f.created_at >= :since AND f.created_at < :until
        AND (CAST(:tenant AS text) IS NULL OR f.tenant_id = :tenant)
 ), history AS (
     SELECT tenant_id, count(*) AS tickets
@@ -161,7 +160,7 @@ _TOTALS_SQL = f"""
 SELECT count(*) FILTER (WHERE {_SENTIMENT} = 'negative') AS negative_total,
        count(*) FILTER (WHERE {_SENTIMENT} = 'positive') AS positive_total
   FROM enhancement_feedback
- WHERE created_at >= :since AND created_at <= :until
+ WHERE created_at >= :since AND created_at < :until
    AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)
 """
 
@@ -222,15 +221,12 @@ class Themes:
         return self.negative.empty and self.positive.empty
 
 
-def _params(
-    tenant_id: str | None, since: datetime, until: datetime, consented: bool
-) -> dict[str, Any]:
+def _params(tenant_id: str | None, period: TimeRange, consented: bool) -> dict[str, Any]:
     config, h = rules("feedback"), rules("health")
     return {
         **signal_params(),
         "tenant": tenant_id,
-        "since": since,
-        "until": until,
+        **period.params,
         "consented": consented,
         "negative_max": config["negative_rating_max"],
         "positive_min": config["positive_rating_min"],
@@ -243,12 +239,15 @@ def _params(
     }
 
 
-def _themes(
-    conn: Connection, tenant_id: str | None, since: datetime, until: datetime, consented: bool
-) -> Themes:
-    params = _params(tenant_id, since, until, consented)
-    totals = read_frame(conn, _TOTALS_SQL, params).iloc[0]
-    signals = read_frame(conn, _THEMES_SQL, params)
+def themes(tenant_id: str | None, period: TimeRange, consented: bool = False) -> Themes:
+    """The themes of one tenant, or of every tenant (None). consented only for one tenant,
+    after the client consented to showing ticket text and comments and the access was recorded
+    as sensitive: their words become signals, comments are returned. Across tenants: run
+    signals and counts only, never ticket text or comments."""
+    params = _params(tenant_id, period, consented and tenant_id is not None)
+    with scope(tenant_id) as conn:
+        totals = read_frame(conn, _TOTALS_SQL, params).iloc[0]
+        signals = read_frame(conn, _THEMES_SQL, params)
     return rank(signals, int(totals["negative_total"]), int(totals["positive_total"]))
 
 
@@ -339,16 +338,49 @@ def _examples(pairs: Any, limit: int) -> list[tuple[str, str]]:
     return list(dict.fromkeys((tenant, ticket) for tenant, ticket in pairs))[:limit]
 
 
-def tenant_themes(
-    tenant_id: str, since: datetime, until: datetime, consented: bool = False
-) -> Themes:
-    """consented only after the client consented to showing ticket text and comments and the
-    access was recorded as sensitive: their words become signals, comments are returned."""
-    with tenant_scope(tenant_id) as conn:
-        return _themes(conn, tenant_id, since, until, consented)
+def theme_table(frame: pd.DataFrame, side: str, fleet: bool, consented: bool) -> pd.DataFrame:
+    """One side's themes as shown: shares in %, example tickets (with their tenant across the
+    fleet), example comments only with consent."""
+    other = POSITIVE if side == NEGATIVE else NEGATIVE
+    table = pd.DataFrame(
+        {
+            "Signal": frame["label"],
+            "Entries": frame["feedback"],
+            f"% of {side}": frame["share"] * 100,
+            f"% of {other}": frame["other_share"] * 100,
+            "Lift": frame["lift"],
+            "From": frame["found_in"],
+            "Example tickets": [
+                ", ".join(f"{t} #{k}" if fleet else f"#{k}" for t, k in pairs)
+                for pairs in frame["examples"]
+            ],
+        }
+    )
+    if consented:
+        table["Example comments"] = [" | ".join(c) for c in frame["comments"]]
+    return table
 
 
-def fleet_themes(since: datetime, until: datetime) -> Themes:
-    """Across tenants: run signals and counts only, never ticket text or comments."""
-    with admin_scope() as conn:
-        return _themes(conn, None, since, until, consented=False)
+def negative_examples(found: Themes, limit: int = 10) -> list[tuple[str, str]]:
+    """(tenant_id, ticket_id) of the negative themes' examples, each once, in theme order."""
+    pairs = (pair for examples in found.negative["examples"] for pair in examples)
+    return list(dict.fromkeys(pairs))[:limit]
+
+
+def method_text(found: Themes, consented: bool) -> str:
+    """What the themes were found from, in words, with the thresholds of [feedback]."""
+    config = rules("feedback")
+    words = (
+        " and, with the client's consent, the words of ticket descriptions and comments"
+        if consented
+        else ""
+    )
+    return (
+        "Signals of the rated runs (failure cause, context sources that came back empty, "
+        "context errors, processing time, hour of day, the tenant's ticket_history depth)"
+        f"{words}, over {found.negative_total:,} negative (👎 or ≤ "
+        f"{config['negative_rating_max']} ★) and {found.positive_total:,} positive "
+        f"(👍 or ≥ {config['positive_rating_min']} ★) entries. Lift 3× = three times "
+        "as common on that side as on the other. Counts are shown so that small themes look "
+        "small."
+    )

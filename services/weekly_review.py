@@ -21,8 +21,9 @@ from sqlalchemy import Connection
 
 from services import health, stats, themes
 from services.config import rules
-from services.db import admin_scope, read_frame, tenant_scope
+from services.db import read_frame, scope
 from services.errors import InvalidInput
+from services.timerange import TimeRange
 
 PASS, MARGINAL, FAIL, NO_DATA = "PASS", "MARGINAL", "FAIL", "NO DATA"
 CRITICAL, HIGH, MEDIUM, NONE = "critical", "high", "medium", "none"
@@ -66,11 +67,9 @@ class Week:
         """The next Monday 00:00 UTC (exclusive)."""
         return self.start + timedelta(days=7)
 
-    @property
-    def last_instant(self) -> datetime:
-        # PostgreSQL keeps microseconds: `<= end - 1 µs` is exactly `< end`, for the services
-        # whose ranges are inclusive at both ends like the platform's feedback API.
-        return self.end - timedelta(microseconds=1)
+    def range(self, now: datetime) -> TimeRange:
+        """The week as read at `now`: up to its end, or to now while it is in progress."""
+        return TimeRange(self.start, min(self.end, now), f"week {self.label}")
 
     @property
     def previous(self) -> Week:
@@ -524,7 +523,7 @@ def _review(
     rows, daily = _weeks(conn, week, days, tenant_id)
     known = read_frame(conn, _TENANTS_SQL, {"end": week.end, "tenant": tenant_id})
 
-    def scope(key: str | None, name: str, fleet_size: int | None = None) -> ScopeReview:
+    def reviewed_scope(key: str | None, name: str, fleet_size: int | None = None) -> ScopeReview:
         return review_scope(
             key,
             name,
@@ -534,10 +533,10 @@ def _review(
             fleet_size,
         )
 
-    reviewed = (scope(t.tenant_id, t.name) for t in known.itertuples())  # by name
+    reviewed = (reviewed_scope(t.tenant_id, t.name) for t in known.itertuples())  # by name
     # Worst first, as the review discusses them (the sort keeps names in order within a level).
     tenants = tuple(sorted(reviewed, key=lambda s: -LEVEL_ORDER[s.escalation.level]))
-    fleet = None if tenant_id else scope(None, "Fleet", max(len(tenants), 1))
+    fleet = None if tenant_id else reviewed_scope(None, "Fleet", max(len(tenants), 1))
     return WeeklyReview(week, now, days, tenant_id, fleet, tenants, found, daily)
 
 
@@ -546,22 +545,14 @@ def as_of(week_label: str, now: datetime) -> datetime:
     return min(now, Week.parse(week_label).end)
 
 
-def tenant_review(tenant_id: str, week_label: str, now: datetime) -> WeeklyReview:
-    """One tenant's review, read inside its RLS scope (no tenants if it does not exist)."""
+def review(tenant_id: str | None, week_label: str, now: datetime) -> WeeklyReview:
+    """One tenant's review, read inside its RLS scope (no tenants if it does not exist), or
+    (None) every active tenant and the fleet through the admin path."""
     week = Week.parse(week_label)
     days = _days_elapsed(week, now)
-    found = themes.tenant_themes(tenant_id, week.start, min(week.last_instant, now))
-    with tenant_scope(tenant_id) as conn:
+    found = themes.themes(tenant_id, week.range(now))
+    with scope(tenant_id) as conn:
         return _review(conn, week, now, days, tenant_id, found)
-
-
-def fleet_review(week_label: str, now: datetime) -> WeeklyReview:
-    """Every active tenant and the fleet (admin path)."""
-    week = Week.parse(week_label)
-    days = _days_elapsed(week, now)
-    found = themes.fleet_themes(week.start, min(week.last_instant, now))
-    with admin_scope() as conn:
-        return _review(conn, week, now, days, None, found)
 
 
 ROW_COLUMNS = (
@@ -587,14 +578,14 @@ def review_rows(review: WeeklyReview) -> pd.DataFrame:
     """One row per scope and criterion (the CSV export and the charts); no rows, but the same
     columns, for a review without tenants (a week before the tenant existed)."""
     rows = []
-    for scope in review.scopes:
-        for m in scope.metrics:
+    for reviewed in review.scopes:
+        for m in reviewed.metrics:
             c = m.criterion
             rows.append(
                 {
                     "week": review.week.label,
-                    "scope": scope.name,
-                    "tenant_id": scope.tenant_id or "",
+                    "scope": reviewed.name,
+                    "tenant_id": reviewed.tenant_id or "",
                     "criterion": c.label,
                     "value": c.display(m.value),
                     "value_text": c.fmt(m.value),
@@ -606,7 +597,7 @@ def review_rows(review: WeeklyReview) -> pd.DataFrame:
                     "high": c.display(c.high),
                     "verdict": m.verdict,
                     "sample": m.sample,
-                    "escalation": scope.escalation.level,
+                    "escalation": reviewed.escalation.level,
                 }
             )
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS))

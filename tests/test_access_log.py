@@ -20,11 +20,12 @@ from streamlit.testing.v1 import AppTest
 from services import access_log
 from services.db import tenant_scope, write_scope
 from services.errors import SourceUnavailable
+from services.timerange import TimeRange
 from tests.conftest import ROOT, app_test
 from tests.planting import add_tenant
 
 NOW = datetime.now(UTC)
-WEEK = access_log.Filters(since=NOW - timedelta(days=7), until=NOW + timedelta(minutes=1))
+WEEK = TimeRange(NOW - timedelta(days=7), NOW + timedelta(minutes=1), "the test week")
 
 
 def access(tenant_id: str, **overrides) -> access_log.Access:
@@ -68,7 +69,7 @@ def logged(use_db, tenant_id):
 
 
 def filtered(tenant_id: str, **overrides) -> pd.DataFrame:
-    values = dict(since=WEEK.since, until=WEEK.until, tenant_id=tenant_id)
+    values = dict(period=WEEK, tenant_id=tenant_id)
     values.update(overrides)
     return access_log.list_records(access_log.Filters(**values), limit=100)
 
@@ -100,10 +101,12 @@ def test_filters(logged):
     assert filtered(logged, text="100%_x")["query_kind"].tolist() == ["ticket_search"]
     assert len(filtered(logged, text="%")) == 1  # a literal %: only the search has one
     assert filtered(logged, text="' OR 1=1 --").empty
-    assert filtered(logged, since=NOW + timedelta(minutes=5), until=NOW + timedelta(hours=1)).empty
+    assert filtered(
+        logged, period=TimeRange(NOW + timedelta(minutes=5), NOW + timedelta(hours=1), "")
+    ).empty
     assert len(filtered(None, actor="jane.doe")) >= 2  # any tenant
     with pytest.raises(access_log.InvalidInput, match="after its start"):
-        filtered(logged, since=NOW, until=NOW - timedelta(days=1))
+        filtered(logged, period=TimeRange(NOW, NOW - timedelta(days=1), ""))
     with pytest.raises(access_log.InvalidInput, match="200 characters"):
         filtered(logged, actor="x" * 201)
 

@@ -13,10 +13,12 @@ from sqlalchemy.exc import DBAPIError
 from services import charts, events
 from services.db import tenant_scope
 from services.errors import DashboardError
+from services.timerange import TimeRange
 from tests.planting import add_tenant
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(days=7)
+PERIOD = TimeRange(SINCE, NOW, "last 7 days")
 OPERATOR = "ops.person@aiagents.example"
 
 
@@ -62,16 +64,16 @@ def planted(make_platform_db):
 
 
 def test_tenant_events_are_its_own_onboarding_and_config_changes(planted):
-    new = events.tenant_events("ev-new", SINCE, NOW)
+    new = events.tenant_events("ev-new", PERIOD)
     assert new["kind"].tolist() == ["onboarded"]  # created and never changed since
-    old = events.tenant_events("ev-old", SINCE, NOW)
+    old = events.tenant_events("ev-old", PERIOD)
     assert old["kind"].tolist() == ["config_changed"]  # onboarded before the range
     assert old["at"].tolist() == [pd.Timestamp(NOW - timedelta(days=1))]
     assert "Other" not in " ".join(old["detail"])
 
 
 def test_platform_events_never_name_the_operator(planted):
-    found = events.platform_events(SINCE, NOW)
+    found = events.platform_events(PERIOD)
     assert found["kind"].tolist() == ["pause_processing", "resume_processing", "clear_queue"]
     assert found["label"].tolist() == [
         "Processing paused",
@@ -88,9 +90,9 @@ def test_the_reader_role_cannot_read_audit_log(planted):
 
 
 def test_for_tenant_adds_platform_operations_only_when_asked(planted):
-    client = events.for_tenant("ev-old", SINCE, NOW)
+    client = events.for_tenant("ev-old", PERIOD)
     assert set(client["kind"]) == {"config_changed"}
-    admin = events.for_tenant("ev-old", SINCE, NOW, with_platform=True)
+    admin = events.for_tenant("ev-old", PERIOD, with_platform=True)
     assert set(admin["kind"]) == {
         "config_changed",
         "pause_processing",
@@ -101,7 +103,7 @@ def test_for_tenant_adds_platform_operations_only_when_asked(planted):
 
 
 def test_fleet_events_name_the_tenant(planted):
-    found = events.fleet_tenant_events(SINCE, NOW)
+    found = events.fleet_tenant_events(PERIOD)
     assert set(found["label"]) == {
         "New Co onboarded",
         "Old Co configuration changed",

@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from services import feedback, themes
+from services import feedback, rates, themes
+from services.timerange import TimeRange
 from tests.planting import add_feedback, add_run, add_tenant, add_ticket
 
 SINCE = datetime(2025, 3, 3, tzinfo=UTC)
-UNTIL = datetime(2025, 3, 9, 23, 59, 59, tzinfo=UTC)
+UNTIL = datetime(2025, 3, 10, tzinfo=UTC)
+PERIOD = TimeRange(SINCE, UNTIL, "the week of 3 March 2025")
 DAY1, DAY2 = SINCE + timedelta(hours=10), SINCE + timedelta(days=1, hours=10)
 A, B, EMPTY, VOTES_ONLY, RATINGS_ONLY = "acme-fb", "other-fb", "empty-fb", "votes-fb", "rated-fb"
 
@@ -55,12 +57,13 @@ def db(make_platform_db) -> Iterator:
                 DAY2 + timedelta(hours=1),
                 comment="VPN dropped again",
             )
-        # The range is inclusive at both ends, like the platform's API...
+        # The range holds its start and everything before its end (the platform API's
+        # inclusive end is 1 µs earlier)...
         add_feedback(conn, A, "109", "thumbs_up", SINCE)
-        add_feedback(conn, A, "110", "thumbs_up", UNTIL)
+        add_feedback(conn, A, "110", "thumbs_up", UNTIL - timedelta(microseconds=1))
         # ...and nothing outside it counts.
         add_feedback(conn, A, "111", "rating", SINCE - timedelta(microseconds=1), rating=1)
-        add_feedback(conn, A, "112", "thumbs_down", UNTIL + timedelta(microseconds=1))
+        add_feedback(conn, A, "112", "thumbs_down", UNTIL)
         # Another tenant with far worse feedback in the same range.
         for i in range(6):
             add_feedback(conn, B, f"9{i}", "rating", DAY1, rating=1, comment="network outage")
@@ -79,7 +82,7 @@ def use(db) -> Iterator:
 
 
 def test_tenant_statistics_match_the_platform_definition(use):
-    stats = feedback.tenant_summary(A, SINCE, UNTIL).total
+    stats = feedback.summary(A, PERIOD).total
     assert stats.average_rating == pytest.approx((5 + 4 + 2) / 3)  # the value-less row is out
     assert stats.feedback_counts == {"thumbs_up": 5, "thumbs_down": 4, "rating": 4}
     assert stats.total_feedback == 13
@@ -93,20 +96,20 @@ def test_tenant_statistics_match_the_platform_definition(use):
 
 
 def test_tenant_scope_never_counts_another_tenants_rows(use):
-    summary = feedback.tenant_summary(A, SINCE, UNTIL)
+    summary = feedback.summary(A, PERIOD)
     assert summary.by_tenant["tenant_id"].tolist() == [A]
-    other = feedback.tenant_summary(B, SINCE, UNTIL).total
+    other = feedback.summary(B, PERIOD).total
     assert other.feedback_counts == {"thumbs_up": 0, "thumbs_down": 6, "rating": 6}
     assert other.average_rating == 1.0
-    worst = feedback.tenant_worst_rated(A, SINCE, UNTIL)
+    worst = feedback.worst_rated(A, PERIOD)
     assert set(worst["tenant_id"]) == {A}
-    found = themes.tenant_themes(A, SINCE, UNTIL, consented=True)
+    found = themes.themes(A, PERIOD, consented=True)
     assert "word:network" not in set(found.negative["signal"])  # B's comments never reach A
     assert found.negative_total == 5  # A's 4 thumbs down and the 2-star rating
 
 
 def test_fleet_statistics_add_up_every_tenant(use):
-    summary = feedback.fleet_summary(SINCE, UNTIL)
+    summary = feedback.summary(None, PERIOD)
     total = summary.total
     assert total.feedback_counts == {"thumbs_up": 7, "thumbs_down": 11, "rating": 11}
     assert total.total_feedback == 29
@@ -119,18 +122,18 @@ def test_fleet_statistics_add_up_every_tenant(use):
 
 
 def test_no_feedback_no_ratings_no_votes(use):
-    empty = feedback.tenant_summary(EMPTY, SINCE, UNTIL).total
+    empty = feedback.summary(EMPTY, PERIOD).total
     assert empty.average_rating is None
     assert empty.positive_percentage == 0.0
     assert empty.total_feedback == 0
     assert empty.feedback_counts == {"thumbs_up": 0, "thumbs_down": 0, "rating": 0}
-    votes_only = feedback.tenant_summary(VOTES_ONLY, SINCE, UNTIL).total
+    votes_only = feedback.summary(VOTES_ONLY, PERIOD).total
     assert votes_only.average_rating is None
     assert votes_only.positive_percentage == 66.67
-    ratings_only = feedback.tenant_summary(RATINGS_ONLY, SINCE, UNTIL).total
+    ratings_only = feedback.summary(RATINGS_ONLY, PERIOD).total
     assert ratings_only.average_rating == 3.0
     assert ratings_only.positive_percentage == 0.0  # the platform's value when nobody voted
-    trend = feedback.tenant_trend(EMPTY, SINCE, UNTIL)
+    trend = feedback.trend(EMPTY, PERIOD)
     assert trend.over_time.empty
     assert trend.ratings["n"].tolist() == [0, 0, 0, 0, 0]
 
@@ -140,11 +143,11 @@ def test_no_feedback_no_ratings_no_votes(use):
     [(0, 0, 0.0), (1, 0, 100.0), (1, 2, 33.33), (2, 1, 66.67), (1, 7, 12.5)],
 )
 def test_positive_percentage_rounds_like_the_platform(up, down, expected):
-    assert feedback.positive_percentage(up, down) == expected
+    assert rates.positive_percentage(up, down) == expected
 
 
 def test_trend_per_day_and_rating_distribution(use):
-    trend = feedback.tenant_trend(A, SINCE, UNTIL)
+    trend = feedback.trend(A, PERIOD)
     days = trend.over_time.set_index(trend.over_time["bucket"].dt.date)
     first, second = days.loc[DAY1.date()], days.loc[DAY2.date()]
     assert (first["thumbs_up"], first["thumbs_down"], first["rating"]) == (4, 0, 2)  # + SINCE
@@ -156,7 +159,7 @@ def test_trend_per_day_and_rating_distribution(use):
 
 
 def test_worst_rated_first_with_the_rated_run_and_text_only_with_consent(use):
-    worst = feedback.tenant_worst_rated(A, SINCE, UNTIL)
+    worst = feedback.worst_rated(A, PERIOD)
     assert worst["ticket_id"].tolist() == ["102", "101", "100"]  # 103 has no rating value
     first = worst.iloc[0]
     assert (first["average_rating"], first["ratings"], first["thumbs_down"]) == (2.0, 1, 1)
@@ -171,11 +174,11 @@ def test_worst_rated_first_with_the_rated_run_and_text_only_with_consent(use):
     assert worst.iloc[1]["signals"] == ["no run recorded for the ticket"]
     assert worst["comments"].isna().all()
     assert worst["description"].isna().all() and worst["resolution"].isna().all()
-    revealed = feedback.tenant_worst_rated(A, SINCE, UNTIL, consented=True)
+    revealed = feedback.worst_rated(A, PERIOD, consented=True)
     assert revealed.iloc[0]["comments"] == "VPN dropped again | Wrong VPN advice"
     assert revealed.iloc[0]["description"] == "VPN drops every hour for the sales team"
     assert revealed.iloc[0]["resolution"] == "Resolved with the user."
-    fleet = feedback.fleet_worst_rated(SINCE, UNTIL)
+    fleet = feedback.worst_rated(None, PERIOD)
     assert fleet.iloc[0]["tenant_id"] == B and fleet.iloc[0]["average_rating"] == 1.0
     assert fleet["comments"].isna().all() and fleet["description"].isna().all()
 
@@ -240,7 +243,7 @@ def test_themes_from_run_signals_with_counts_lift_and_examples(make_platform_db)
         add_tenant(conn, other)
         plant_signals(conn, tenant, other)
     db.use()
-    found = themes.tenant_themes(tenant, SINCE, UNTIL)
+    found = themes.themes(tenant, PERIOD)
     assert (found.negative_total, found.positive_total) == (10, 20)  # the 3-star is neutral
     negative = found.negative.set_index("signal")
     assert negative.index.tolist() == [  # most entries first, ties by lift, then key
@@ -269,7 +272,7 @@ def test_themes_from_run_signals_with_counts_lift_and_examples(make_platform_db)
     assert positive.loc["time:fast", "lift"] == pytest.approx((21 / 21) / (2 / 11))
     # Without consent no word is a signal; with it, descriptions and comments are.
     assert not any(s.startswith("word:") for s in found.negative["signal"])
-    consented = themes.tenant_themes(tenant, SINCE, UNTIL, consented=True)
+    consented = themes.themes(tenant, PERIOD, consented=True)
     words = consented.negative.set_index("signal")
     # Ties in key order, and words take at most half of the 8 rows.
     assert [s for s in words.index if s.startswith("word:")] == [
@@ -283,11 +286,11 @@ def test_themes_from_run_signals_with_counts_lift_and_examples(make_platform_db)
     assert words.loc["word:generic", "found_in"] == "feedback comment"
     assert words.loc["word:generic", "comments"] == ["Generic advice: the drops were not fixed"]
     assert "word:the" not in words.index and "word:with" not in words.index
-    fleet = themes.fleet_themes(SINCE, UNTIL)
+    fleet = themes.themes(None, PERIOD)
     assert fleet.negative_total == 15
     assert fleet.negative.set_index("signal").loc["empty:similar_tickets", "feedback"] == 13
     assert not any(s.startswith("word:") for s in fleet.negative["signal"])
-    worst = feedback.tenant_worst_rated(tenant, SINCE, UNTIL)
+    worst = feedback.worst_rated(tenant, PERIOD)
     f0 = worst.set_index("ticket_id").loc["f0"]
     assert (f0["run_status"], f0["cause"]) == (
         "failed",
@@ -362,7 +365,7 @@ def test_feedback_page_fleet_only_for_admins(use):
     at = run(support, tenant=A, range="30d")
     assert not at.exception and not at.error
     assert at.title[0].value == f"Feedback · Tenant {A}"
-    consent = at.checkbox(key=f"feedback_consent_{A}_None")
+    consent = at.checkbox(key=f"feedback_comments_consent_{A}_None")
     assert consent.disabled  # no support case in the purpose: no comments
     at = run(User("lead@example.com", "lead", ADMIN), range="30d")
     assert at.title[0].value == "Feedback · fleet"

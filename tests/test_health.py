@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services import health
+from services.timerange import TimeRange
 from tests.planting import add_feedback, add_history, add_run, add_runs, add_tenant
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=24)
+PERIOD = TimeRange(SINCE, NOW, "last 24 hours")
 
 
 def base_row(**overrides):
@@ -159,7 +161,7 @@ def test_stall_counts_only_webhooks_that_should_have_finished(use_db, tenant_id)
         for seconds in (30, 60, 90, 300, 600, 1200):  # three are younger than the time limit
             add_run(conn, tenant_id, f"p{seconds}", "pending", NOW - timedelta(seconds=seconds))
         add_run(conn, tenant_id, "f", "failed", NOW - timedelta(hours=2), 5, "boom")
-    row = health.tenant_metrics(tenant_id, SINCE, NOW).iloc[0]
+    row = health.metrics(tenant_id, PERIOD).iloc[0]
     assert row.since_last_completed == 4  # 3 old pending + 1 failed after the last completion
     assert "stalled" in {r.rule for r in health.assess(row.to_dict()).reasons}
 
@@ -235,7 +237,7 @@ def planted(use_db, tenant_id):
 
 def test_tenant_metrics_match_hand_computed_values(planted):
     tenant, _ = planted
-    frame = health.tenant_metrics(tenant, SINCE, NOW)
+    frame = health.metrics(tenant, PERIOD)
     assert len(frame) == 1  # RLS: the other tenant's config row is invisible too
     row = frame.iloc[0]
     assert (row.attempts, row.completed, row.failed, row.pending, row.stuck) == (50, 40, 8, 2, 1)
@@ -257,19 +259,19 @@ def test_tenant_metrics_match_hand_computed_values(planted):
 
 def test_fleet_and_tenant_views_agree(planted):
     tenant, other = planted
-    fleet = health.fleet_metrics(SINCE, NOW).set_index("tenant_id")
+    fleet = health.metrics(None, PERIOD).set_index("tenant_id")
     assert fleet.loc[other, "failed"] == 500
-    mine = health.tenant_metrics(tenant, SINCE, NOW).iloc[0]
+    mine = health.metrics(tenant, PERIOD).iloc[0]
     for column in ("attempts", "completed", "failed", "p95_s", "avg_rating"):
         assert fleet.loc[tenant, column] == pytest.approx(mine[column])
 
 
 def test_trend_and_failure_breakdown(planted):
     tenant, _ = planted
-    trend = health.tenant_trend(tenant, SINCE, NOW)
+    trend = health.trend(tenant, PERIOD)
     assert trend["attempts"].sum() == 50
     assert trend["failed"].sum() == 8
-    failures = health.tenant_failures(tenant, SINCE, NOW)
+    failures = health.failures(tenant, PERIOD)
     assert dict(zip(failures["mode"], failures["attempts"], strict=True)) == {
         "sdp_auth": 5,
         "llm_error": 3,
@@ -278,7 +280,7 @@ def test_trend_and_failure_breakdown(planted):
 
 
 def test_unknown_tenant_has_no_metrics(use_db):
-    assert health.tenant_metrics("no-such-tenant", SINCE, NOW).empty
+    assert health.metrics("no-such-tenant", PERIOD).empty
 
 
 def test_failure_cause_ignores_similar_tickets_text(use_db, tenant_id):
@@ -310,7 +312,7 @@ def test_failure_cause_ignores_similar_tickets_text(use_db, tenant_id):
             "TimeoutError: OpenAI request timed out after 30s",
             {"similar_tickets": [{"subject": "401 Unauthorized"}]},
         )
-    row = health.tenant_metrics(tenant_id, SINCE, NOW).iloc[0]
+    row = health.metrics(tenant_id, PERIOD).iloc[0]
     assert row.failures_by_cause == {"context_timeout": 2, "llm_error": 1}
 
 

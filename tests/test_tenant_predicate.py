@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services import feedback, health, investigation, tenant_profile, themes, weekly_review
+from services.timerange import TimeRange
 from tests.conftest import PlatformDb
 from tests.planting import add_feedback, add_history, add_runs, add_tenant, add_ticket
 
 MINE, OTHER = "pred-mine", "pred-other"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 SINCE = NOW - timedelta(days=2)
+PERIOD = TimeRange(SINCE, NOW, "last 2 days")
 TABLES = ("tenant_configs", "enhancement_history", "enhancement_feedback", "ticket_history")
 
 
@@ -50,19 +52,19 @@ def test_rls_is_really_off(without_rls):
 
 
 def test_health_reads_name_their_tenant(without_rls):
-    row = health.tenant_metrics(MINE, SINCE, NOW).iloc[0]
+    row = health.metrics(MINE, PERIOD).iloc[0]
     assert (row["tenant_id"], row["attempts"], row["failed"]) == (MINE, 10, 0)
-    assert health.tenant_trend(MINE, SINCE, NOW)["failed"].sum() == 0
-    assert health.tenant_failures(MINE, SINCE, NOW).empty
+    assert health.trend(MINE, PERIOD)["failed"].sum() == 0
+    assert health.failures(MINE, PERIOD).empty
 
 
 def test_feedback_and_themes_name_their_tenant(without_rls):
-    summary = feedback.tenant_summary(MINE, SINCE, NOW)
+    summary = feedback.summary(MINE, PERIOD)
     assert summary.total.total_feedback == 1
     assert summary.total.feedback_counts["thumbs_down"] == 0
-    worst = feedback.tenant_worst_rated(MINE, SINCE, NOW, consented=True)
+    worst = feedback.worst_rated(MINE, PERIOD, consented=True)
     assert OTHER not in worst.to_string()
-    found = themes.tenant_themes(MINE, SINCE, NOW, consented=True)
+    found = themes.themes(MINE, PERIOD, consented=True)
     assert found.negative_total == 0 and found.positive_total == 1
 
 
@@ -79,6 +81,6 @@ def test_investigation_and_profile_name_their_tenant(without_rls):
 
 def test_weekly_review_names_its_tenant(without_rls):
     week = weekly_review.Week.of(NOW).label
-    review = weekly_review.tenant_review(MINE, week, NOW)
+    review = weekly_review.review(MINE, week, NOW)
     assert [t.tenant_id for t in review.tenants] == [MINE]
     assert review.daily["attempts"].sum() == 10

@@ -303,7 +303,7 @@ def values(scope: weekly_review.ScopeReview) -> dict[str, tuple]:
 
 
 def test_tenant_review_matches_hand_computed_values(use):
-    review = weekly_review.tenant_review(A, "2025-W11", AFTER)
+    review = weekly_review.review(A, "2025-W11", AFTER)
     assert review.fleet is None and review.days == 7.0 and not review.in_progress
     (scope,) = review.tenants
     assert (scope.received, scope.feedback) == (400, 15)
@@ -330,7 +330,7 @@ def test_tenant_review_matches_hand_computed_values(use):
 
 
 def test_tenant_review_never_counts_another_tenants_rows(use):
-    review = weekly_review.tenant_review(B, "2025-W11", AFTER)
+    review = weekly_review.review(B, "2025-W11", AFTER)
     assert [s.tenant_id for s in review.tenants] == [B]
     (scope,) = review.tenants
     got = values(scope)
@@ -344,7 +344,7 @@ def test_tenant_review_never_counts_another_tenants_rows(use):
 
 
 def test_fleet_review_adds_up_and_leaves_out_inactive_and_later_tenants(use):
-    review = weekly_review.fleet_review("2025-W11", AFTER)
+    review = weekly_review.review(None, "2025-W11", AFTER)
     assert [s.tenant_id for s in review.tenants] == [B, A, QUIET]  # worst first, then by name
     fleet = review.fleet
     # A: 400 runs, B: 200; GONE and LATE are not reviewed but their runs are the fleet's
@@ -362,7 +362,7 @@ def test_fleet_review_adds_up_and_leaves_out_inactive_and_later_tenants(use):
 
 
 def test_a_week_with_no_traffic(use):
-    review = weekly_review.tenant_review(QUIET, "2025-W11", AFTER)
+    review = weekly_review.review(QUIET, "2025-W11", AFTER)
     (scope,) = review.tenants
     assert (scope.received, scope.feedback) == (0, 0)
     got = values(scope)
@@ -375,23 +375,23 @@ def test_a_week_with_no_traffic(use):
         "4.3 / day → 0.0 / day (n = 0 this week)",
     ]
     assert review.daily.empty and review.themes.empty
-    nothing = weekly_review.tenant_review(QUIET, "2025-W05", AFTER)  # no traffic either week
+    nothing = weekly_review.review(QUIET, "2025-W05", AFTER)  # no traffic either week
     assert values(nothing.tenants[0])["throughput"] == (0.0, FAIL, "→")
 
 
 def test_a_week_in_progress_and_a_future_week(use):
-    review = weekly_review.tenant_review(A, "2025-W11", START + timedelta(days=3, hours=12))
+    review = weekly_review.review(A, "2025-W11", START + timedelta(days=3, hours=12))
     assert review.in_progress and review.days == 3.5
     # Read up to now: completed runs every 25 min for 3.5 days (202), the 20 failed ones.
     assert review.tenants[0].received == 222
     assert values(review.tenants[0])["throughput"][0] == pytest.approx(222 / 3.5)
     with pytest.raises(InvalidInput):
-        weekly_review.tenant_review(A, "2025-W12", AFTER - timedelta(days=2))
+        weekly_review.review(A, "2025-W12", AFTER - timedelta(days=2))
     assert weekly_review.as_of("2025-W11", datetime(2030, 1, 1, tzinfo=UTC)) == WEEK.end
 
 
 def test_exports_markdown_csv_and_html(use):
-    review = weekly_review.fleet_review("2025-W11", AFTER)
+    review = weekly_review.review(None, "2025-W11", AFTER)
     markdown = report.markdown(review)
     assert markdown.startswith("# Weekly metrics review 2025-W11")
     assert "| **Fleet** | critical |" in markdown
@@ -417,7 +417,7 @@ def test_exports_markdown_csv_and_html(use):
 def test_what_to_look_at_comes_from_the_runs_signals(use):
     """Fleet W11: 8 negative entries (A: 2 thumbs down and a 2-star; B: a 1-star and 4 thumbs
     down on failed runs), 12 positive (all A's). B has no ticket_history, A 120 tickets."""
-    found = weekly_review.fleet_review("2025-W11", AFTER).themes
+    found = weekly_review.review(None, "2025-W11", AFTER).themes
     assert (found.negative_total, found.positive_total) == (8, 12)
     negative = found.negative.set_index("signal")
     assert negative.loc["history:low", "label"] == "tenant history under 50 tickets"
@@ -426,7 +426,7 @@ def test_what_to_look_at_comes_from_the_runs_signals(use):
     assert negative.loc["failed:unknown", "label"] == "failed: Unknown failure"
     assert negative.loc["failed:unknown", "feedback"] == 4
     assert found.positive.set_index("signal").loc["history:deep", "feedback"] == 12
-    markdown = report.markdown(weekly_review.fleet_review("2025-W11", AFTER))
+    markdown = report.markdown(weekly_review.review(None, "2025-W11", AFTER))
     assert "## What to look at: signals of the week's feedback" in markdown
     assert "**tenant history under 50 tickets**: 5 entries" in markdown
 
@@ -434,8 +434,8 @@ def test_what_to_look_at_comes_from_the_runs_signals(use):
 @pytest.mark.parametrize(
     "review",
     [
-        lambda: weekly_review.tenant_review(LATE, "2025-W11", AFTER),  # onboarded after W11
-        lambda: weekly_review.fleet_review("2024-W50", AFTER),  # before any tenant existed
+        lambda: weekly_review.review(LATE, "2025-W11", AFTER),  # onboarded after W11
+        lambda: weekly_review.review(None, "2024-W50", AFTER),  # before any tenant existed
     ],
     ids=["tenant-not-yet-onboarded", "fleet-without-tenants"],
 )

@@ -16,6 +16,7 @@ from demo import fleet
 from services import health, investigation
 from services.db import tenant_scope
 from services.failures import classify, sql_case
+from services.timerange import TimeRange
 from tests.planting import add_run, add_tenant
 from tests.queue_history import serve_openmetrics, start_demo_prometheus
 from tests.test_health import base_row
@@ -120,14 +121,14 @@ def test_tickets_and_attempts_and_both_success_rates(use_db, tenant_id):
     with use_db.superuser() as conn:
         add_tenant(conn, tenant_id)
         plant_retried_ticket(conn, tenant_id, NOW - timedelta(hours=2))
-    row = health.tenant_metrics(tenant_id, NOW - timedelta(hours=24), NOW).iloc[0]
+    row = health.metrics(tenant_id, TimeRange(NOW - timedelta(hours=24), NOW, "last 24 h")).iloc[0]
     assert (row.attempts, row.tickets) == (6, 3)
     assert (row.completed, row.failed, row.pending) == (1, 4, 1)
     assert row.success_rate == pytest.approx(1 / 5)  # by attempt
     assert (row.tickets_enhanced, row.tickets_failed) == (1, 1)  # P is still open
     assert row.ticket_success_rate == pytest.approx(1 / 2)  # by ticket
     assert row.failures_by_cause == {"sdp_update_failed": 3, "platform_bug": 1}
-    trend = health.tenant_trend(tenant_id, NOW - timedelta(hours=24), NOW)
+    trend = health.trend(tenant_id, TimeRange(NOW - timedelta(hours=24), NOW, "last 24 h"))
     assert trend["attempts"].sum() == 6
     # distinct tickets per hour: R, F and P (R's 4 attempts may straddle an hour boundary)
     assert 3 <= trend["tickets"].sum() <= 4
@@ -233,7 +234,7 @@ def prometheus():
 @pytest.fixture
 def traffic(prometheus, monkeypatch):
     monkeypatch.setenv("PROMETHEUS_URL", prometheus.url)
-    return health.read_traffic(END)
+    return health.read_traffic(None, END)
 
 
 def row(**overrides):
@@ -284,14 +285,16 @@ def test_queued_webhooks_without_attempts_are_flagged(traffic, use_db, tenant_id
     with use_db.superuser() as conn:
         add_tenant(conn, tenant_id)
         add_run(conn, tenant_id, "old", "completed", NOW - timedelta(hours=3), 20)
-    metrics = health.tenant_metrics(tenant_id, NOW - timedelta(hours=1), NOW).iloc[0]
+    metrics = health.metrics(tenant_id, TimeRange(NOW - timedelta(hours=1), NOW, "last 1 h")).iloc[
+        0
+    ]
     assert metrics.attempts == 0
     assert metrics.newest_attempt == pd.Timestamp(NOW - timedelta(hours=3))
 
 
 def test_without_prometheus_the_rules_are_not_judged(monkeypatch):
     monkeypatch.delenv("PROMETHEUS_URL", raising=False)
-    traffic = health.read_traffic(END)
+    traffic = health.read_traffic(None, END)
     assert traffic.unavailable == (
         "webhook traffic could not be judged: Prometheus is not available: "
         "PROMETHEUS_URL is not set"
@@ -300,7 +303,7 @@ def test_without_prometheus_the_rules_are_not_judged(monkeypatch):
 
 
 def test_a_prometheus_without_webhook_counts_is_not_judged(traffic, monkeypatch):
-    other_tenant = health.read_traffic(END, "t-no-such-tenant")
+    other_tenant = health.read_traffic("t-no-such-tenant", END)
     assert other_tenant.unavailable == (
         "Prometheus holds no webhook counts (enhancement_requests_total)"
     )
@@ -330,7 +333,7 @@ def test_the_demo_history_plants_each_stopped_case(monkeypatch):
     running = start_demo_prometheus(now, days=23)  # 3 past weeks of the same hours
     try:
         monkeypatch.setenv("PROMETHEUS_URL", running.url)
-        traffic = health.read_traffic(now)
+        traffic = health.read_traffic(None, now)
     finally:
         running.close()
     assert traffic.unavailable is None

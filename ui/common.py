@@ -1,4 +1,4 @@
-"""Shared page plumbing: the sidebar context, caching, error display and access recording."""
+"""Shared page plumbing: the sidebar context, error display and access recording."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -19,19 +19,14 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from services import access_log
 from services.db import TENANT_ID_PATTERN
 from services.errors import DashboardError
-from services.tenants import Tenant, list_tenants
+from services.investigation import case_reference
+from services.tenants import Tenant
+from services.timerange import DEFAULT_RANGE, RANGES, TimeRange
+from ui import reads
 from ui.identity import User, current_user, sign_out
 
 log = logging.getLogger("dashboard")
 F = TypeVar("F", bound=Callable[..., Any])
-
-RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-DEFAULT_RANGE = "24h"
-
-
-def cached(ttl: int = 60) -> Callable[[F], F]:
-    """st.cache_data with a ttl. Tenant functions take tenant_id as an argument: it is the key."""
-    return st.cache_data(ttl=ttl, show_spinner=False)  # type: ignore[return-value]
 
 
 @contextmanager
@@ -73,25 +68,20 @@ class ViewContext:
     user: User
     tenant_id: str | None
     range_key: str
-    since: datetime
-    now: datetime
+    range: TimeRange  # the sidebar's range, ending now
     purpose: str
 
     @property
-    def range_label(self) -> str:
-        return {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}[self.range_key]
-
-
-@cached(ttl=300)
-def _tenants() -> list[Tenant]:
-    return list_tenants()
+    def now(self) -> datetime:
+        """The moment the page reads as now (the end of the sidebar's range)."""
+        return self.range.until
 
 
 def tenants() -> list[Tenant]:
     """The tenant directory. While it cannot be read, the last list this session saw, so the
     chosen tenant survives an outage and its data comes back with the database."""
     with guard("the tenant list"):
-        known = _tenants()
+        known = reads.tenant_directory()
         st.session_state["_known_tenants"] = known
         return known
     return st.session_state.get("_known_tenants", [])
@@ -100,7 +90,7 @@ def tenants() -> list[Tenant]:
 def presentable(tenant_id: str | None) -> bool:
     """Whether a screenshare of this tenant may start; says why not in client-safe words."""
     with guard("service health", public=True):  # a shared screen shows no internals
-        if tenant_id in {t.tenant_id for t in _tenants()}:
+        if tenant_id in {t.tenant_id for t in reads.tenant_directory()}:
             return True
         st.error("Pick a tenant before presenting: ?view=client&tenant=<tenant id>.")
     return False
@@ -189,9 +179,8 @@ def context(
 ) -> ViewContext:
     # Round to the minute so cached results are shared between reruns within that minute.
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    return ViewContext(
-        user, tenant_id, range_key, now - RANGES[range_key], now, purpose or "routine monitoring"
-    )
+    period = TimeRange.last(range_key, now)
+    return ViewContext(user, tenant_id, range_key, period, purpose or "routine monitoring")
 
 
 class AccessNotRecorded(DashboardError):
@@ -271,3 +260,44 @@ def investigation_link(tenant_id: str, ticket_id: str) -> str:
     """Relative link to one ticket in the investigation view (views/investigation.py), so it
     also works when the app is served under a base path."""
     return f"investigation?{urlencode({'tenant': tenant_id, 'ticket': ticket_id})}"
+
+
+def custom_days(ctx: ViewContext, key: str) -> TimeRange:
+    """The sidebar's range, or whole UTC days picked here (both kept in the URL)."""
+    if not st.toggle(
+        "Custom dates",
+        key=f"{key}_custom_dates",
+        bind="query-params",
+        help="Any range of whole days (UTC) instead of the sidebar's range.",
+    ):
+        return ctx.range
+    default = (ctx.range.since.date(), ctx.now.date())
+    picked = st.date_input(
+        "Dates (UTC)",
+        value=default,
+        max_value=ctx.now.date(),
+        key=f"{key}_dates",
+        bind="query-params",
+    )
+    first, last = (picked[0], picked[-1]) if picked else default
+    return TimeRange.days(first, last, ctx.now)
+
+
+def client_consent(
+    ctx: ViewContext, tenant_id: str, what: str, kind: str, params: dict[str, Any]
+) -> bool:
+    """Sensitive content only with the client's consent for the support case named in the
+    purpose; the reveal is recorded as a sensitive access before it is shown."""
+    case = case_reference(ctx.purpose)
+    label = f"The client consented to showing {what}" + (f" for **{case}**" if case else "")
+    consent = st.checkbox(
+        label,
+        key=f"{kind}_consent_{tenant_id}_{case}",
+        disabled=case is None,
+        help=None
+        if case
+        else "Name the support case (e.g. SUP-567) in the sidebar's 'Purpose of access' first.",
+    )
+    if consent:
+        record_view(ctx, kind, tenant_id, params, sensitive=True)
+    return consent

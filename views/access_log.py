@@ -1,11 +1,12 @@
 """Data access log (admins): who looked at which tenant's data, when, why, and what came back."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
 from services import access_log
 from services.config import rules
+from services.timerange import TimeRange
 from ui.common import ViewContext, guard, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
@@ -67,8 +68,7 @@ if not isinstance(period, tuple) or len(period) != 2:
     st.stop()
 
 filters = access_log.Filters(
-    since=datetime.combine(period[0], time.min, UTC),
-    until=datetime.combine(period[1] + timedelta(days=1), time.min, UTC),
+    period=TimeRange.days(period[0], period[1], datetime.now(UTC)),
     tenant_id=None if tenant == ANY else tenant,
     actor=actor,
     query_kind=None if kind == ANY else kind,

@@ -1,22 +1,18 @@
 """Screenshare mode: one client's service health, in plain words, with nothing internal and
 nothing of any other client. The tenant comes from app.py (a client user's own tenant)."""
 
-import pandas as pd
 import streamlit as st
 
-from services import charts, events, health, queues, stats
+from services import charts, formatting, health, queues, stats
 from services.config import rules
-from ui.common import RANGES as ALL_RANGES
-from ui.common import ViewContext, cached, guard, md, record_view
+from services.timerange import TimeRange
+from ui import reads
+from ui.common import ViewContext, guard, md, record_view
 from ui.identity import CLIENT, sign_out
 
 ctx: ViewContext = st.session_state["view_context"]
 tenant_id: str = st.session_state["screenshare_tenant"]
 health_rules = rules("health")
-
-tenant_metrics = cached(ttl=60)(health.tenant_metrics)
-tenant_trend = cached(ttl=60)(health.tenant_trend)
-chart_events = cached(ttl=60)(events.for_tenant)
 
 RANGES = {"Last 7 days": "7d", "Last 30 days": "30d"}
 HEADLINE = {
@@ -44,12 +40,6 @@ st.html("""<style>
 </style>""")
 
 
-def minutes(seconds: float | None) -> str:
-    if seconds is None or pd.isna(seconds):
-        return "–"
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
 def show() -> None:
     title, period = st.columns([4, 1], vertical_alignment="bottom")
     choice = (
@@ -58,9 +48,8 @@ def show() -> None:
         )
         or "Last 7 days"
     )
-    now = ctx.now
-    since = now - ALL_RANGES[RANGES[choice]]
-    metrics = tenant_metrics(tenant_id, since, now)
+    period = TimeRange.last(RANGES[choice], ctx.now)
+    metrics = reads.metrics(tenant_id, period)
     if metrics.empty:
         st.info("No service data is available for this account yet.")
         return
@@ -92,13 +81,13 @@ def show() -> None:
     rate = row["ticket_success_rate"]
     top[1].metric(
         "Tickets enhanced successfully",
-        "–" if pd.isna(rate) else f"{rate:.1%}",
+        formatting.percent(rate),
         border=True,
         help="Tickets with a completed enhancement, of those finished (retries included)",
     )
-    top[2].metric("Typical processing time", minutes(row["p50_s"]), border=True)
+    top[2].metric("Typical processing time", formatting.duration(row["p50_s"]), border=True)
     bottom = st.columns(3)
-    bottom[0].metric("95% processed within", minutes(row["p95_s"]), border=True)
+    bottom[0].metric("95% processed within", formatting.duration(row["p95_s"]), border=True)
     found = health.ratios(row)
     rating, votes = found["rating"], found["positive"]
     bottom[1].metric(
@@ -118,14 +107,14 @@ def show() -> None:
         "Waiting right now",
         "–" if snapshot is None else f"{waiting}",
         border=True,
-        delta=None if longest is None else f"longest {minutes(longest)}",
+        delta=None if longest is None else f"longest {formatting.duration(longest)}",
         delta_color="off",
         delta_arrow="off",
     )
 
-    trend = tenant_trend(tenant_id, since, now)
+    trend = reads.trend(tenant_id, period)
     # this tenant's own events only: no platform operations, no internal names
-    marks = chart_events(tenant_id, since, now, trend)
+    marks = reads.chart_events(tenant_id, period, trend)
     left, right = st.columns(2)
     left.plotly_chart(
         charts.with_events(
@@ -152,7 +141,7 @@ def show() -> None:
         width="stretch",
         config={"displayModeBar": False, "staticPlot": True},
     )
-    st.caption(f"Figures for {choice.lower()}, updated {now:%Y-%m-%d %H:%M} UTC.")
+    st.caption(f"Figures for {choice.lower()}, updated {period.until:%Y-%m-%d %H:%M} UTC.")
 
 
 def plural(n: int, word: str) -> str:

@@ -5,60 +5,26 @@ one tenant, after the engineer confirms the client's consent for the support cas
 purpose.
 """
 
-from datetime import UTC, datetime, time, timedelta
-
 import pandas as pd
 import streamlit as st
 
-from services import charts, events, feedback, themes
+from services import charts, feedback, formatting, themes
 from services.config import rules
-from services.investigation import case_reference
-from ui.common import ViewContext, cached, guard, investigation_link, record_view, tenants
+from services.timerange import TimeRange
+from ui import reads
+from ui.common import (
+    ViewContext,
+    client_consent,
+    custom_days,
+    guard,
+    investigation_link,
+    record_view,
+    tenants,
+)
 
 ctx: ViewContext = st.session_state["view_context"]
 health_rules, feedback_rules = rules("health"), rules("feedback")
 PLOTLY = {"displayModeBar": False}
-
-tenant_summary = cached(ttl=60)(feedback.tenant_summary)
-fleet_summary = cached(ttl=60)(feedback.fleet_summary)
-tenant_trend = cached(ttl=60)(feedback.tenant_trend)
-fleet_trend = cached(ttl=60)(feedback.fleet_trend)
-tenant_worst = cached(ttl=60)(feedback.tenant_worst_rated)
-fleet_worst = cached(ttl=60)(feedback.fleet_worst_rated)
-tenant_themes = cached(ttl=60)(themes.tenant_themes)
-fleet_themes = cached(ttl=60)(themes.fleet_themes)
-tenant_events = cached(ttl=60)(events.for_tenant)
-fleet_events = cached(ttl=60)(events.platform_events)  # the fleet view is admin-only
-
-
-def time_range() -> tuple[datetime, datetime, str]:
-    """The sidebar's range, or whole UTC days picked here."""
-    if not st.toggle(
-        "Custom dates",
-        key="feedback_custom_dates",
-        bind="query-params",
-        help="Any range of whole days (UTC) instead of the sidebar's range.",
-    ):
-        return ctx.since, ctx.now, ctx.range_label
-    picked = st.date_input(
-        "Dates (UTC)",
-        value=(ctx.since.date(), ctx.now.date()),
-        max_value=ctx.now.date(),
-        key="feedback_dates",
-        bind="query-params",
-    )
-    first, last = (picked[0], picked[-1]) if picked else (ctx.since.date(), ctx.now.date())
-    since = datetime.combine(first, time.min, tzinfo=UTC)
-    until = min(
-        datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
-        - timedelta(microseconds=1),
-        ctx.now,
-    )
-    return since, until, f"{first:%d %b %Y} – {last:%d %b %Y} (UTC)"
-
-
-def rating_text(value: float | None) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.2f} / 5"
 
 
 def show_tiles(stats: feedback.FeedbackStats) -> None:
@@ -67,7 +33,7 @@ def show_tiles(stats: feedback.FeedbackStats) -> None:
     tiles = st.columns(5)
     tiles[0].metric(
         "Average rating",
-        rating_text(stats.average_rating),
+        formatting.rating(stats.average_rating),
         border=True,
         help=f"AVG(rating_value) over {counts['rating']} rating entries. "
         f"Target > {health_rules['rating_target']}, red flag < "
@@ -111,64 +77,12 @@ def show_charts(
     )
 
 
-def percent_text(value: float, votes: int) -> str:
-    return f"{value:.2f}%" if votes else "– (no votes)"
-
-
-def comment_consent(tenant_id: str, params: dict) -> bool:
-    """The investigation view's rule: ticket text and feedback comments only with the client's
-    consent for a named support case, and the reveal is recorded as a sensitive access."""
-    case = case_reference(ctx.purpose)
-    label = (
-        f"The client consented to showing feedback comments and ticket text for **{case}**"
-        if case
-        else "The client consented to showing feedback comments and ticket text"
-    )
-    consent = st.checkbox(
-        label,
-        key=f"feedback_consent_{tenant_id}_{case}",
-        disabled=case is None,
-        help=None
-        if case
-        else "Name the support case (e.g. SUP-567) in the sidebar's 'Purpose of access' first.",
-    )
-    if not consent:
-        st.caption(
-            "Feedback comments and ticket descriptions and resolutions stay hidden without "
-            "consent; the worst-rated list and the themes below use only the runs' signals."
-        )
-        return False
-    record_view(ctx, "feedback_comments", tenant_id, params, sensitive=True)
-    return True
-
-
 def show_worst(worst: pd.DataFrame, fleet: bool, consented: bool) -> None:
     st.subheader("Worst-rated enhancements")
     if worst.empty:
         st.info("No rated enhancements in this range.")
         return
-    table = pd.DataFrame(
-        {
-            "Tenant": worst["tenant_name"],
-            "Ticket": worst["ticket_id"],
-            "Avg rating": worst["average_rating"],
-            "Lowest": worst["lowest_rating"],
-            "Ratings": worst["ratings"],
-            "👎": worst["thumbs_down"],
-            "👍": worst["thumbs_up"],
-            "Last feedback": worst["last_feedback"],
-            "Run": [
-                "not found" if pd.isna(status) else f"{status}: {cause}" if cause else status
-                for status, cause in zip(worst["run_status"], worst["cause"], strict=True)
-            ],
-            "Processing": worst["processing_s"],
-            "Signals": ["; ".join(signals) for signals in worst["signals"]],
-        }
-    )
-    if consented:
-        table["Description"] = worst["description"]
-        table["Resolution"] = worst["resolution"]
-        table["Comments"] = worst["comments"]
+    table = feedback.worst_table(worst, consented)
     table["Investigate"] = [
         investigation_link(t, k)
         for t, k in zip(worst["tenant_id"], worst["ticket_id"], strict=True)
@@ -228,22 +142,7 @@ def theme_table(frame: pd.DataFrame, side: str, fleet: bool, consented: bool) ->
             f"{feedback_rules['theme_min_lift']}×)."
         )
         return
-    table = pd.DataFrame(
-        {
-            "Signal": frame["label"],
-            "Entries": frame["feedback"],
-            f"% of {side}": frame["share"] * 100,
-            f"% of {other}": frame["other_share"] * 100,
-            "Lift": frame["lift"],
-            "From": frame["found_in"],
-            "Example tickets": [
-                ", ".join(f"{t} #{k}" if fleet else f"#{k}" for t, k in pairs)
-                for pairs in frame["examples"]
-            ],
-        }
-    )
-    if consented:
-        table["Example comments"] = [" | ".join(c) for c in frame["comments"]]
+    table = themes.theme_table(frame, side, fleet, consented)
     st.dataframe(
         table,
         hide_index=True,
@@ -265,20 +164,7 @@ def theme_table(frame: pd.DataFrame, side: str, fleet: bool, consented: bool) ->
 
 def show_themes(found: themes.Themes, fleet: bool, consented: bool) -> None:
     st.subheader("Themes: negative versus positive feedback")
-    text = (
-        " and, with the client's consent, the words of ticket descriptions and comments"
-        if consented
-        else ""
-    )
-    st.caption(
-        "Signals of the rated runs (failure cause, context sources that came back empty, "
-        "context errors, processing time, hour of day, the tenant's ticket_history depth)"
-        f"{text}, over {found.negative_total:,} negative (👎 or ≤ "
-        f"{feedback_rules['negative_rating_max']} ★) and {found.positive_total:,} positive "
-        f"(👍 or ≥ {feedback_rules['positive_rating_min']} ★) entries. Lift 3× = three times "
-        "as common on that side as on the other. Counts are shown so that small themes look "
-        "small."
-    )
+    st.caption(themes.method_text(found, consented))
     st.markdown("**:red[Negative] themes**")
     theme_table(found.negative, themes.NEGATIVE, fleet, consented)
     st.markdown("**:green[Positive] themes**")
@@ -288,67 +174,29 @@ def show_themes(found: themes.Themes, fleet: bool, consented: bool) -> None:
             charts.theme_shares(found.negative, themes.NEGATIVE), width="stretch", config=PLOTLY
         )
     # Example tickets open in the investigation view.
-    examples = list(dict.fromkeys(pair for pairs in found.negative["examples"] for pair in pairs))
-    if examples:
+    if examples := themes.negative_examples(found):
         st.caption(
             "Open a negative-theme example: "
             + " · ".join(
                 f"[{(t + ' ') if fleet else ''}#{k}]({investigation_link(t, k)})"
-                for t, k in examples[:10]
+                for t, k in examples
             )
         )
 
 
-def show_fleet(since: datetime, until: datetime, label: str) -> None:
-    st.caption(
-        f"Every tenant · {label}. Pick a tenant in the sidebar (or a row below) for its "
-        "detail and, with the client's consent, its comments."
-    )
-    summary = fleet_summary(since, until)
-    record_view(
-        ctx,
-        "fleet_feedback",
-        "*",
-        {"since": since, "until": until},
-        row_count=summary.total.total_feedback,
-    )
-    show_tiles(summary.total)
-    show_charts(fleet_trend(since, until), summary.total, fleet_events(since, until))
+def show_tenants(summary: feedback.FeedbackSummary) -> None:
     st.subheader("By tenant")
     tenants = summary.by_tenant
     st.session_state["feedback_tenant_rows"] = tenants["tenant_id"].tolist()
     st.dataframe(
-        pd.DataFrame(
-            {
-                "Tenant": tenants["name"],
-                "Tenant id": tenants["tenant_id"],
-                "Avg rating": tenants["average_rating"],
-                "Positive": [
-                    percent_text(p, u + d)
-                    for p, u, d in zip(
-                        tenants["positive_percentage"],
-                        tenants["thumbs_up"],
-                        tenants["thumbs_down"],
-                        strict=True,
-                    )
-                ],
-                "👍": tenants["thumbs_up"],
-                "👎": tenants["thumbs_down"],
-                "Ratings": tenants["rating"],
-                "Total": tenants["total_feedback"],
-            }
-        ),
+        feedback.tenants_table(tenants),
         hide_index=True,
         width="stretch",
         key="feedback_tenants",
         on_select=pick_tenant,
         selection_mode="single-row",
-        column_config={
-            "Avg rating": st.column_config.NumberColumn(format="%.2f"),
-        },
+        column_config={"Avg rating": st.column_config.NumberColumn(format="%.2f")},
     )
-    show_worst(fleet_worst(since, until), fleet=True, consented=False)
-    show_themes(fleet_themes(since, until), fleet=True, consented=False)
 
 
 def pick_tenant() -> None:
@@ -357,18 +205,40 @@ def pick_tenant() -> None:
         st.session_state["tenant"] = st.session_state["feedback_tenant_rows"][rows[0]]
 
 
-def show_tenant(tenant_id: str, since: datetime, until: datetime, label: str) -> None:
-    summary = tenant_summary(tenant_id, since, until)
-    params = {"since": since, "until": until}
-    record_view(ctx, "tenant_feedback", tenant_id, params, row_count=summary.total.total_feedback)
-    st.caption(f"`{tenant_id}` · {label}")
+def show(tenant_id: str | None, period: TimeRange) -> None:
+    """One tenant (its scope), or every tenant (None: admins) with a row per tenant."""
+    fleet = tenant_id is None
+    summary = reads.feedback_summary(tenant_id, period)
+    params = {"since": period.since, "until": period.until}
+    kind = "fleet_feedback" if fleet else "tenant_feedback"
+    record_view(ctx, kind, tenant_id or "*", params, row_count=summary.total.total_feedback)
+    if fleet:
+        st.caption(
+            f"Every tenant · {period.label}. Pick a tenant in the sidebar (or a row below) for "
+            "its detail and, with the client's consent, its comments."
+        )
+        marks = reads.platform_events(period)
+    else:
+        st.caption(f"`{tenant_id}` · {period.label}")
+        marks = reads.chart_events(tenant_id, period, with_platform=ctx.user.is_admin)
     show_tiles(summary.total)
-    marks = tenant_events(tenant_id, since, until, with_platform=ctx.user.is_admin)
-    show_charts(tenant_trend(tenant_id, since, until), summary.total, marks)
-    with st.container(border=True):
-        consented = comment_consent(tenant_id, params)
-    show_worst(tenant_worst(tenant_id, since, until, consented), fleet=False, consented=consented)
-    show_themes(tenant_themes(tenant_id, since, until, consented), fleet=False, consented=consented)
+    show_charts(reads.feedback_trend(tenant_id, period), summary.total, marks)
+    if fleet:
+        show_tenants(summary)
+        consented = False
+    else:
+        with st.container(border=True):
+            consented = client_consent(
+                ctx, tenant_id, "feedback comments and ticket text", "feedback_comments", params
+            )
+            if not consented:
+                st.caption(
+                    "Feedback comments and ticket descriptions and resolutions stay hidden "
+                    "without consent; the worst-rated list and the themes below use only the "
+                    "runs' signals."
+                )
+    show_worst(reads.worst_rated(tenant_id, period, consented), fleet, consented)
+    show_themes(reads.feedback_themes(tenant_id, period, consented), fleet, consented)
 
 
 names = {t.tenant_id: t.name for t in tenants()}
@@ -376,10 +246,8 @@ st.title(
     f"Feedback · {names.get(ctx.tenant_id, ctx.tenant_id)}" if ctx.tenant_id else "Feedback · fleet"
 )
 with guard("feedback"):
-    if ctx.tenant_id:
-        show_tenant(ctx.tenant_id, *time_range())
-    elif ctx.user.is_admin:
-        show_fleet(*time_range())
+    if ctx.tenant_id or ctx.user.is_admin:
+        show(ctx.tenant_id, custom_days(ctx, "feedback"))
     else:
         st.info(
             "Choose a tenant in the sidebar. The fleet view is for admins.",

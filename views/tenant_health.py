@@ -1,45 +1,20 @@
 """Tenant health: the fleet at a glance, and one tenant's trends, failures and playbooks."""
 
-import pandas as pd
 import streamlit as st
 
-from services import charts, events, health, playbooks, queues
+from services import charts, formatting, health, playbooks, queues, rates
 from services.config import rules
-from ui.common import STATUS_BADGE, STATUS_ICON, ViewContext, cached, guard, md, record_view
+from ui import reads
+from ui.common import STATUS_BADGE, STATUS_ICON, ViewContext, guard, md, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
 health_rules = rules("health")
-
-fleet_metrics = cached(ttl=60)(health.fleet_metrics)
-tenant_metrics = cached(ttl=60)(health.tenant_metrics)
-tenant_trend = cached(ttl=60)(health.tenant_trend)
-tenant_failures = cached(ttl=60)(health.tenant_failures)
-read_traffic = cached(ttl=60)(health.read_traffic)
-chart_events = cached(ttl=60)(events.for_tenant)
 
 
 def queue_snapshot() -> queues.QueueSnapshot | None:
     with guard("the live queue"):
         return queues.snapshot()
     return None
-
-
-def fmt_seconds(value: float | None) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.0f} s"
-
-
-def fmt_when(value, now) -> str:
-    if value is None or pd.isna(value):
-        return "never"
-    minutes = (pd.Timestamp(now) - pd.Timestamp(value)).total_seconds() / 60
-    if minutes < 90:
-        return f"{minutes:.0f} min ago"
-    return f"{minutes / 60:.1f} h ago" if minutes < 48 * 60 else f"{minutes / 1440:.0f} d ago"
-
-
-def causes_text(failures: dict[str, int]) -> str:
-    ranked = sorted(failures.items(), key=lambda kv: -kv[1])
-    return ", ".join(f"{health.failure_label(k)} {n}" for k, n in ranked) or "–"
 
 
 def traffic_note(traffic: health.Traffic) -> None:
@@ -50,42 +25,6 @@ def traffic_note(traffic: health.Traffic) -> None:
         )
 
 
-def fleet_table(
-    frame: pd.DataFrame, snapshot: queues.QueueSnapshot | None, traffic: health.Traffic
-) -> pd.DataFrame:
-    shares = snapshot.tenant_counts() if snapshot else {}
-    rows = []
-    for row in frame.to_dict("records"):
-        verdict = health.verdict(row, snapshot, traffic)
-        found = health.ratios(row)
-        rows.append(
-            {
-                "Status": f"{STATUS_ICON[verdict.status]} {verdict.status}",
-                "Tenant": row["name"],
-                "Tenant id": row["tenant_id"],
-                "Why": verdict.summary,
-                "Tickets": row["tickets"],
-                "Attempts": row["attempts"],
-                "Success (tickets)": row["ticket_success_rate"],
-                "Success (attempts)": row["success_rate"],
-                "Success: interval, n": health.describe("success_rate", found["success_rate"]),
-                "p50": fmt_seconds(row["p50_s"]),
-                "p95": fmt_seconds(row["p95_s"]),
-                "Failures by cause": causes_text(row["failures_by_cause"]),
-                "Rating": health.describe("rating", found["rating"]),
-                "Positive": health.describe("positive", found["positive"]),
-                "Last enhancement": fmt_when(row["last_completed"], ctx.now),
-                "Queued": shares.get(row["tenant_id"], 0),
-                "History tickets": row["history_tickets"],
-                "_rank": health.SEVERITY_ORDER[verdict.status] if row["is_active"] else -1,
-            }
-        )
-    if not rows:
-        return pd.DataFrame(columns=["Status", "Tenant", "Tenant id", "Why"])
-    table = pd.DataFrame(rows)
-    return table.sort_values("_rank", ascending=False, kind="stable").drop(columns="_rank")
-
-
 def select_tenant_from_table() -> None:
     selection = st.session_state["fleet_table"].selection.rows
     if selection:
@@ -94,22 +33,23 @@ def select_tenant_from_table() -> None:
 
 def show_fleet() -> None:
     st.title("Tenant health")
-    st.caption(f"Every tenant over the {ctx.range_label}. Select a row for its detail.")
-    frame = fleet_metrics(ctx.since, ctx.now)
+    st.caption(f"Every tenant over the {ctx.range.label}. Select a row for its detail.")
+    frame = reads.metrics(None, ctx.range)
     snapshot = queue_snapshot()
-    traffic = read_traffic(ctx.now)
-    table = fleet_table(frame, snapshot, traffic)
+    traffic = reads.traffic(None, ctx.now)
+    table = health.fleet_table(frame, snapshot, traffic, ctx.now)
     record_view(ctx, "fleet_health", "*", {"range": ctx.range_key}, row_count=len(table))
 
-    counts = table["Status"].str.split(" ").str[1].value_counts()
-    finished = frame["completed"].sum() + frame["failed"].sum()
+    counts = table["Status"].value_counts()
+    table["Status"] = [f"{STATUS_ICON[status]} {status}" for status in table["Status"]]
+    completed, failed = frame["completed"].sum(), frame["failed"].sum()
     tiles = st.columns(5)
     tiles[0].metric("Critical", int(counts.get("critical", 0)), border=True)
     tiles[1].metric("Degraded", int(counts.get("degraded", 0)), border=True)
     tiles[2].metric("Healthy", int(counts.get("healthy", 0)), border=True)
     tiles[3].metric(
         "Fleet success rate",
-        f"{frame['completed'].sum() / finished:.1%}" if finished else "–",
+        formatting.percent(rates.share(completed, completed + failed)),
         border=True,
         help="By attempt: completed / (completed + failed) attempts; a retried ticket counts "
         "each attempt.",
@@ -154,48 +94,22 @@ def show_fleet() -> None:
         },
     )
     with st.expander("How status is decided"):
-        st.markdown(
-            f"- **Critical**: success rate below {health_rules['success_rate_critical']:.0%}, "
-            f"p95 processing time over {health_rules['p95_critical_s']} s, attempts but nothing "
-            f"completed for {health_rules['stalled_after_minutes']} min, no webhooks where the "
-            "same weekday and hour of past weeks had many (webhook secret), webhooks queued but "
-            "no attempt started, or the tenant's oldest queued job older than "
-            f"{rules('queue')['oldest_job_stuck_minutes']} min.\n"
-            f"- **Degraded**: success below {health_rules['success_rate_target']:.0%}, p95 over "
-            f"{health_rules['p95_target_s']} s, runs pending past "
-            f"{health_rules['stuck_pending_seconds']} s, rating below "
-            f"{health_rules['rating_red_flag']}, positive feedback below "
-            f"{health_rules['positive_warning_pct']:.0f}%, fewer than "
-            f"{health_rules['ticket_history_min']} history tickets, webhooks rejected by the API, "
-            "or no attempts at all.\n"
-            f"- **Minimum samples** (`dashboard.toml` [health]): success rate from "
-            f"{health_rules['min_runs_success_rate']} finished attempts, p95 from "
-            f"{health_rules['min_runs_p95']} completed attempts, average rating from "
-            f"{health_rules['min_ratings']} ratings, positive feedback from "
-            f"{health_rules['min_votes']} votes. Under them a ratio is shown with its n as "
-            "'too few to judge' and neither passes nor fails. Above them a share or rating "
-            "fails only when its whole 95% interval (Wilson score; for the 1-5 rating the "
-            "rescaled mean) is below the threshold, so a few votes cannot turn a tenant red.\n"
-            "- "
-            "One ticket can have up to 4 attempts (Celery retries); processing time is "
-            "completed_at - created_at of an attempt (created_at = a worker started it; queue "
-            "wait is not stored). Thresholds live in `dashboard.toml`."
-        )
+        st.markdown(health.how_status_is_decided())
 
 
 def show_tenant(tenant_id: str) -> None:
-    frame = tenant_metrics(tenant_id, ctx.since, ctx.now)
+    frame = reads.metrics(tenant_id, ctx.range)
     if frame.empty:
         st.warning(f"No tenant `{tenant_id}` is configured.")
         return
     row = frame.iloc[0].to_dict()
     snapshot = queue_snapshot()
-    traffic = read_traffic(ctx.now, tenant_id)
+    traffic = reads.traffic(tenant_id, ctx.now)
     verdict = health.verdict(row, snapshot, traffic)
     record_view(ctx, "tenant_health", tenant_id, {"range": ctx.range_key}, row_count=1)
 
     st.title(md(row["name"]))
-    st.markdown(f"{STATUS_BADGE[verdict.status]} &nbsp; `{tenant_id}` · {ctx.range_label}")
+    st.markdown(f"{STATUS_BADGE[verdict.status]} &nbsp; `{tenant_id}` · {ctx.range.label}")
     tiles = st.columns(4)
     rate, found = row["success_rate"], health.ratios(row)
     by_ticket = row["ticket_success_rate"]
@@ -209,21 +123,21 @@ def show_tenant(tenant_id: str) -> None:
     )
     tiles[1].metric(
         "Success rate (tickets)",
-        "–" if pd.isna(by_ticket) else f"{by_ticket:.1%}",
+        formatting.percent(by_ticket),
         border=True,
         help=f"{row['tickets_enhanced']:,} tickets enhanced (any attempt completed), "
         f"{row['tickets_failed']:,} ended without one",
     )
     tiles[2].metric(
         "Success rate (attempts)",
-        "–" if pd.isna(rate) else f"{rate:.1%}",
+        formatting.percent(rate),
         border=True,
         help="completed / (completed + failed) attempts: "
         + health.describe("success_rate", found["success_rate"]),
     )
     tiles[3].metric(
         "p50 · p95 processing time",
-        f"{fmt_seconds(row['p50_s'])} · {fmt_seconds(row['p95_s'])}",
+        f"{formatting.duration(row['p50_s'])} · {formatting.duration(row['p95_s'])}",
         border=True,
         help="completed_at - created_at of completed attempts: a worker's time, from its start "
         "(the webhook's arrival is not stored)",
@@ -241,12 +155,14 @@ def show_tenant(tenant_id: str) -> None:
             help=health.describe(key, e),
         )
         tile.caption(f"n = {e.n}" + ("" if e.judged or e.value is None else ": too few to judge"))
-    tiles[2].metric("Last enhancement", fmt_when(row["last_completed"], ctx.now), border=True)
+    tiles[2].metric(
+        "Last enhancement", formatting.since(row["last_completed"], ctx.now), border=True
+    )
     tiles[3].metric(
         "Queued now", snapshot.tenant_counts().get(tenant_id, 0) if snapshot else "–", border=True
     )
 
-    failures = tenant_failures(tenant_id, ctx.since, ctx.now)
+    failures = reads.failures(tenant_id, ctx.range)
     notes = [r.text for r in verdict.reasons if r.severity == health.NOT_JUDGED]
     if verdict.failing:
         st.subheader("What needs attention")
@@ -268,8 +184,8 @@ def show_tenant(tenant_id: str) -> None:
         st.caption("Not judged: " + "; ".join(md(n) for n in notes))
     traffic_note(traffic)
 
-    trend = tenant_trend(tenant_id, ctx.since, ctx.now)
-    marks = chart_events(tenant_id, ctx.since, ctx.now, trend, ctx.user.is_admin)
+    trend = reads.trend(tenant_id, ctx.range)
+    marks = reads.chart_events(tenant_id, ctx.range, trend, ctx.user.is_admin)
     left, right = st.columns(2)
     with left:
         st.plotly_chart(

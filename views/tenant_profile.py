@@ -4,12 +4,11 @@ import json
 
 import streamlit as st
 
-from services import health, playbooks, tenant_profile
-from ui.common import ViewContext, cached, guard, md, record_view
+from services import health, playbooks
+from ui import reads
+from ui.common import ViewContext, guard, md, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
-load_profile = cached(ttl=60)(tenant_profile.load)
-tenant_metrics = cached(ttl=60)(health.tenant_metrics)
 
 
 def mark(ok: bool) -> str:
@@ -17,7 +16,7 @@ def mark(ok: bool) -> str:
 
 
 def show(tenant_id: str) -> None:
-    profile = load_profile(tenant_id, ctx.now)
+    profile = reads.profile(tenant_id, ctx.now)
     if profile is None:
         st.warning(f"No tenant `{tenant_id}` is configured.")
         return
@@ -59,7 +58,7 @@ def show(tenant_id: str) -> None:
         )
 
     st.subheader("Troubleshooting cheatsheet")
-    metrics = tenant_metrics(tenant_id, ctx.since, ctx.now)
+    metrics = reads.metrics(tenant_id, ctx.range)
     verdict = health.assess(metrics.iloc[0].to_dict())
     failing = {reason.rule: reason.text for reason in verdict.failing}
     state_icon = {"firing": "🔴", "clear": "🟢", "manual": "🔎"}

@@ -7,10 +7,11 @@ import streamlit as st
 from services import charts, events, report, weekly_review
 from services.config import rules
 from services.weekly_review import CRITICAL, HIGH, MEDIUM, NONE, WeeklyReview
-from ui.common import ViewContext, cached, guard, investigation_link, md, record_view, tenants
+from ui import reads
+from ui.common import ViewContext, guard, investigation_link, md, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
-health_rules, review_rules = rules("health"), rules("weekly_review")
+health_rules = rules("health")
 PLOTLY = {"displayModeBar": False}
 LEVEL_BADGE = {
     CRITICAL: ":red-badge[:material/error: Critical]",
@@ -18,15 +19,6 @@ LEVEL_BADGE = {
     MEDIUM: ":yellow-badge[:material/info: Medium]",
     NONE: ":green-badge[:material/check_circle: None]",
 }
-LEVEL_ICON = {CRITICAL: "🔴", HIGH: "🟠", MEDIUM: "🟡", NONE: "🟢"}
-
-# Keyed on the data's cut-off: a past week's end (its data no longer changes, so an hour is
-# safe) or, for the week in progress, the current minute.
-fleet_review = cached(ttl=3600)(weekly_review.fleet_review)
-tenant_review = cached(ttl=3600)(weekly_review.tenant_review)
-tenant_events = cached(ttl=600)(events.for_tenant)
-fleet_tenant_events = cached(ttl=600)(events.fleet_tenant_events)
-platform_events = cached(ttl=600)(events.platform_events)
 
 
 def pick_week() -> str:
@@ -51,43 +43,8 @@ def pick_week() -> str:
     return chosen
 
 
-def criteria_table(review: WeeklyReview) -> pd.DataFrame:
-    # Headers carry the per-tenant targets; the fleet's throughput target is their sum.
-    headers = {c.key: f"{c.label} ({c.target_text})" for c in weekly_review.criteria()}
-    rows = []
-    for scope in review.scopes:
-        level = scope.escalation.level
-        row = {
-            "Tenant": scope.name if scope.tenant_id else "★ Fleet",
-            "Escalation": f"{LEVEL_ICON[level]} {level}",
-        }
-        row |= {headers[m.criterion.key]: m.cell for m in scope.metrics}
-        row |= {"Tickets": scope.received, "Feedback": scope.feedback}
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def tenant_table(scope: weekly_review.ScopeReview) -> pd.DataFrame:
-    """One tenant: a row per criterion, this week against the last."""
-    return pd.DataFrame(
-        {
-            "Criterion": m.criterion.label,
-            "Target": m.criterion.target_text,
-            "This week": m.criterion.fmt(m.value),
-            "Last week": m.criterion.fmt(m.previous),
-            "Change": m.change.text,
-            "Verdict": f"{weekly_review.VERDICT_MARK[m.verdict]} {m.verdict}",
-            "Based on": m.sample_text,
-        }
-        for m in scope.metrics
-    )
-
-
 def show_escalations(review: WeeklyReview) -> None:
-    escalated = sorted(
-        (s for s in review.scopes if s.escalation.reasons),
-        key=lambda s: -weekly_review.LEVEL_ORDER[s.escalation.level],
-    )
+    escalated = report.escalated(review)
     if not escalated:
         st.success("No escalations this week: every criterion passes.", icon=":material/check:")
         return
@@ -98,14 +55,7 @@ def show_escalations(review: WeeklyReview) -> None:
                 + "; ".join(r.text for r in scope.escalation.reasons)
             )
     st.dataframe(
-        pd.DataFrame(
-            {
-                "Level": f"{LEVEL_ICON[s.escalation.level]} {s.escalation.level}",
-                "Tenant": s.name if s.tenant_id else "★ Fleet",
-                "Why": "; ".join(r.text for r in s.escalation.reasons),
-            }
-            for s in escalated
-        ),
+        report.escalations_table(escalated),
         hide_index=True,
         width="stretch",
         column_config={"Why": st.column_config.TextColumn(width="large")},
@@ -113,54 +63,20 @@ def show_escalations(review: WeeklyReview) -> None:
 
 
 def show_rules() -> None:
-    band = review_rules["marginal_band"]
     with st.expander("How PASS / MARGINAL / FAIL and the escalation level are decided"):
-        lines = [
-            f"- **PASS**: at or better than the target. **MARGINAL**: worse than the target but "
-            f"within **{band:.0%}** of it (`marginal_band` in `dashboard.toml`). **FAIL**: "
-            f"further off. **NO DATA**: nothing to judge, or fewer than "
-            f"{health_rules['min_runs_success_rate']} finished attempts (success rate), "
-            f"{health_rules['min_runs_p95']} completed (p95), {health_rules['min_ratings']} "
-            f"ratings (satisfaction) or {health_rules['min_votes']} votes (positive %). "
-            "Shares and ratings are judged by the end of their 95% interval nearest the "
-            "target (the same rules as Tenant health): FAIL means the interval says so. A "
-            f"week-over-week decline above {review_rules['decline_escalation']:.0%} escalates "
-            "only when both weeks have enough data and their intervals do not overlap "
-            "(throughput: the two weeks' request counts differ beyond Poisson noise); "
-            "otherwise the change reads 'not enough data to compare' or 'within noise'."
-        ]
-        for c in weekly_review.criteria():
-            if c.better == weekly_review.RANGE:
-                marginal = (
-                    f"{c.low * (1 - band):g} to {c.low:g} or {c.high:g} to "
-                    f"{c.high * (1 + band):g} / day"
-                )
-            elif c.better == weekly_review.LOWER:
-                marginal = f"{c.fmt(c.high)} to {c.fmt(c.high * (1 + band))}"
-            else:
-                marginal = f"{c.fmt(c.low * (1 - band))} to {c.fmt(c.low)}"
-            lines.append(f"  - {c.label}: PASS {c.target_text}; MARGINAL {marginal}")
-        lines += [
-            f"- **Week over week**: relative change against the week before; → when under "
-            f"{review_rules['unchanged_below']:.0%}. For p95 latency ↑ is worse.",
-            "- **Escalation** (the review template's rules): " + report.rules_text(),
-            "- The fleet's throughput target is the sum of its tenants' (tenants × "
-            f"{review_rules['throughput_min_per_day']}–{review_rules['throughput_max_per_day']}"
-            " / day). Deactivated tenants and tenants onboarded after the week are left out.",
-        ]
-        st.markdown("\n".join(lines))
+        st.markdown(report.how_verdicts_are_decided())
 
 
 def week_events(review: WeeklyReview) -> pd.DataFrame:
     """The week's events: a tenant's own (and platform operations for admins), or for the fleet
     review (admins) every tenant's onboarding and configuration changes and the operations."""
-    since, until = review.week.start, min(review.week.last_instant, review.as_of)
+    week = review.week.range(review.as_of)
     if review.tenant_id:
-        return tenant_events(review.tenant_id, since, until, review.daily, ctx.user.is_admin)
+        return reads.chart_events(review.tenant_id, week, review.daily, ctx.user.is_admin)
     return events.combined(
-        fleet_tenant_events(since, until),
+        reads.fleet_tenant_events(week),
         events.incidents(review.daily),
-        platform_events(since, until),
+        reads.platform_events(week),
     )
 
 
@@ -284,7 +200,7 @@ def show(review: WeeklyReview) -> None:
         tiles = st.columns(4)
         for tile, level in zip(tiles, (CRITICAL, HIGH, MEDIUM, NONE), strict=True):
             tile.metric(
-                f"{LEVEL_ICON[level]} {level.capitalize()}",
+                f"{report.LEVEL_MARK[level]} {level.capitalize()}",
                 levels.count(level),
                 border=True,
                 help="Tenants at this escalation level",
@@ -294,7 +210,7 @@ def show(review: WeeklyReview) -> None:
     st.subheader("Escalations")
     show_escalations(review)
     st.subheader("Success criteria")
-    table = criteria_table(review) if review.fleet else tenant_table(review.tenants[0])
+    table = report.criteria_table(review) if review.fleet else report.scope_table(review.tenants[0])
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(
         f"✅ PASS · ⚠️ MARGINAL · ❌ FAIL · ▫️ NO DATA · arrows: change against "
@@ -321,10 +237,9 @@ with guard("the weekly review"):
             f"compared with {weekly_review.Week.parse(week_label).previous.label}"
         )
         as_of = weekly_review.as_of(week_label, ctx.now)
-        if ctx.tenant_id:
-            review = tenant_review(ctx.tenant_id, week_label, as_of)
-        else:
-            review = fleet_review(week_label, as_of)
+        # Keyed on the data's cut-off: a past week's end (its data no longer changes) or, for
+        # the week in progress, the current minute.
+        review = reads.review(ctx.tenant_id, week_label, as_of)
         record_view(
             ctx,
             "weekly_review",

@@ -1,0 +1,43 @@
+"""Every service read a page makes, cached here once with its TTL, so "where does this number
+come from, and how fresh is it" is answered in one file. A tenant's read takes the tenant id
+(None: the fleet, through the admin path) as its first argument, so the tenant is always part
+of the cache key; reads without one are the fleet's only (admin pages)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from services import events, feedback, health, tenant_profile, tenants, themes, weekly_review
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _cached(ttl_s: int, read: F) -> F:
+    return st.cache_data(ttl=ttl_s, show_spinner=False)(read)  # type: ignore[return-value]
+
+
+tenant_directory = _cached(300, tenants.list_tenants)
+
+# Tenant health, the client screen and the tenant profile
+metrics = _cached(60, health.metrics)
+trend = _cached(60, health.trend)
+failures = _cached(60, health.failures)
+traffic = _cached(60, health.read_traffic)
+profile = _cached(60, tenant_profile.load)
+chart_events = _cached(60, events.for_tenant)
+
+# Feedback
+feedback_summary = _cached(60, feedback.summary)
+feedback_trend = _cached(60, feedback.trend)
+worst_rated = _cached(60, feedback.worst_rated)
+feedback_themes = _cached(60, themes.themes)
+
+# Fleet-only (admin pages): the platform's operations and every tenant's own events
+platform_events = _cached(60, events.platform_events)
+fleet_tenant_events = _cached(600, events.fleet_tenant_events)
+
+# The weekly review: a closed week never changes, the current one is read as of its hour
+review = _cached(3600, weekly_review.review)
