@@ -133,7 +133,7 @@ class Cluster:
     replicas: float | None
 
 
-def _count(value: float | None) -> str:
+def fmt_count(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.0f}"
 
 
@@ -193,8 +193,8 @@ def proposal_text(
         lines.append(f"Includes a new client of {proposal.extra_per_day:.0f} tickets per day.")
     lines += [
         "",
-        f"Current: HPA min {_count(cluster.hpa_min)} / max {_count(cluster.hpa_max)}, "
-        f"{_count(cluster.replicas)} workers running now.",
+        f"Current: HPA min {fmt_count(cluster.hpa_min)} / max {fmt_count(cluster.hpa_max)}, "
+        f"{fmt_count(cluster.replicas)} workers running now.",
         f"Proposed: {change}",
         "",
         f"{'Monthly cost (USD)':<20}{'current':>12}{'proposed':>12}",

@@ -267,6 +267,7 @@ def test_redis_cli_commands_read_each_list_on_its_database(redis_url, broker_url
     assert [int(n) for n in out] == [*snap.depth.values(), 1]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("depth", "band"),
     [
@@ -288,6 +289,7 @@ def test_bands_follow_the_contract(depth, band):
     assert queues.classify(depth).key == band
 
 
+@pytest.mark.unit
 def test_bands_are_configurable(tmp_path, monkeypatch):
     use_config(tmp_path, monkeypatch, "healthy_below = 10", "healthy_below = 5")
     assert queues.classify(6).key == "target"
@@ -355,6 +357,7 @@ def test_the_demo_history_episodes_and_bands(monkeypatch):
         prometheus.close()
 
 
+@pytest.mark.unit
 def test_episodes_are_split_by_missing_data():
     index = pd.date_range("2025-01-01", periods=30, freq="60s", tz="UTC")
     values = [150.0] * 30

@@ -16,6 +16,7 @@ from services import capacity
 TEXTBOOK_A10 = {11: 0.6821, 12: 0.4494, 13: 0.2853, 14: 0.1741}
 
 
+@pytest.mark.unit
 def test_erlang_c_small_systems_in_closed_form():
     assert capacity.erlang_c(1, 0.7) == pytest.approx(0.7)  # M/M/1: P(wait) = rho
     assert capacity.erlang_c(2, 1.0) == pytest.approx(1 / 3)
@@ -24,11 +25,13 @@ def test_erlang_c_small_systems_in_closed_form():
     assert capacity.erlang_c(4, 0.0) == 0.0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("agents", "expected"), TEXTBOOK_A10.items())
 def test_erlang_c_matches_the_published_table(agents, expected):
     assert capacity.erlang_c(agents, 10.0) == pytest.approx(expected, abs=5e-5)
 
 
+@pytest.mark.unit
 def test_call_centre_textbook_example():
     """360 calls per half hour, 240 s handling time, 55 agents, 20 s answer target:
     P(wait) 23.9% and service level 86.7% (the standard worked example)."""
@@ -42,6 +45,7 @@ def test_call_centre_textbook_example():
     assert capacity.wait_quantile_s(55, per_hour, handle_s, q) == pytest.approx(20, rel=1e-9)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("per_hour", "mean_s", "servers"), [(720, 240, 55), (1300, 40, 16)])
 def test_erlang_c_agrees_with_the_simulation(per_hour, mean_s, servers):
     wait_s = mean_s / 4
@@ -62,6 +66,7 @@ def test_erlang_c_agrees_with_the_simulation(per_hour, mean_s, servers):
     assert mean_wait == pytest.approx(capacity.mean_wait_s(servers, per_hour, mean_s), rel=0.1)
 
 
+@pytest.mark.unit
 def test_worker_table_and_the_fewest_workers():
     table = capacity.worker_table(600, 40, 4, 300, 0.95, range(1, 6))
     assert table["slots"].tolist() == [4, 8, 12, 16, 20]
@@ -76,6 +81,7 @@ def test_worker_table_and_the_fewest_workers():
     assert capacity.workers_needed(10**6, 40, 4, 300, 0.95, 3) is None
 
 
+@pytest.mark.unit
 def test_what_if_adds_a_client_with_the_fleet_shape():
     load = capacity.hourly_load(
         pd.DataFrame(
@@ -256,6 +262,7 @@ def test_the_proposal_meets_its_target_in_a_simulation_of_the_peak_hour(workload
     assert bigger.workers_peak >= workers
 
 
+@pytest.mark.unit
 def test_the_proposal_never_goes_below_the_floor():
     quiet = capacity.hourly_load(pd.DataFrame({"dow": [1], "hour": [9], "per_hour": [5.0]}))
     alone = capacity.propose(quiet, 40, 4, 300, 0.95, 40)

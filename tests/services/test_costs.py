@@ -9,6 +9,8 @@ import pytest
 
 from services import capacity, costs
 
+pytestmark = pytest.mark.unit
+
 PRICES = costs.Prices(worker_hour_usd=0.05, llm_per_enhancement_usd=0.20, hours_per_month=720)
 
 
