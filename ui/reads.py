@@ -10,7 +10,18 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from services import events, feedback, health, tenant_profile, tenants, themes, weekly_review
+from services import (
+    capacity,
+    events,
+    feedback,
+    health,
+    metrics,
+    scaling,
+    tenant_profile,
+    tenants,
+    themes,
+    weekly_review,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,9 +33,9 @@ def _cached(ttl_s: int, read: F) -> F:
 tenant_directory = _cached(300, tenants.list_tenants)
 
 # Tenant health, the client screen and the tenant profile
-metrics = _cached(60, health.metrics)
-trend = _cached(60, health.trend)
-failures = _cached(60, health.failures)
+health_metrics = _cached(60, health.metrics)
+health_trend = _cached(60, health.trend)
+health_failures = _cached(60, health.failures)
 traffic = _cached(60, health.read_traffic)
 profile = _cached(60, tenant_profile.load)
 chart_events = _cached(60, events.for_tenant)
@@ -38,6 +49,13 @@ feedback_themes = _cached(60, themes.themes)
 # Fleet-only (admin pages): the platform's operations and every tenant's own events
 platform_events = _cached(60, events.platform_events)
 fleet_tenant_events = _cached(600, events.fleet_tenant_events)
+
+# Queues and scaling (the fleet's): Prometheus history and now, the measured service times
+# and the simulated check of a proposal (the slow step, cached per input)
+queue_history = _cached(60, metrics.history)
+prometheus_now = _cached(60, metrics.current)
+capacity_measure = _cached(600, scaling.measure)
+simulated_share = _cached(600, capacity.simulated_share_within)
 
 # The weekly review: a closed week never changes, the current one is read as of its hour
 review = _cached(3600, weekly_review.review)

@@ -49,7 +49,7 @@ def show() -> None:
         or "Last 7 days"
     )
     period = TimeRange.last(RANGES[choice], ctx.now)
-    metrics = reads.metrics(tenant_id, period)
+    metrics = reads.health_metrics(tenant_id, period)
     if metrics.empty:
         st.info("No service data is available for this account yet.")
         return
@@ -112,7 +112,7 @@ def show() -> None:
         delta_arrow="off",
     )
 
-    trend = reads.trend(tenant_id, period)
+    trend = reads.health_trend(tenant_id, period)
     # this tenant's own events only: no platform operations, no internal names
     marks = reads.chart_events(tenant_id, period, trend)
     left, right = st.columns(2)

@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-from services import capacity, charts, costs, events, metrics, queues, scaling
+from services import charts, costs, events, metrics, queues, scaling
 from services.config import rules
 from services.errors import DashboardError
+from services.timerange import TimeRange
+from ui import reads
 from ui import scaling as scaling_ui
-from ui.common import ViewContext, cached, guard, record_view, tenants
+from ui.common import ViewContext, guard, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
 queue_rules, cap_rules = rules("queue"), rules("capacity")
@@ -19,11 +21,6 @@ ICONS = {
     "critical": ":material/error:",
 }
 
-queue_history = cached(ttl=60)(metrics.history)
-prometheus_now = cached(ttl=60)(metrics.current)
-platform_events = cached(ttl=60)(events.platform_events)
-measure = cached(ttl=600)(scaling.measure)
-simulated_share = cached(ttl=600)(capacity.simulated_share_within)
 names = {t.tenant_id: t.name for t in tenants()}
 
 
@@ -131,7 +128,7 @@ def show_history() -> metrics.History | None:
             f"{queue_rules['not_draining_tolerance']:.0%} from its high in them."
         )
     with guard("the queue history"):
-        history = queue_history(range_key, ctx.now)
+        history = reads.queue_history(range_key, ctx.now)
         for key, why in history.missing.items():
             st.warning(
                 f"{metrics.SERIES[key]}: {why} (query `{rules('promql')[key]}`).",
@@ -149,7 +146,9 @@ def show_history() -> metrics.History | None:
         left, right = st.columns(2)
         # platform operations (pause, resume, clear queue, sync) for admins: audit_log
         marks = (
-            platform_events(ctx.now - metrics.history_ranges()[range_key], ctx.now)
+            reads.platform_events(
+                TimeRange(ctx.now - metrics.history_ranges()[range_key], ctx.now, range_key)
+            )
             if ctx.user.is_admin
             else events.combined()
         )
@@ -184,7 +183,7 @@ def show_history() -> metrics.History | None:
 def current_cluster() -> costs.Cluster:
     """What runs now, from Prometheus; unknown when it is down (the history says so)."""
     try:
-        return scaling.cluster(prometheus_now())
+        return scaling.cluster(reads.prometheus_now())
     except DashboardError:
         return scaling.cluster(None)
 
@@ -193,7 +192,7 @@ def show_scaling(history: metrics.History | None) -> None:
     """The proposal and its cost: every input is read before plan(), each drawn in its place."""
     st.subheader("Scaling proposal")
     targets = scaling_ui.read_targets()
-    measured = measure(ctx.now)
+    measured = reads.capacity_measure(ctx.now)
     days = cap_rules["history_days"]
     record_view(ctx, "capacity", "*", {"days": days}, row_count=len(measured.profile))
     if not measured.measurable:
@@ -216,7 +215,7 @@ def show_scaling(history: metrics.History | None) -> None:
         ctx.user.email,
         ctx.now,
         ctx.tenant_id,
-        simulate=simulated_share,
+        simulate=reads.simulated_share,
     )
     with proposal_area:
         scaling_ui.draw_proposal(result)

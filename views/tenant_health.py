@@ -34,7 +34,7 @@ def select_tenant_from_table() -> None:
 def show_fleet() -> None:
     st.title("Tenant health")
     st.caption(f"Every tenant over the {ctx.range.label}. Select a row for its detail.")
-    frame = reads.metrics(None, ctx.range)
+    frame = reads.health_metrics(None, ctx.range)
     snapshot = queue_snapshot()
     traffic = reads.traffic(None, ctx.now)
     table = health.fleet_table(frame, snapshot, traffic, ctx.now)
@@ -98,7 +98,7 @@ def show_fleet() -> None:
 
 
 def show_tenant(tenant_id: str) -> None:
-    frame = reads.metrics(tenant_id, ctx.range)
+    frame = reads.health_metrics(tenant_id, ctx.range)
     if frame.empty:
         st.warning(f"No tenant `{tenant_id}` is configured.")
         return
@@ -162,7 +162,7 @@ def show_tenant(tenant_id: str) -> None:
         "Queued now", snapshot.tenant_counts().get(tenant_id, 0) if snapshot else "–", border=True
     )
 
-    failures = reads.failures(tenant_id, ctx.range)
+    failures = reads.health_failures(tenant_id, ctx.range)
     notes = [r.text for r in verdict.reasons if r.severity == health.NOT_JUDGED]
     if verdict.failing:
         st.subheader("What needs attention")
@@ -184,7 +184,7 @@ def show_tenant(tenant_id: str) -> None:
         st.caption("Not judged: " + "; ".join(md(n) for n in notes))
     traffic_note(traffic)
 
-    trend = reads.trend(tenant_id, ctx.range)
+    trend = reads.health_trend(tenant_id, ctx.range)
     marks = reads.chart_events(tenant_id, ctx.range, trend, ctx.user.is_admin)
     left, right = st.columns(2)
     with left:

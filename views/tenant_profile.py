@@ -58,7 +58,7 @@ def show(tenant_id: str) -> None:
         )
 
     st.subheader("Troubleshooting cheatsheet")
-    metrics = reads.metrics(tenant_id, ctx.range)
+    metrics = reads.health_metrics(tenant_id, ctx.range)
     verdict = health.assess(metrics.iloc[0].to_dict())
     failing = {reason.rule: reason.text for reason in verdict.failing}
     state_icon = {"firing": "🔴", "clear": "🟢", "manual": "🔎"}
