@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from services import formatting
 from services.capacity import Proposal
 from services.config import rules
 
@@ -133,10 +134,6 @@ class Cluster:
     replicas: float | None
 
 
-def fmt_count(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.0f}"
-
-
 def kubectl_commands(proposal: Proposal, cluster: Cluster) -> list[str]:
     """The procedures' commands with the proposal's numbers (comments say when to run each)."""
     top = proposal.workers_peak
@@ -193,8 +190,9 @@ def proposal_text(
         lines.append(f"Includes a new client of {proposal.extra_per_day:.0f} tickets per day.")
     lines += [
         "",
-        f"Current: HPA min {fmt_count(cluster.hpa_min)} / max {fmt_count(cluster.hpa_max)}, "
-        f"{fmt_count(cluster.replicas)} workers running now.",
+        f"Current: HPA min {formatting.count(cluster.hpa_min, 'unknown')} / max "
+        f"{formatting.count(cluster.hpa_max, 'unknown')}, "
+        f"{formatting.count(cluster.replicas, 'unknown')} workers running now.",
         f"Proposed: {change}",
         "",
         f"{'Monthly cost (USD)':<20}{'current':>12}{'proposed':>12}",

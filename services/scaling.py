@@ -12,19 +12,11 @@ from datetime import datetime
 
 import pandas as pd
 
-from services import capacity, costs, kube, metrics
+from services import capacity, costs, formatting, kube, metrics
 from services.config import rules
 
 # (peak per hour, slots, service-time histogram, wait_s, jobs) -> share started within wait_s
 Simulator = Callable[[float, int, pd.DataFrame, float, int], float]
-
-
-def fmt_age(seconds: float | None) -> str:
-    if seconds is None or pd.isna(seconds):
-        return "–"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def concurrency() -> int:
@@ -134,8 +126,9 @@ class ScalingPlan:
     def now_text(self) -> str:
         c = self.cluster
         return (
-            f"min {costs.fmt_count(c.hpa_min)}, max {costs.fmt_count(c.hpa_max)}, "
-            f"{costs.fmt_count(c.replicas)} workers running"
+            f"min {formatting.count(c.hpa_min, 'unknown')}, "
+            f"max {formatting.count(c.hpa_max, 'unknown')}, "
+            f"{formatting.count(c.replicas, 'unknown')} workers running"
         )
 
     def worker_rows(self) -> pd.DataFrame:
@@ -151,7 +144,7 @@ class ScalingPlan:
         table.insert(1, "note", table["workers"].map(notes).fillna(""))
         for column in ("mean_wait_s", "quantile_wait_s"):
             table[column] = [
-                ("never drains" if math.isinf(v) else fmt_age(v)) for v in table[column]
+                ("never drains" if math.isinf(v) else formatting.duration(v)) for v in table[column]
             ]
         return table
 

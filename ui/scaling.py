@@ -3,7 +3,7 @@ a services.scaling.ScalingPlan (views/queues.py reads the inputs first, then pla
 
 import streamlit as st
 
-from services import capacity, charts, costs, scaling
+from services import capacity, charts, costs, formatting, scaling
 from services.config import rules
 
 CAP = rules("capacity")
@@ -71,20 +71,18 @@ def draw_proposal(result: scaling.ScalingPlan) -> None:
         "Worker time per job",
         f"{service.mean_s:.0f} s",
         border=True,
-        help=f"Mean of {service.runs:,} finished runs; p95 {scaling.fmt_age(service.p95_s)}.",
+        help=f"Mean of {service.runs:,} finished runs; p95 {formatting.duration(service.p95_s)}.",
     )
     summary = result.summary
     if summary is None:
         tiles[3].metric("Workers needed", f"> {CAP['max_workers']}", border=True)
         st.error(f"Even {CAP['max_workers']} workers cannot reach the target at this load.")
     else:
-        cluster = result.cluster
         tiles[3].metric(
             "Proposed HPA min / max",
             f"{proposal.workers_min} / {proposal.workers_peak}",
             border=True,
-            help=f"Now: min {costs.fmt_count(cluster.hpa_min)}, max "
-            f"{costs.fmt_count(cluster.hpa_max)}, {costs.fmt_count(cluster.replicas)} running.",
+            help=f"Now: {result.now_text}.",
         )
         st.markdown(summary)
     st.dataframe(

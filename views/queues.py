@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from services import charts, costs, events, metrics, queues, scaling
+from services import charts, costs, events, formatting, metrics, queues, scaling
 from services.config import rules
 from services.errors import DashboardError
 from services.timerange import TimeRange
@@ -50,7 +50,7 @@ def live_queue() -> None:
         )
         tiles[2].metric(
             "Oldest in enhancement:queue",
-            scaling.fmt_age(oldest),
+            formatting.duration(oldest),
             border=True,
             help="Since the job's created_at (when the API queued it), not the ticket's "
             "creation time. Celery messages carry no enqueue time: see their positions.",
@@ -74,7 +74,7 @@ def live_queue() -> None:
                         "celery_next",
                         "oldest_s",
                     ]
-                ].assign(oldest_s=table["oldest_s"].map(scaling.fmt_age)),
+                ].assign(oldest_s=table["oldest_s"].map(formatting.duration)),
                 hide_index=True,
                 width="stretch",
                 column_config={
