@@ -9,6 +9,7 @@ from services.config import rules
 from ui.common import RANGES as ALL_RANGES
 from ui.common import ViewContext, cached, guard, md, record_view
 from ui.identity import CLIENT, sign_out
+from ui.style import use_style
 
 ctx: ViewContext = st.session_state["view_context"]
 tenant_id: str = st.session_state["screenshare_tenant"]
@@ -38,10 +39,7 @@ CLIENT_WORDS = {
     "history": "More resolved-ticket history would improve the suggestions.",
 }
 
-st.html("""<style>
-[data-testid="stMetricValue"] { font-size: 2.6rem; }
-[data-testid="stMetricLabel"] p { font-size: 1.1rem; }
-</style>""")
+use_style("client_view")
 
 
 def minutes(seconds: float | None) -> str:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from services import charts, events, feedback, themes
 from services.config import rules
-from services.investigation import case_reference
+from services.investigation.model import case_reference
 from ui.common import ViewContext, cached, guard, investigation_link, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
