@@ -27,7 +27,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from demo import dbsetup, fleet  # noqa: E402
 from demo.generate import generate  # noqa: E402
-from services import db, investigation  # noqa: E402
+from services import db  # noqa: E402
+from services.investigation import lookup, narrative  # noqa: E402
 
 RUNS = 9
 DEMO_DB = "aiagents_demo"
@@ -45,13 +46,13 @@ def median_of(action: Callable[[], object]) -> float:
 
 def full_lookup(tenant_id: str, ticket_id: str) -> None:
     """Everything the page computes for one ticket: lookup, trace link, commands, summary."""
-    found = investigation.lookup(tenant_id, ticket_id, reveal=True)
-    link = investigation.jaeger_link(
-        tenant_id, ticket_id, *investigation.trace_window(found.runs, found.read_at)
+    found = lookup.lookup(tenant_id, ticket_id, reveal=True)
+    link = narrative.jaeger_link(
+        tenant_id, ticket_id, *narrative.trace_window(found.runs, found.read_at)
     )
-    investigation.commands(found)
-    investigation.root_cause(found)
-    investigation.summary(found, "bench", "SUP-1", link, found.read_at)
+    narrative.commands(found)
+    narrative.root_cause(found)
+    narrative.summary(found, "bench", "SUP-1", link, found.read_at)
 
 
 def role_url(role: str, password_var: str, database: str) -> str:
@@ -72,7 +73,7 @@ def plan_uses(tenant_id: str, ticket_id: str) -> str:
     with db.tenant_scope(tenant_id) as conn:
         plan = (
             conn.execute(
-                text("EXPLAIN " + investigation.RUNS_SQL),
+                text("EXPLAIN " + lookup.RUNS_SQL),
                 {
                     "tenant": tenant_id,
                     "ticket": ticket_id,
@@ -127,7 +128,7 @@ def demo_database() -> None:
     ):
         for tenant_id in (fleet.ACME, fleet.GLOBEX):
             median = median_of(
-                lambda t=tenant_id, d=days, s=statuses, n=needle: investigation.search_runs(
+                lambda t=tenant_id, d=days, s=statuses, n=needle: lookup.search_runs(
                     t, now - timedelta(days=d), now, s, n
                 )
             )

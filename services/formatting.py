@@ -59,3 +59,8 @@ def rating(value: float | None) -> str:
 def timestamp(value: datetime | None) -> str:
     """2026-12-02 14:05:09 UTC."""
     return MISSING if missing(value) else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def plural(n: int, word: str, suffix: str = "s") -> str:
+    """1 attempt, 3 attempts."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}{suffix}"

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services import feedback, health, investigation, tenant_profile, themes, weekly_review
+from services import feedback, health, tenant_profile, themes, weekly_review
+from services.investigation import lookup
 from services.timerange import TimeRange
 from tests.conftest import PlatformDb
 from tests.planting import add_feedback, add_history, add_runs, add_tenant, add_ticket
@@ -69,8 +70,8 @@ def test_feedback_and_themes_name_their_tenant(without_rls):
 
 
 def test_investigation_and_profile_name_their_tenant(without_rls):
-    assert investigation.lookup(MINE, "failed-0").runs == ()
-    assert set(investigation.search_runs(MINE, SINCE, NOW)["ticket_id"]) <= {
+    assert lookup.lookup(MINE, "failed-0").runs == ()
+    assert set(lookup.search_runs(MINE, PERIOD)["ticket_id"]) <= {
         f"completed-{i}" for i in range(10)
     }
     profile = tenant_profile.load(MINE, NOW)

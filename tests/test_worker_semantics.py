@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import text
 
 from demo import fleet
-from services import health, investigation
+from services import health
 from services.db import tenant_scope
 from services.failures import classify, sql_case
+from services.investigation import lookup, narrative
+from services.investigation.model import parse_context
 from services.timerange import TimeRange
 from tests.planting import add_run, add_tenant
 from tests.queue_history import serve_openmetrics, start_demo_prometheus
@@ -79,7 +81,7 @@ def test_platform_bugs_say_escalate_with_the_text():
 @pytest.mark.parametrize("key", ["node_name", "node"])
 def test_node_errors_under_either_key(use_db, key):
     context = json.dumps({**CONTEXT, "errors": [{key: "all", "message": "Timeout after 30s"}]})
-    parsed = investigation.parse_context(json.dumps(context))  # a JSON string holding the object
+    parsed = parse_context(json.dumps(context))  # a JSON string holding the object
     assert parsed.node_errors == (("all", "Timeout after 30s"),) and parsed.timed_out
     with tenant_scope("any-tenant") as conn:
         in_sql = conn.execute(
@@ -93,9 +95,9 @@ def test_node_errors_under_either_key(use_db, key):
 
 
 def test_json_null_context_is_not_recorded():
-    assert investigation.parse_context("null") is None  # the ORM's None, not unreadable
-    assert investigation.parse_context(None) is None
-    assert not investigation.parse_context("{broken").readable
+    assert parse_context("null") is None  # the ORM's None, not unreadable
+    assert parse_context(None) is None
+    assert not parse_context("{broken").readable
 
 
 def plant_retried_ticket(conn, tenant_id: str, start: datetime) -> None:
@@ -138,7 +140,7 @@ def test_the_timeline_numbers_the_attempts_of_one_ticket(use_db, redis_url, tena
     with use_db.superuser() as conn:
         add_tenant(conn, tenant_id)
         plant_retried_ticket(conn, tenant_id, NOW - timedelta(hours=2))
-    found = investigation.lookup(tenant_id, "R")
+    found = lookup.lookup(tenant_id, "R")
     assert [(r.attempt, r.status) for r in found.runs] == [
         (4, "completed"),
         (3, "failed"),
@@ -150,12 +152,12 @@ def test_the_timeline_numbers_the_attempts_of_one_ticket(use_db, redis_url, tena
     assert found.runs[0].processing_s == pytest.approx(20)
     note = found.webhook_note
     assert note.startswith("the webhook's arrival time is not stored; the first attempt started")
-    summary = investigation.summary(found, "jane", "SUP-1", None, NOW)
-    assert "Completed on attempt 4 of 4, processing time 20.0 s" in summary
+    summary = narrative.summary(found, "jane", "SUP-1", None, NOW)
+    assert "Completed on attempt 4 of 4, processing time 20 s" in summary
     assert "5. Context Gathered: 1 similar ticket" in summary
-    failed = investigation.lookup(tenant_id, "F")
+    failed = lookup.lookup(tenant_id, "F")
     assert failed.latest.failure.key == "platform_bug"
-    assert "5. Context Gathered: not recorded" in investigation.summary(
+    assert "5. Context Gathered: not recorded" in narrative.summary(
         failed, "jane", "SUP-1", None, NOW
     )
 
@@ -173,10 +175,10 @@ def test_completed_with_errors_is_not_a_failure(use_db, redis_url, tenant_id):
             18,
             context=json.dumps(json.dumps(context)),
         )
-    found = investigation.lookup(tenant_id, "E")
+    found = lookup.lookup(tenant_id, "E")
     assert found.verdict == "completed" and found.latest.failure is None
     assert found.latest.completed_with_errors
-    assert "with errors: context node `kb_search` failed" in investigation.root_cause(found)[0]
+    assert "with errors: context node `kb_search` failed" in narrative.root_cause(found)[0]
 
 
 # --- the stopped-tenant rules on a real Prometheus ----------------------------------------------

@@ -19,7 +19,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from services import access_log
 from services.db import TENANT_ID_PATTERN
 from services.errors import DashboardError
-from services.investigation import case_reference
+from services.investigation.model import case_reference
 from services.tenants import Tenant
 from services.timerange import DEFAULT_RANGE, RANGES, TimeRange
 from ui import reads

@@ -22,6 +22,7 @@ from services import (
     themes,
     weekly_review,
 )
+from services.investigation import lookup
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +40,9 @@ health_failures = _cached(60, health.failures)
 traffic = _cached(60, health.read_traffic)
 profile = _cached(60, tenant_profile.load)
 chart_events = _cached(60, events.for_tenant)
+
+# Investigation: a search is cached briefly; one ticket's lookup is always read fresh
+search_runs = _cached(30, lookup.search_runs)
 
 # Feedback
 feedback_summary = _cached(60, feedback.summary)

@@ -9,6 +9,7 @@ from services.timerange import TimeRange
 from ui import reads
 from ui.common import ViewContext, guard, md, record_view
 from ui.identity import CLIENT, sign_out
+from ui.style import use_style
 
 ctx: ViewContext = st.session_state["view_context"]
 tenant_id: str = st.session_state["screenshare_tenant"]
@@ -34,10 +35,7 @@ CLIENT_WORDS = {
     "history": "More resolved-ticket history would improve the suggestions.",
 }
 
-st.html("""<style>
-[data-testid="stMetricValue"] { font-size: 2.6rem; }
-[data-testid="stMetricLabel"] p { font-size: 1.1rem; }
-</style>""")
+use_style("client_view")
 
 
 def show() -> None:
@@ -101,7 +99,7 @@ def show() -> None:
     )
     if rating.value is not None and not rating.judged:
         bottom[1].caption(
-            f"From {plural(rating.n, 'rating')} so far: too few to draw a conclusion."
+            f"From {formatting.plural(rating.n, 'rating')} so far: too few to draw a conclusion."
         )
     bottom[2].metric(
         "Waiting right now",
@@ -144,16 +142,12 @@ def show() -> None:
     st.caption(f"Figures for {choice.lower()}, updated {period.until:%Y-%m-%d %H:%M} UTC.")
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def client_sample(e: stats.Estimate, word: str) -> str:
     """How much feedback a figure rests on, in a client's words."""
     if e.value is None:
         return f"no {word} yet"
     enough = "" if e.judged else f" (we draw conclusions from {e.min_n})"
-    return f"based on {plural(e.n, word)}{enough}"
+    return f"based on {formatting.plural(e.n, word)}{enough}"
 
 
 with guard("service health", public=True):
