@@ -1,4 +1,5 @@
-# Two commands: `make demo` (dashboard on a demo stack) and `make test` (the whole suite).
+# Two commands: `make demo` (dashboard on a demo stack) and `make test` (the whole suite;
+# `make test-unit` runs the tests marked unit, which need the venv only, not the stack).
 # Both install what is missing, start the private stack (scripts/stack.sh: its folders and
 # ports) and are safe to re-run. The stack's ports are in .stack/env, which every recipe reads.
 SHELL := /bin/bash
@@ -7,7 +8,7 @@ DASHBOARD_PORT ?= 8501
 DEMO_DB := aiagents_demo
 PY := .venv/bin/python
 
-.PHONY: demo test stack stop clean install dashboard-port demo-loaded demo-data bench lint
+.PHONY: demo test test-unit stack stop clean install dashboard-port demo-loaded demo-data bench lint
 
 install:
 	scripts/stack.sh install
@@ -58,6 +59,9 @@ demo: dashboard-port demo-loaded .stack/idp.json
 
 test: stack
 	$(ENV) $(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q -m unit
 
 bench: demo-loaded
 	$(ENV) $(PY) bench/tenant_health.py

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from services.config import rules
+
 
 @dataclass(frozen=True)
 class FailureMode:
@@ -41,7 +43,7 @@ PLATFORM_BUG_TYPES = (
 FAILURE_MODES: tuple[FailureMode, ...] = (
     FailureMode(
         "soft_time_limit",
-        "Soft time limit (100 s)",
+        f"Soft time limit ({rules('platform')['celery_soft_time_limit_s']} s)",
         r"soft time limit|time ?limit exceeded",
         "The whole job ran past Celery's limit: open the trace to find the slow span "
         "(context gathering, LLM or ServiceDesk Plus), then re-queue once it has recovered.",

@@ -455,10 +455,6 @@ def assess(
     return Assessment(status, tuple(reasons))
 
 
-def _nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
-
-
 def _minutes_since(when: Any, now: Any) -> float | None:
     if when is None or pd.isna(when):
         return None

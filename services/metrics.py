@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import requests
+from prometheus_api_client import PrometheusConnect
 
 from services.config import rules, settings
 from services.errors import DashboardError, InvalidInput, QueryTimeout, SourceUnavailable
@@ -59,21 +60,37 @@ def history_ranges() -> dict[str, timedelta]:
 
 
 def query(promql: str, params: dict[str, Any], kind: str = "query_range") -> list[dict[str, Any]]:
-    """One Prometheus API call; the `result` list of its answer."""
+    """One Prometheus API call (`kind` "query", or "query_range" with start, end and step in
+    `params`); the `result` list of its answer."""
     base = settings().prometheus_url
     if not base:
         raise SourceUnavailable("Prometheus", "PROMETHEUS_URL is not set")
     timeout = float(rules("prometheus")["timeout_s"])
-    try:
-        response = requests.get(
-            f"{base.rstrip('/')}/api/v1/{kind}",
-            params={"query": promql, "timeout": f"{timeout:g}s", **params},
-            timeout=(2, timeout + 1),
+    server_timeout = {"timeout": f"{timeout:g}s"}
+    with requests.Session() as session:
+        session.hooks["response"].append(_check_answer)  # before the library reads the answer
+        # retry=0: the library's default retries three times with backoff, so a frozen
+        # Prometheus would take several timeouts; the dashboard says so after one.
+        client = PrometheusConnect(
+            base.rstrip("/"), retry=0, session=session, timeout=(2, timeout + 1)
         )
-    except requests.Timeout as exc:
-        raise QueryTimeout("Prometheus") from exc
-    except requests.RequestException as exc:
-        raise SourceUnavailable("Prometheus", f"no answer ({type(exc).__name__})") from exc
+        try:
+            if kind == "query":
+                return client.custom_query(promql, params=server_timeout)
+            start, end = (datetime.fromtimestamp(params[key], UTC) for key in ("start", "end"))
+            return client.custom_query_range(
+                promql, start, end, str(params["step"]), server_timeout
+            )
+        except requests.Timeout as exc:
+            raise QueryTimeout("Prometheus") from exc
+        except requests.RequestException as exc:
+            raise SourceUnavailable("Prometheus", f"no answer ({type(exc).__name__})") from exc
+
+
+def _check_answer(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """Raises what a Prometheus answer that holds no query result means (a session hook: the
+    library's PrometheusApiClientException only carries a formatted message, and an HTTP 200
+    without results would be a KeyError)."""
     try:
         body = response.json()
     except ValueError:
@@ -86,12 +103,12 @@ def query(promql: str, params: dict[str, Any], kind: str = "query_range") -> lis
         raise QueryRejected(f"Prometheus rejected the query: {body['error']}")
     if response.status_code != 200:
         raise SourceUnavailable("Prometheus", f"it answered HTTP {response.status_code}")
-    if body.get("status") != "success" or not isinstance(body.get("data"), dict):
+    data = body.get("data")
+    if body.get("status") != "success" or not isinstance(data, dict) or "result" not in data:
         raise SourceUnavailable("Prometheus", _unexpected(body))
-    return body["data"].get("result", [])
 
 
-def _unexpected(body: Any) -> str:
+def _unexpected(body: dict[str, Any]) -> str:
     """What was wrong with an HTTP 200 answer, in words an engineer can act on."""
     if not body:
         return "it answered HTTP 200, but not with Prometheus' JSON (is PROMETHEUS_URL right?)"

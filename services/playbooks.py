@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services import kube
+from services.config import rules
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,12 @@ def for_rule(rule: str, tenant_id: str, top_failure_step: str | None = None) -> 
             "Escalate to Engineering for prompt tuning or extra context sources (P3: 24 h).",
         )
     if rule == "history":
+        h = rules("health")
         return Playbook(
             "Insufficient ticket history for context",
             "P3",
-            "Count resolved tickets in ticket_history (need 50+, healthy 100+ over 30+ days).",
+            f"Count resolved tickets in ticket_history (need {h['ticket_history_min']}+, healthy "
+            f"{h['ticket_history_healthy']}+ over {h['ticket_history_span_days']}+ days).",
             "Ask the client for a bulk import of resolved tickets; explain the learning curve.",
             "Escalate to Engineering if the import fails.",
         )

@@ -19,6 +19,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from demo import dbsetup
+from services import db
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -35,20 +38,21 @@ def read_stack_env(env_file: Path) -> dict[str, str]:
     return env
 
 
-def _load_stack_env() -> None:
-    env_file = ROOT / ".stack" / "env"
-    if not env_file.exists():
+STACK_ENV = ROOT / ".stack" / "env"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The private stack's variables, unless only unit tests run (they need none)."""
+    if config.option.markexpr != "unit" and STACK_ENV.exists():
+        for key, value in read_stack_env(STACK_ENV).items():
+            os.environ.setdefault(key, value)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("unit") is None and not STACK_ENV.exists():
         pytest.exit(
             "The private stack is not running: run `make test` (or scripts/stack.sh start)."
         )
-    for key, value in read_stack_env(env_file).items():
-        os.environ.setdefault(key, value)
-
-
-_load_stack_env()
-
-from demo import dbsetup  # noqa: E402  (needs the stack environment)
-from services import db  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ def test_fleet_overview_shows_the_planted_problems(page, fleet_app):
     assert "Traceback" not in text
     grid = page.locator('[data-testid="stDataFrame"]').first
     assert grid.is_visible()
-    # The stalled tenant is explained in words, not only flagged.
-    assert page.get_by_text(re.compile("Critical")).first.is_visible()
+    # The planted problems (the stalled tenant among them) count as critical: the tile is
+    # always there, its number is what the planting decides.
+    critical = page.locator('[data-testid="stMetric"]', has_text="Critical")
+    assert int(critical.locator('[data-testid="stMetricValue"]').inner_text()) >= 1
 
 
 def test_tenant_detail_for_the_stalled_tenant(page, fleet_app):
@@ -107,8 +109,10 @@ def test_profile_and_rls_self_test(page, fleet_app):
     screenshot(page, "tenant_profile")
     assert "Post-onboarding checklist" in text
     assert "kb_timeout_seconds" in text and "allowed 1-60" in text
-    assert "set" in text and "gAAAA" not in page.content()
+    # Secrets are only said to be stored or not (the fleet stores no Jira token), never shown.
+    assert "ServiceDesk Plus API key: set" in text and "Jira API token: missing" in text
+    assert "gAAAA" not in page.content()
     text = open_view(page, fleet_app, "rls_check")
     screenshot(page, "rls_self_test")
-    assert "All" in text and "checks passed" in text
+    assert re.search(r"All \d+ checks passed", text)
     assert "FAILED" not in text

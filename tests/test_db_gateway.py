@@ -128,11 +128,13 @@ def test_reader_cannot_write_platform_tables(two_tenants):
 @pytest.mark.parametrize(
     "bad", ["", "   ", "x' OR '1'='1", "a" * 101, "tenant;drop", "tenänt", None, 42]
 )
+@pytest.mark.unit
 def test_invalid_tenant_ids_are_refused_before_any_query(bad):
     with pytest.raises(InvalidInput), db.tenant_scope(bad):
         pass
 
 
+@pytest.mark.unit
 def test_uuid_tenant_ids_are_accepted():
     assert db.validate_tenant_id(" 0b6f6c2e-3f1a-4c7e-9d2b-7a1e5c3d9f00 ") == (
         "0b6f6c2e-3f1a-4c7e-9d2b-7a1e5c3d9f00"

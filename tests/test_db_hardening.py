@@ -225,5 +225,6 @@ def test_role_passwords_never_reach_our_tables(hardened):
         ("ALTER ROLE r PASSWORD NULL", None),
     ],
 )
+@pytest.mark.unit
 def test_redact_secrets(query, redacted):
     assert dbhealth.redact_secrets(query) == (redacted or query)

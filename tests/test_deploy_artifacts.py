@@ -46,6 +46,7 @@ def copied(dockerfile: DockerfileParser) -> list[str]:
     return [src for value in instructions(dockerfile, "COPY") for src in value.split()[:-1]]
 
 
+@pytest.mark.unit
 def test_hadolint_passes():
     done = subprocess.run(
         [str(BIN / "hadolint"), "--failure-threshold", "info", str(ROOT / "Dockerfile")],
@@ -55,6 +56,7 @@ def test_hadolint_passes():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.unit
 def test_the_image_is_slim_non_root_healthchecked_and_holds_the_app_only(dockerfile):
     assert dockerfile.baseimage.startswith("python:3.11-slim")
     users_set = instructions(dockerfile, "USER")
@@ -167,6 +169,7 @@ def by_kind(kind: str) -> list[dict]:
     return [doc for doc in documents() if doc["kind"] == kind]
 
 
+@pytest.mark.unit
 def test_manifests_validate_against_the_kubernetes_schemas():
     # Bundled schemas (offline), strict: an unknown or misspelt field fails too.
     done = subprocess.run(
@@ -182,6 +185,7 @@ def test_manifests_validate_against_the_kubernetes_schemas():
     assert set(kustomization["resources"]) == applied
 
 
+@pytest.mark.unit
 def test_two_replicas_with_probes_resources_and_secrets(dockerfile):
     [deployment] = by_kind("Deployment")
     assert deployment["spec"]["replicas"] == 2
@@ -206,6 +210,7 @@ def test_two_replicas_with_probes_resources_and_secrets(dockerfile):
     assert "/app/.streamlit/secrets.toml" in mounts  # where Streamlit reads [auth] from /app
 
 
+@pytest.mark.unit
 def test_the_ingress_keeps_each_browser_on_its_replica():
     [ingress] = by_kind("Ingress")
     notes = ingress["metadata"]["annotations"]
@@ -217,6 +222,7 @@ def test_the_ingress_keeps_each_browser_on_its_replica():
     assert backend["name"] == service["metadata"]["name"]
 
 
+@pytest.mark.unit
 def test_cronjobs_run_each_scheduled_command_once_at_a_time():
     jobs = by_kind("CronJob")
     commands = {
@@ -232,6 +238,7 @@ def test_cronjobs_run_each_scheduled_command_once_at_a_time():
     assert {j["spec"]["concurrencyPolicy"] for j in jobs} == {"Forbid"}
 
 
+@pytest.mark.unit
 def test_the_network_policy_allows_only_the_data_sources_the_idp_and_dns():
     [policy] = by_kind("NetworkPolicy")
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}

@@ -124,6 +124,7 @@ def _trend(rows):
     return frame
 
 
+@pytest.mark.unit
 def test_incidents_are_buckets_judged_below_the_critical_line():
     # 5/10 (too few to judge), 10/40 failed twice in a row (one episode), 36/40 (interval
     # 77-96% reaches 90%: not an incident), then 0 of 30
@@ -133,6 +134,7 @@ def test_incidents_are_buckets_judged_below_the_critical_line():
     assert "10 of 40 attempts failed" in found["detail"][0]
 
 
+@pytest.mark.unit
 def test_chart_draws_events_in_range_with_hover_text():
     trend = _trend([(30, 0), (30, 0), (0, 30)])
     marks = events.combined(

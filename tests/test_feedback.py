@@ -142,6 +142,7 @@ def test_no_feedback_no_ratings_no_votes(use):
     ("up", "down", "expected"),
     [(0, 0, 0.0), (1, 0, 100.0), (1, 2, 33.33), (2, 1, 66.67), (1, 7, 12.5)],
 )
+@pytest.mark.unit
 def test_positive_percentage_rounds_like_the_platform(up, down, expected):
     assert rates.positive_percentage(up, down) == expected
 
@@ -298,6 +299,7 @@ def test_themes_from_run_signals_with_counts_lift_and_examples(make_platform_db)
     )
 
 
+@pytest.mark.unit
 def test_theme_ranking_is_pure_and_honest_about_small_counts():
     signals = pd.DataFrame(
         {
@@ -323,6 +325,7 @@ def test_theme_ranking_is_pure_and_honest_about_small_counts():
     assert nothing.empty and nothing.negative_total == 0
 
 
+@pytest.mark.unit
 def test_consented_words_take_at_most_half_the_rows():
     keys = [f"word:w{i}" for i in range(8)] + ["time:slow", "hour:3"]
     signals = pd.DataFrame(

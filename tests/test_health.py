@@ -42,6 +42,7 @@ def base_row(**overrides):
     return row
 
 
+@pytest.mark.unit
 def test_healthy_row_passes_every_rule():
     verdict = health.assess(base_row())
     assert verdict.status == health.HEALTHY
@@ -59,6 +60,7 @@ def test_healthy_row_passes_every_rule():
         (13, 6, health.HEALTHY),  # 19 attempts: too few to judge, whatever the share
     ],
 )
+@pytest.mark.unit
 def test_success_rate_boundaries(completed, failed, status):
     row = base_row(
         completed=completed, failed=failed, success_rate=completed / (completed + failed)
@@ -66,6 +68,7 @@ def test_success_rate_boundaries(completed, failed, status):
     assert health.assess(row).status == status
 
 
+@pytest.mark.unit
 def test_too_few_to_judge_is_a_note_naming_its_n():
     verdict = health.assess(base_row(completed=13, failed=6))
     note = next(r for r in verdict.reasons if r.rule == "success_rate")
@@ -85,6 +88,7 @@ def test_too_few_to_judge_is_a_note_naming_its_n():
         (95, 55, True, health.HEALTHY),  # 63% of 150: interval 55-71%, just over 70%
     ],
 )
+@pytest.mark.unit
 def test_positive_feedback_at_its_minimum_sample_and_interval_edge(up, down, judged, status):
     verdict = health.assess(base_row(thumbs_up=up, thumbs_down=down))
     assert verdict.status == status
@@ -106,6 +110,7 @@ def test_positive_feedback_at_its_minimum_sample_and_interval_edge(up, down, jud
         (2.81, 400, health.HEALTHY),  # 2.62-3.006
     ],
 )
+@pytest.mark.unit
 def test_rating_at_its_minimum_sample_and_interval_edge(rating, n, status):
     assert health.assess(base_row(avg_rating=rating, ratings=n)).status == status
 
@@ -114,6 +119,7 @@ def test_rating_at_its_minimum_sample_and_interval_edge(rating, n, status):
     ("completed", "status"),
     [(19, health.HEALTHY), (20, health.CRITICAL)],  # p95 of 200 s judged from 20 completed
 )
+@pytest.mark.unit
 def test_p95_needs_its_minimum_sample(completed, status):
     row = base_row(completed=completed, attempts=completed, p95_s=200.0)
     verdict = health.assess(row)
@@ -130,10 +136,12 @@ def test_p95_needs_its_minimum_sample(completed, status):
         (121.0, health.CRITICAL),
     ],
 )
+@pytest.mark.unit
 def test_latency_boundaries(p95, status):
     assert health.assess(base_row(p95_s=p95)).status == status
 
 
+@pytest.mark.unit
 def test_stopped_enhancements_are_critical_even_with_good_ratios():
     row = base_row(since_last_completed=12, last_completed=NOW - timedelta(hours=3))
     verdict = health.assess(row)
@@ -146,6 +154,7 @@ def test_stopped_enhancements_are_critical_even_with_good_ratios():
     ("waiting", "silent_minutes", "stalled"),
     [(2, 180, False), (3, 180, True), (3, 60, False), (3, 61, True), (50, 30, False)],
 )
+@pytest.mark.unit
 def test_stall_needs_both_waiting_webhooks_and_silence(waiting, silent_minutes, stalled):
     row = base_row(
         since_last_completed=waiting, last_completed=NOW - timedelta(minutes=silent_minutes)
@@ -166,6 +175,7 @@ def test_stall_counts_only_webhooks_that_should_have_finished(use_db, tenant_id)
     assert "stalled" in {r.rule for r in health.assess(row.to_dict()).reasons}
 
 
+@pytest.mark.unit
 def test_quality_and_context_rules():
     rules = {
         r.rule
@@ -182,10 +192,12 @@ def test_quality_and_context_rules():
     )
 
 
+@pytest.mark.unit
 def test_inactive_tenant_is_not_alarmed():
     assert health.assess(base_row(is_active=False, attempts=0)).status == health.INACTIVE
 
 
+@pytest.mark.unit
 def test_old_queued_job_is_critical():
     assert health.assess(base_row(), queue_oldest_s=31 * 60).status == health.CRITICAL
     assert health.assess(base_row(), queue_oldest_s=29 * 60).status == health.HEALTHY
@@ -316,6 +328,7 @@ def test_failure_cause_ignores_similar_tickets_text(use_db, tenant_id):
     assert row.failures_by_cause == {"context_timeout": 2, "llm_error": 1}
 
 
+@pytest.mark.unit
 def test_a_low_rating_on_few_ratings_is_a_note_not_a_failing_rule():
     # what a client screen lists comes from `failing`: never a ratio on too small a sample
     verdict = health.assess(base_row(avg_rating=1.0, ratings=3, thumbs_up=0, thumbs_down=3))

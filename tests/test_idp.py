@@ -18,6 +18,8 @@ from joserfc.jwk import KeySet
 from demo import idp
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.unit
+
 REDIRECT = "http://127.0.0.1:1/oauth2callback"
 LONG_PASSWORD = "correct horse battery staple " * 10  # 290 bytes: past bcrypt's 72
 

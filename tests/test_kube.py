@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services import kube, playbooks, queues
 from tests.conftest import use_config
+
+pytestmark = pytest.mark.unit
 
 
 def commands_text() -> str:

@@ -101,6 +101,7 @@ def test_a_rejected_query_is_reported_per_series(use_prometheus, tmp_path, monke
     assert metrics.current(("hpa_min",)) == {"hpa_min": HPA_MIN}
 
 
+@pytest.mark.unit
 def test_prometheus_down_or_not_configured(monkeypatch):
     monkeypatch.delenv("PROMETHEUS_URL", raising=False)
     with pytest.raises(SourceUnavailable, match="PROMETHEUS_URL is not set"):
@@ -110,6 +111,7 @@ def test_prometheus_down_or_not_configured(monkeypatch):
         metrics.current()
 
 
+@pytest.mark.unit
 def test_a_silent_prometheus_times_out(tmp_path, monkeypatch):
     """A port that accepts connections but never answers: QueryTimeout, within the budget."""
     use_config(tmp_path, monkeypatch, "timeout_s = 5 ", "timeout_s = 1 ")
@@ -131,6 +133,7 @@ def test_a_silent_prometheus_times_out(tmp_path, monkeypatch):
         (b'{"status": "success"}', "without query results"),
     ],
 )
+@pytest.mark.unit
 def test_an_http_200_that_is_not_an_answer_says_what_was_wrong(monkeypatch, body, said):
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer

@@ -19,10 +19,14 @@ from tests.pgbouncer import PgBouncer
 from tests.planting import add_run, add_tenant
 
 TENANTS = [f"pgb-tenant-{n}" for n in range(4)]
-PASSWORDS = {
-    "dashboard_reader": os.environ["STACK_READER_PASSWORD"],
-    "dashboard_admin": os.environ["STACK_ADMIN_PASSWORD"],
-}
+
+
+def passwords() -> dict[str, str]:
+    """The stack's role passwords, read when a test runs (collecting needs no stack)."""
+    return {
+        "dashboard_reader": os.environ["STACK_READER_PASSWORD"],
+        "dashboard_admin": os.environ["STACK_ADMIN_PASSWORD"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,7 @@ def pooled(make_platform_db) -> Iterator[tuple]:
                 add_run(conn, tenant, f"T-{i}", "completed", now - timedelta(minutes=i), 2.0)
     bouncer = PgBouncer.start(
         int(os.environ["PGPORT"]),
-        PASSWORDS,
+        passwords(),
         {
             "platform": f"dbname={platform.name}",
             # One server connection: two clients always share it.
@@ -45,10 +49,10 @@ def pooled(make_platform_db) -> Iterator[tuple]:
     )
     saved = {key: os.environ.get(key) for key in ("DATABASE_URL", "ADMIN_DATABASE_URL")}
     os.environ["DATABASE_URL"] = bouncer.url(
-        "dashboard_reader", PASSWORDS["dashboard_reader"], "platform"
+        "dashboard_reader", passwords()["dashboard_reader"], "platform"
     )
     os.environ["ADMIN_DATABASE_URL"] = bouncer.url(
-        "dashboard_admin", PASSWORDS["dashboard_admin"], "platform"
+        "dashboard_admin", passwords()["dashboard_admin"], "platform"
     )
     dispose_engines()
     yield platform, bouncer
@@ -103,7 +107,7 @@ def test_tenants_interleaved_on_two_server_connections_stay_apart(pooled):
         # A client without the gateway on the same server connections: whatever a previous
         # transaction set must be gone (autocommit: one transaction per statement).
         with psycopg.connect(
-            bouncer.url("dashboard_reader", PASSWORDS["dashboard_reader"], "platform"),
+            bouncer.url("dashboard_reader", passwords()["dashboard_reader"], "platform"),
             autocommit=True,
             prepare_threshold=None,
         ) as conn:
@@ -146,7 +150,7 @@ def test_tenants_interleaved_on_two_server_connections_stay_apart(pooled):
 
 def test_prepared_statements_would_break_and_the_gateway_prepares_none(pooled):
     platform, bouncer = pooled
-    single = bouncer.url("dashboard_reader", PASSWORDS["dashboard_reader"], "single")
+    single = bouncer.url("dashboard_reader", passwords()["dashboard_reader"], "single")
     # psycopg's default: a statement run 5 times is prepared on the server connection. Two
     # clients on one server connection then prepare the same name (PgBouncer 1.18 does not
     # track prepared statements; 1.21+ can, with max_prepared_statements).

@@ -235,6 +235,7 @@ def test_a_policy_that_widens_the_reader_fails(checked_db):
         (["work_mem=1MB", "search_path=dashboard,pg_temp"], True),
     ],
 )
+@pytest.mark.unit
 def test_search_path_pinned(proconfig, pinned):
     assert rls_check.search_path_pinned(proconfig) is pinned
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services import playbooks, tenant_profile
 from tests.planting import add_feedback, add_history, add_runs, add_tenant
 
@@ -15,6 +17,7 @@ def by_name(items):
     return {item.name: item for item in items}
 
 
+@pytest.mark.unit
 def test_preferences_are_checked_against_their_ranges():
     items = by_name(
         tenant_profile.check_preferences(
@@ -82,6 +85,7 @@ def test_inactive_tenant_and_unknown_tenant(use_db, tenant_id):
     assert tenant_profile.load("t-not-there", NOW) is None
 
 
+@pytest.mark.unit
 def test_cheatsheet_marks_firing_scenarios():
     scenarios = {
         s.name: s

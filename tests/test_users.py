@@ -21,6 +21,7 @@ def users_path(tmp_path):
     return path
 
 
+@pytest.mark.unit
 def test_roles_are_mapped_by_lowercase_email(users_path):
     accounts = users.load(users_path)
     assert accounts["admin@example.com"] == users.Account(
@@ -31,12 +32,14 @@ def test_roles_are_mapped_by_lowercase_email(users_path):
     assert "password" not in users_path.read_text()
 
 
+@pytest.mark.unit
 def test_re_adding_replaces_the_user(users_path):
     users.add(users_path, "admin@example.com", "support")
     assert users.load(users_path)["admin@example.com"].role == "support"
     assert users_path.read_text().count('[users."admin@example.com"]') == 1
 
 
+@pytest.mark.unit
 def test_malformed_entries_grant_nothing(tmp_path):
     path = tmp_path / "users.toml"
     path.write_text(
@@ -60,6 +63,7 @@ def test_malformed_entries_grant_nothing(tmp_path):
         ("c@x.example", "client", "msp-nope", {"msp-acme-corp"}, "no tenant 'msp-nope'"),
     ],
 )
+@pytest.mark.unit
 def test_add_refuses_what_would_grant_something_wrong(
     tmp_path, email, role, tenant, known, message
 ):

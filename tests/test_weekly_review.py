@@ -45,6 +45,7 @@ def crit(key: str) -> weekly_review.Criterion:
 # --- weeks -----------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_iso_weeks_run_monday_to_monday_utc():
     week = Week.parse("2025-W11")
     assert week == WEEK and week.label == "2025-W11"
@@ -64,6 +65,7 @@ def test_iso_weeks_run_monday_to_monday_utc():
     "label",
     ["", "2025-11", "2025-W5", "2025-W54", "2025-W53", "x" * 500, "2025-W11'; DROP TABLE x; --"],
 )
+@pytest.mark.unit
 def test_bad_week_labels_are_invalid_input(label):
     with pytest.raises(InvalidInput):
         Week.parse(label)
@@ -97,11 +99,13 @@ def test_bad_week_labels_are_invalid_input(label):
         ("throughput", 0.0, FAIL),
     ],
 )
+@pytest.mark.unit
 def test_verdict_boundaries(key, value, verdict):
     # a point value (no interval): the thresholds themselves
     assert judge(crit(key), stats.without_interval(value, 1000, 0)) == verdict
 
 
+@pytest.mark.unit
 def test_no_value_or_too_small_a_sample_is_not_judged():
     assert judge(crit("satisfaction"), stats.mean_rating(None, 0, 10)) == NO_DATA
     assert judge(crit("satisfaction"), stats.mean_rating(1.0, 9, 10)) == NO_DATA  # < 10 ratings
@@ -110,6 +114,7 @@ def test_no_value_or_too_small_a_sample_is_not_judged():
     assert judge(crit("success_rate"), stats.proportion(10, 20, 20)) == FAIL
 
 
+@pytest.mark.unit
 def test_a_share_fails_only_when_its_interval_says_so():
     # 18 of 20 (90%): the Wilson interval reaches 97%, past the 95% target: not failing
     assert judge(crit("success_rate"), stats.proportion(18, 20, 20)) == PASS
@@ -122,6 +127,7 @@ def test_a_share_fails_only_when_its_interval_says_so():
     assert judge(crit("satisfaction"), stats.mean_rating(3.5, 400, 10)) == FAIL
 
 
+@pytest.mark.unit
 def test_fleet_throughput_target_is_the_sum_of_the_tenants():
     fleet = next(c for c in criteria(tenants_in_fleet=4) if c.key == "throughput")
     assert (fleet.low, fleet.high) == (200, 400)
@@ -147,12 +153,14 @@ def test_fleet_throughput_target_is_the_sum_of_the_tenants():
         ("positive_pct", 80.5, 80.0, 0.00625, "→", False),  # under 1%: unchanged
     ],
 )
+@pytest.mark.unit
 def test_week_over_week_arithmetic(key, now, before, relative, arrow, declined):
     change = week_over_week(crit(key), now, before)
     assert change.relative == pytest.approx(relative)
     assert (change.arrow, change.declined) == (arrow, declined)
 
 
+@pytest.mark.unit
 def test_a_large_decline_within_the_noise_does_not_escalate():
     # 30 requests last week, 20 this week: -33%, but within Poisson noise
     assert not stats.rate_differs(20, 7, 30, 7)
@@ -166,6 +174,7 @@ def test_a_large_decline_within_the_noise_does_not_escalate():
     assert not stats.proportion(1, 4, 10).differs_from(stats.proportion(10, 10, 10))
 
 
+@pytest.mark.unit
 def test_week_over_week_without_a_comparable_week():
     assert week_over_week(crit("throughput"), 10.0, None) == Change(None, "", False)
     assert week_over_week(crit("throughput"), 10.0, 0.0) == Change(None, "↑", False)
@@ -204,6 +213,7 @@ def passing(**overrides: MetricResult) -> tuple[MetricResult, ...]:
     return tuple(metrics.values())
 
 
+@pytest.mark.unit
 def test_everything_passing_is_no_escalation():
     assert escalate(passing()) == weekly_review.Escalation(NONE, ())
 
@@ -223,12 +233,14 @@ def test_everything_passing_is_no_escalation():
         (result("satisfaction", 4.5, change=Change(-0.21, "↓", True)), HIGH),  # > 20% decline
     ],
 )
+@pytest.mark.unit
 def test_escalation_levels(metric, level):
     found = escalate(passing(**{metric.criterion.key: metric}))
     assert found.level == level
     assert bool(found.reasons) == (level != NONE)
 
 
+@pytest.mark.unit
 def test_escalation_lists_every_reason_worst_first():
     found = escalate(
         passing(success_rate=result("success_rate", 0.5), satisfaction=result("satisfaction", 3.9))

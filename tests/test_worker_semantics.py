@@ -71,6 +71,7 @@ def test_real_failure_texts_classify_the_same_in_python_and_sql(use_db, message,
     assert in_sql == key
 
 
+@pytest.mark.unit
 def test_platform_bugs_say_escalate_with_the_text():
     bug = classify("KeyError: 'node_name'")
     assert "escalate to Engineering with this text" in bug.next_step
@@ -94,6 +95,7 @@ def test_node_errors_under_either_key(use_db, key):
     assert in_sql == "context_timeout"
 
 
+@pytest.mark.unit
 def test_json_null_context_is_not_recorded():
     assert parse_context("null") is None  # the ORM's None, not unreadable
     assert parse_context(None) is None
@@ -294,6 +296,7 @@ def test_queued_webhooks_without_attempts_are_flagged(traffic, use_db, tenant_id
     assert metrics.newest_attempt == pd.Timestamp(NOW - timedelta(hours=3))
 
 
+@pytest.mark.unit
 def test_without_prometheus_the_rules_are_not_judged(monkeypatch):
     monkeypatch.delenv("PROMETHEUS_URL", raising=False)
     traffic = health.read_traffic(None, END)
@@ -312,6 +315,7 @@ def test_a_prometheus_without_webhook_counts_is_not_judged(traffic, monkeypatch)
 
 
 @pytest.mark.parametrize("tenant_id", [fleet.VANDELAY, fleet.KRAMERICA, fleet.PENDANT])
+@pytest.mark.unit
 def test_a_planted_episode_spans_enough_webhooks_at_any_hour_of_the_week(tenant_id):
     """At night or on a Sunday "the last 3 h" holds two webhooks: the episode stretches back
     until it spans enough to judge, so the demo shows its cases whenever it is built."""
