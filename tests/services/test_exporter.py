@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import free_port, wait_for_http
 from tests.planting import add_history, add_runs, add_tenant
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "demo" / "prometheus" / "alerts.yml"
 SICK, WELL, FEW = "sick-exp", "well-exp", "few-exp"
 ERROR_TEXT = "ServiceDesk Plus ticket body: printer on floor 3 secret-ticket-text"

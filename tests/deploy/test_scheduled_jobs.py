@@ -15,7 +15,7 @@ import pytest
 from services import dbhealth
 from services.db import job_lock
 from tests.conftest import ROOT
-from tests.test_access_log import plant_aged
+from tests.services.test_access_log import plant_aged
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from services.investigation.model import parse_context
 from services.timerange import TimeRange
 from tests.planting import add_run, add_tenant
 from tests.queue_history import serve_openmetrics, start_demo_prometheus
-from tests.test_health import base_row
+from tests.services.test_health import base_row
 
 # The texts the real worker stores (f"{type(exc).__name__}: {exc}", or Celery's soft limit),
 # with the class each must get, in Python and in SQL alike.
