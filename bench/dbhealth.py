@@ -27,7 +27,8 @@ import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from demo import dbsetup  # noqa: E402
-from services import db, dbhealth  # noqa: E402
+from services import db  # noqa: E402
+from services.dbhealth import connections, relations, statements  # noqa: E402
 
 RUNS = 5
 STATEMENTS = 1000
@@ -53,7 +54,7 @@ def plant(conn: psycopg.Connection) -> None:
 
     workload()
     for _ in range(6):
-        dbhealth.take_snapshot("cron")
+        statements.take_snapshot("cron")
         workload()
     # Two days of history before the real snapshots, every 15 minutes.
     conn.execute(
@@ -112,39 +113,39 @@ def main() -> None:
         with psycopg.connect(
             dbname=name, host=os.environ["PGHOST"], port=port, user="postgres", autocommit=True
         ) as conn:
-            snapshot_ms = median_ms(lambda: dbhealth.take_snapshot("cron"))
+            snapshot_ms = median_ms(lambda: statements.take_snapshot("cron"))
             plant(conn)
             rows = conn.execute("SELECT count(*) FROM dashboard.query_snapshot_stats").fetchone()
         now = datetime.now(UTC)
-        shots = dbhealth.snapshots(now - timedelta(days=3))
+        shots = statements.snapshots(now - timedelta(days=3))
         first, last = int(shots["id"].iloc[0]), int(shots["id"].iloc[-1])
-        queryid = int(dbhealth.top_statements(last, first, "total", 25)["queryid"].iloc[0])
-        snapshot_full_ms = median_ms(lambda: dbhealth.take_snapshot("cron"))
+        queryid = int(statements.top_statements(last, first, "total", 25)["queryid"].iloc[0])
+        snapshot_full_ms = median_ms(lambda: statements.take_snapshot("cron"))
         results = {
             "take_snapshot, fresh database": snapshot_ms,
             f"take_snapshot, {STATEMENTS:,}+ statements": snapshot_full_ms,
         }
         for label, action in (
-            ("snapshots (3 days)", lambda: dbhealth.snapshots(now - timedelta(days=3))),
+            ("snapshots (3 days)", lambda: statements.snapshots(now - timedelta(days=3))),
             (
                 "top_statements, delta over 2 days",
-                lambda: dbhealth.top_statements(last, first, "total", 25),
+                lambda: statements.top_statements(last, first, "total", 25),
             ),
             (
                 "top_statements, since reset",
-                lambda: dbhealth.top_statements(last, None, "mean", 25),
+                lambda: statements.top_statements(last, None, "mean", 25),
             ),
             (
                 "statement_history (all snapshots)",
-                lambda: dbhealth.statement_history(queryid, now - timedelta(days=3), now),
+                lambda: statements.statement_history(queryid, now - timedelta(days=3), now),
             ),
-            ("snapshot_if_stale (not stale)", lambda: dbhealth.snapshot_if_stale(60)),
-            ("connections", lambda: dbhealth.connections(("aiagents",))),
-            ("long_running", lambda: dbhealth.long_running(60)),
-            ("tables", lambda: dbhealth.tables(0.2, 1000)),
-            ("index_candidates", lambda: dbhealth.index_candidates(10000, 0.05)),
-            ("indexes", dbhealth.indexes),
-            ("duplicate_indexes", dbhealth.duplicate_indexes),
+            ("snapshot_if_stale (not stale)", lambda: statements.snapshot_if_stale(60)),
+            ("connections", lambda: connections.connections(("aiagents",))),
+            ("long_running", lambda: connections.long_running(60)),
+            ("tables", lambda: relations.tables(0.2, 1000)),
+            ("index_candidates", lambda: relations.index_candidates(10000, 0.05)),
+            ("indexes", relations.indexes),
+            ("duplicate_indexes", relations.duplicate_indexes),
         ):
             results[label] = median_ms(action)
         print(f"{rows[0]:,} counter rows in {len(shots)} snapshots; medians of {RUNS} runs")

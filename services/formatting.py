@@ -17,14 +17,14 @@ def missing(value: Any) -> bool:
 
 
 def duration(seconds: float | None) -> str:
-    """0.4 s, 12 s, 14 min, 3.5 h, 2.1 d."""
+    """0.4 s, 12 s, 14 min, 3.5 h, 2.1 d: the unit that reads best."""
     if missing(seconds):
         return MISSING
     if seconds < 10:
         return f"{seconds:.1f} s"
-    if seconds < 120:
+    if seconds < 90:
         return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
+    if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h" if seconds < 48 * 3600 else f"{seconds / 86400:.1f} d"
 

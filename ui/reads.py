@@ -22,6 +22,7 @@ from services import (
     themes,
     weekly_review,
 )
+from services.dbhealth import connections, relations, statements
 from services.investigation import lookup
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,6 +61,19 @@ queue_history = _cached(60, metrics.history)
 prometheus_now = _cached(60, metrics.current)
 capacity_measure = _cached(600, scaling.measure)
 simulated_share = _cached(600, capacity.simulated_share_within)
+
+# Database health (the platform database's, admins): live activity briefly, sizes for a
+# minute; a snapshot never changes once taken, so what is keyed by snapshot ids is kept long
+db_connections = _cached(15, connections.connections)
+db_long_running = _cached(15, connections.long_running)
+db_replication = _cached(15, connections.replication)
+db_tables = _cached(60, relations.tables)
+db_index_candidates = _cached(60, relations.index_candidates)
+db_indexes = _cached(60, relations.indexes)
+db_duplicate_indexes = _cached(60, relations.duplicate_indexes)
+statements_extension = _cached(60, statements.extension_status)
+top_statements = _cached(3600, statements.top_statements)
+statement_history = _cached(3600, statements.statement_history)
 
 # The weekly review: a closed week never changes, the current one is read as of its hour
 review = _cached(3600, weekly_review.review)

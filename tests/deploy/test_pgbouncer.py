@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from services import dbhealth
 from services.db import admin_scope, dispose_engines, tenant_scope, write_scope
+from services.dbhealth import explain
 from tests.pgbouncer import PgBouncer
 from tests.planting import add_run, add_tenant
 
@@ -170,6 +170,6 @@ def test_prepared_statements_would_break_and_the_gateway_prepares_none(pooled):
                     ).scalar()
     # EXPLAIN, which needs the one-command protocol, leaves nothing behind either.
     for _ in range(3):
-        assert "Seq Scan" in dbhealth.explain("SELECT * FROM dashboard.query_snapshots")
+        assert "Seq Scan" in explain.explain("SELECT * FROM dashboard.query_snapshots")
     with admin_scope() as conn:
         assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar() == 0

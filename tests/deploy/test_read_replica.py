@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from demo import dbsetup
-from services import access_log, db, dbhealth
+from services import access_log, db
+from services.dbhealth import connections
 from services.errors import SourceUnavailable
 from tests.conftest import app_test, free_port, screenshot, start_app, visit
 from tests.faults import PG_BIN, PrivatePostgres, _as_postgres
@@ -128,13 +129,13 @@ def test_views_read_the_standby_and_record_on_the_primary(reads_on_standby):
 
 def test_the_database_health_view_shows_the_replication_lag(reads_on_standby):
     primary, standby = reads_on_standby
-    state = dbhealth.replication()
+    state = connections.replication()
     assert state.standby
     [row] = state.streams.to_dict("records")
     assert row["state"] == "streaming" and row["lag_seconds"] >= 0
     # The primary sees the same standby in pg_stat_replication.
     os.environ["ADMIN_DATABASE_URL"] = role_urls(primary)[1]
-    primary_view = dbhealth.replication()
+    primary_view = connections.replication()
     assert not primary_view.standby
     assert primary_view.streams["state"].tolist() == ["streaming"]
     os.environ["ADMIN_DATABASE_URL"] = role_urls(standby)[1]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from services import dbhealth
 from services.db import job_lock
+from services.dbhealth import statements
 from tests.conftest import ROOT
 from tests.services.test_access_log import plant_aged
 
@@ -113,9 +113,9 @@ def test_two_purge_runs_purge_once(jobs_db, patient_config, tenant_id):
 
 def test_a_page_load_does_not_snapshot_while_the_job_runs(jobs_db):
     jobs_db.use()
-    with job_lock(dbhealth.SNAPSHOT_LOCK) as ours:
+    with job_lock(statements.SNAPSHOT_LOCK) as ours:
         assert ours
-        assert dbhealth.snapshot_if_stale(0) is None  # skipped: the job is taking one
-        with job_lock(dbhealth.SNAPSHOT_LOCK) as again:
+        assert statements.snapshot_if_stale(0) is None  # skipped: the job is taking one
+        with job_lock(statements.SNAPSHOT_LOCK) as again:
             assert not again
-    assert dbhealth.snapshot_if_stale(0) is not None  # released when the job ended
+    assert statements.snapshot_if_stale(0) is not None  # released when the job ended

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from demo import dbsetup
-from services import dbhealth
+from services.dbhealth import session, statements
 from tests.conftest import PlatformDb
 from tests.planting import add_tenant
 
@@ -198,7 +198,7 @@ def test_role_passwords_never_reach_our_tables(hardened):
         conn.execute("DROP ROLE hardening_probe")
     assert tracked == 0
     hardened.use()
-    dbhealth.take_snapshot()
+    statements.take_snapshot()
     assert occurrences(hardened, [*passwords, "probe-Secret-123"]) == []
     with hardened.superuser() as conn:
         texts = conn.execute(
@@ -227,4 +227,4 @@ def test_role_passwords_never_reach_our_tables(hardened):
 )
 @pytest.mark.unit
 def test_redact_secrets(query, redacted):
-    assert dbhealth.redact_secrets(query) == (redacted or query)
+    assert session.redact_secrets(query) == (redacted or query)

@@ -8,8 +8,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from demo import fleet
-from tests.conftest import ROOT, TEST_USERS, app_test, screenshot, visit, wait_rendered
 from tests.browser.test_core import forbidden_strings
+from tests.conftest import ROOT, TEST_USERS, app_test, screenshot, visit, wait_rendered
 
 ADMIN_PAGES = ("rls_check", "access_log", "queues", "slow_queries")
 SUPPORT_PAGES = ("tenant_health", "tenant_profile", "investigation", "feedback", "weekly_review")

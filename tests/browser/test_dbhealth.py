@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services import dbhealth
+from services.dbhealth import statements
 from tests.conftest import PlatformDb, screenshot, start_app, visit, wait_rendered
-from tests.test_dbhealth import plant_workload
+from tests.dbhealth_workload import plant_workload
 
 pytestmark = pytest.mark.browser
 
@@ -18,14 +18,14 @@ def workload_db(make_platform_db) -> PlatformDb:
     db = make_platform_db("dbh_browser")
     plant_workload(db)
     db.use()
-    dbhealth.take_snapshot("cron")
+    statements.take_snapshot("cron")
     with db.superuser() as conn:
         for round_ in range(1, 4):
             for _ in range(round_):
                 conn.execute("SELECT pg_sleep(%s) FROM dbh_slow", (0.05 * round_,))
             for k in range(5 * round_):
                 conn.execute("SELECT count(*) FROM dbh_big WHERE k = %s", (k,))
-            dbhealth.take_snapshot("cron")
+            statements.take_snapshot("cron")
     return db
 
 
