@@ -1,5 +1,5 @@
 -- Statement texts copied from pg_stat_statements before the dashboard redacted them may hold
--- role passwords (ALTER ROLE ... PASSWORD '...'): redact them in place, as services/dbhealth.py
+-- role passwords (ALTER ROLE ... PASSWORD '...'): redact them in place, as services/dbhealth/session.py
 -- now does before storing. Here everything from the literal on is cut (more than needed, never
 -- less); conninfo strings lose their password=... value.
 UPDATE dashboard.query_texts

@@ -79,10 +79,10 @@ def check_explainable(statement: str) -> str:
             "Replace the placeholders ($1, $2, …) with concrete values: pg_stat_statements shows"
             " statements with their values taken out, and a plan depends on them."
         )
-    # Exactly the statement that was checked (locations count UTF-8 bytes): no trailing ';'.
-    raw = sql.encode()
+    # Exactly the statement that was checked, without a trailing ';' (pglast gives its
+    # location in characters, not bytes: 'é' is one).
     start, length = parsed[0].stmt_location, parsed[0].stmt_len
-    return raw[start : start + length if length else len(raw)].decode()
+    return sql[start : start + length if length else len(sql)]
 
 
 def guidance(timeout_ms: int) -> str:

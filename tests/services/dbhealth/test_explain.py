@@ -105,6 +105,9 @@ def test_explain_stops_at_the_timeout(hdb):
         ("SELECT 'a;b' AS s; -- trailing", "SELECT 'a;b' AS s"),
         ("/* DELETE */ SELECT 1;", "SELECT 1"),
         ("VALUES (1), (2)", "VALUES (1), (2)"),
+        # pglast counts characters: a multi-byte one must not cut the statement short
+        ("SELECT 'délété ✓' AS s;", "SELECT 'délété ✓' AS s"),
+        ("/* é */ SELECT 'ü' AS a ;", "SELECT 'ü' AS a "),
     ],
 )
 def test_the_checked_statement_is_exactly_the_select(statement, checked):
