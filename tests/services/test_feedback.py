@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from services import feedback, rates, themes
+from services import feedback, themes
 from services.timerange import TimeRange
 from tests.planting import add_feedback, add_run, add_tenant, add_ticket
 
@@ -136,15 +136,6 @@ def test_no_feedback_no_ratings_no_votes(use):
     trend = feedback.trend(EMPTY, PERIOD)
     assert trend.over_time.empty
     assert trend.ratings["n"].tolist() == [0, 0, 0, 0, 0]
-
-
-@pytest.mark.parametrize(
-    ("up", "down", "expected"),
-    [(0, 0, 0.0), (1, 0, 100.0), (1, 2, 33.33), (2, 1, 66.67), (1, 7, 12.5)],
-)
-@pytest.mark.unit
-def test_positive_percentage_rounds_like_the_platform(up, down, expected):
-    assert rates.positive_percentage(up, down) == expected
 
 
 def test_trend_per_day_and_rating_distribution(use):
