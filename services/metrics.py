@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import requests
 
+from services import timing
 from services.config import rules, settings
 from services.errors import DashboardError, InvalidInput, QueryTimeout, SourceUnavailable
 
@@ -65,7 +66,9 @@ def query(promql: str, params: dict[str, Any], kind: str = "query_range") -> lis
         raise SourceUnavailable("Prometheus", "PROMETHEUS_URL is not set")
     timeout = float(rules("prometheus")["timeout_s"])
     try:
-        response = requests.get(
+        response = timing.call(
+            "prometheus",
+            requests.get,
             f"{base.rstrip('/')}/api/v1/{kind}",
             params={"query": promql, "timeout": f"{timeout:g}s", **params},
             timeout=(2, timeout + 1),
