@@ -155,9 +155,21 @@ class Session:
         return result
 
     def clear_caches(self) -> None:
+        """Clear the server's caches; returns once the server handled it (a heartbeat sent
+        after it was answered: one session's messages are handled in order)."""
         msg = BackMsg()
         msg.clear_cache = True
         self._send(msg)
+        beat = BackMsg()
+        beat.app_heartbeat = True
+        self._send(beat)
+        deadline = time.perf_counter() + self.timeout_s
+        while time.perf_counter() < deadline:
+            forward = ForwardMsg()
+            forward.ParseFromString(self.ws.recv())
+            if forward.WhichOneof("type") == "heartbeat_ack":
+                return
+        raise TimeoutError("the server did not confirm clearing its caches")
 
 
 def _read_element(forward: ForwardMsg, result: RunResult) -> None:

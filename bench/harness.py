@@ -52,6 +52,36 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def superuser_conninfo(database: str) -> str:
+    """`database` as the stack's superuser (its PG* variables)."""
+    import psycopg
+
+    env = stack_env()
+    return psycopg.conninfo.make_conninfo(
+        dbname=database, host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"]
+    )
+
+
+def row_count(database: str) -> int:
+    """enhancement_history's rows in `database`."""
+    import psycopg
+
+    with psycopg.connect(superuser_conninfo(database)) as conn:
+        return conn.execute("SELECT count(*) FROM enhancement_history").fetchone()[0]
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Put `text` between the file's markers of section `name` (appended when absent)."""
+    begin, end = f"<!-- bench: {name} -->", f"<!-- /bench: {name} -->"
+    old = path.read_text() if path.exists() else ""
+    block = f"{begin}\n{text.strip()}\n{end}"
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + block + old[old.index(end) + len(end) :]
+    else:
+        new = old.rstrip() + "\n\n" + block + "\n"
+    path.write_text(new)
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
