@@ -10,6 +10,7 @@ server wrote for the runs in between.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -28,9 +29,33 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN = ("admin@demo.example", "demo-admin")  # the demo accounts (Makefile: .stack/idp.json)
-SUPPORT = ("support@demo.example", "demo-support")
+ADMIN = "admin@demo.example:demo-admin"  # the demo accounts (Makefile: .stack/idp.json)
+SUPPORT = "support@demo.example:demo-support"
 CLIENT_ID = "support-dashboard"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The identity provider a benchmark signs in at, and as whom."""
+
+    url: str
+    state: Path  # the provider's state file (demo/idp.py): the app's client is registered there
+    email: str
+    password: str
+
+
+def add_arguments(parser: argparse.ArgumentParser, account: str) -> None:
+    """The options every runner takes: database, identity provider, account."""
+    parser.add_argument("--database", default="aiagents_demo")
+    parser.add_argument("--idp-url", help="default: the stack's demo provider (IDP_URL)")
+    parser.add_argument("--idp-state", type=Path, default=ROOT / ".stack" / "idp.json")
+    parser.add_argument("--account", default=account, help="email:password")
+    parser.add_argument("--write", type=Path, help="the Markdown file to put the table in")
+
+
+def identity(args: argparse.Namespace, env: dict[str, str]) -> Identity:
+    email, _, password = args.account.partition(":")
+    return Identity(args.idp_url or env["IDP_URL"], args.idp_state, email, password)
 
 
 def stack_env(database: str | None = None) -> dict[str, str]:
@@ -70,6 +95,17 @@ def row_count(database: str) -> int:
         return conn.execute("SELECT count(*) FROM enhancement_history").fetchone()[0]
 
 
+def recent_ticket(database: str, tenant: str) -> str:
+    """The ticket of `tenant`'s latest run ("" when it has none)."""
+    import psycopg
+
+    sql = """SELECT ticket_id FROM enhancement_history WHERE tenant_id = %s
+              ORDER BY created_at DESC LIMIT 1"""
+    with psycopg.connect(superuser_conninfo(database)) as conn:
+        row = conn.execute(sql, (tenant,)).fetchone()
+    return row[0] if row else ""
+
+
 def write_section(path: Path, name: str, text: str) -> None:
     """Put `text` between the file's markers of section `name` (appended when absent)."""
     begin, end = f"<!-- bench: {name} -->", f"<!-- /bench: {name} -->"
@@ -91,6 +127,7 @@ class Server:
     """A dashboard server of the benchmark's own, timing every script run."""
 
     env: dict[str, str]
+    idp: Identity
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     timings: Path = field(
@@ -104,11 +141,10 @@ class Server:
     def start(self) -> Server:
         from demo import idp
 
-        state = ROOT / ".stack" / "idp.json"
         redirect = f"{self.url}/oauth2callback"
-        secret = idp.add_client(state, CLIENT_ID, redirect)
+        secret = idp.add_client(self.idp.state, CLIENT_ID, redirect)
         secrets = self.timings.parent / "secrets.toml"
-        secrets.write_text(idp.secrets_toml(self.env["IDP_URL"], CLIENT_ID, secret, redirect))
+        secrets.write_text(idp.secrets_toml(self.idp.url, CLIENT_ID, secret, redirect))
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -162,8 +198,8 @@ class Server:
 
 
 @contextmanager
-def running_server(env: dict[str, str]) -> Iterator[Server]:
-    server = Server(env).start()
+def running_server(env: dict[str, str], idp: Identity) -> Iterator[Server]:
+    server = Server(env, idp).start()
     try:
         yield server
     finally:
@@ -221,13 +257,13 @@ class Browser:
         self.context.close()
         self.chromium.close()
 
-    def sign_in(self, email: str, password: str) -> None:
+    def sign_in(self, idp: Identity) -> None:
         page = self.page
         page.goto(self.app_url)
         page.get_by_role("button", name="Sign in with your company account").click()
         page.wait_for_url("**/authorize**")
-        page.get_by_label("Email").fill(email)
-        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_label("Email").fill(idp.email)
+        page.get_by_label("Password", exact=True).fill(idp.password)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(lambda url: url.startswith(self.app_url))
         page.get_by_test_id("stSidebarNav").wait_for(timeout=60000)

@@ -101,7 +101,9 @@ class DashboardUser(User):
         self.rounds += 1
 
 
-def personas(server: harness.Server, database: str, count: int) -> list[Persona]:
+def personas(
+    server: harness.Server, idp: harness.Identity, database: str, count: int
+) -> list[Persona]:
     """`count` signed-in users, each with its own tenant (the busiest first) and a ticket of it
     from the last day (for the investigation)."""
     sql = """
@@ -112,8 +114,10 @@ def personas(server: harness.Server, database: str, count: int) -> list[Persona]
          WHERE r = 1 ORDER BY tenant_id"""
     with psycopg.connect(harness.superuser_conninfo(database)) as conn:
         rows = sorted(conn.execute(sql).fetchall(), key=lambda row: -row[2])[:count]
-    email, password = harness.SUPPORT
-    return [Persona(sign_in(server.url, email, password), t, ticket) for t, ticket, _ in rows]
+    return [
+        Persona(sign_in(server.url, idp.email, idp.password), tenant, ticket)
+        for tenant, ticket, _ in rows
+    ]
 
 
 @dataclass
@@ -197,13 +201,15 @@ def table(levels: list[Level], header: str, baseline_rss: float) -> str:
     return "\n".join(lines)
 
 
-def run(database: str, levels: list[int], rounds: int) -> str:
+def run(args: argparse.Namespace) -> str:
+    database, levels, rounds = args.database, args.users, args.rounds
     env = harness.stack_env(database)
+    idp = harness.identity(args, env)
     PLAN.rounds = rounds
     load_before = harness.load_average()
-    with harness.running_server(env) as server:
+    with harness.running_server(env, idp) as server:
         PLAN.url = server.url
-        PLAN.personas = personas(server, database, max(levels))
+        PLAN.personas = personas(server, idp, database, max(levels))
         baseline = server.rss_mib()
         done = []
         for users in levels:
@@ -221,12 +227,11 @@ def run(database: str, levels: list[int], rounds: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", default="aiagents_demo")
+    harness.add_arguments(parser, harness.SUPPORT)
     parser.add_argument("--users", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--write", type=Path, help="the Markdown file to put the table in")
     args = parser.parse_args()
-    text = run(args.database, args.users, args.rounds)
+    text = run(args)
     print(text)
     if args.write:
         harness.write_section(args.write, f"load {args.database}", text)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,15 +35,18 @@ AWAY = "Data access log"  # where a warm visit comes back from
 class View:
     title: str  # the sidebar link
     tab: str = ""  # a tab of the view, clicked after the view opened
-    tenant: str = ""  # the tenant chosen in the sidebar first ("" = the fleet)
+    query: str = ""  # the sidebar's choices first: tenant (none: the fleet), time range
     path: str = ""  # a deep link instead of a sidebar click (screenshare)
 
 
 VIEWS = (
     View("Tenant health"),
-    View("Tenant health", tenant=TENANT),
-    View("Tenant profile", tenant=TENANT),
-    View("Investigation", tenant=TENANT),
+    View("Tenant health", query="range=7d"),
+    View("Tenant health", query="range=30d"),
+    View("Tenant health", query=f"tenant={TENANT}"),
+    View("Tenant health", query=f"tenant={TENANT}&range=30d"),
+    View("Tenant profile", query=f"tenant={TENANT}"),
+    View("Investigation", query=f"tenant={TENANT}"),
     View("Feedback"),
     View("Weekly review"),
     View("RLS self-test"),
@@ -52,6 +55,7 @@ VIEWS = (
     View("Database health", tab="Slow queries"),
     View("Database health", tab="Connections"),
     View("Database health", tab="Tables and indexes"),
+    View("Investigation of a ticket", path=f"investigation?tenant={TENANT}&ticket={{ticket}}"),
     View("Service health (screenshare)", path=f"?view=client&tenant={TENANT}"),
 )
 
@@ -93,7 +97,7 @@ def measure(browser: harness.Browser, server: harness.Server, view: View, runs: 
             browser.click_page(AWAY if view.title != AWAY else "RLS self-test")
 
     # Start where the view is one click away, with its tenant chosen (or none).
-    browser.goto(f"?tenant={view.tenant}" if view.tenant else "")
+    browser.goto(f"?{view.query}" if view.query else "")
     if view.tab:
         browser.timed(lambda: browser.click_page(view.title))
     leave_timed = lambda: browser.timed(leave) if not view.path else None  # noqa: E731
@@ -122,10 +126,9 @@ def table(rows: list[Row], header: str) -> str:
     ]
     for row in rows:
         v = row.view
-        name = v.title + (f" ({v.tenant})" if v.tenant else "")
         bc, bw = row.median("cold", "browser"), row.median("warm", "browser")
         lines.append(
-            f"| {name} | {v.tab or '-'} | {s(bc)} | {s(bw)}"
+            f"| {name(v)} | {v.tab or '-'} | {s(bc)} | {s(bw)}"
             f" | {s(row.median('cold', 'script'))} | {s(row.median('warm', 'script'))}"
             f" | {s(row.median('cold', 'calls'))} | {s(row.median('warm', 'calls'))}"
             f" | {'met' if bc <= COLD_TARGET_S else '**missed**'}"
@@ -134,20 +137,28 @@ def table(rows: list[Row], header: str) -> str:
     return "\n".join(lines)
 
 
-def run(database: str, runs: int, only: list[str] | None = None) -> str:
+def name(view: View) -> str:
+    return view.title + (f" ({view.query.replace('&', ', ')})" if view.query else "")
+
+
+def run(args: argparse.Namespace) -> str:
     from playwright.sync_api import sync_playwright
 
+    database, runs = args.database, args.runs
     env = harness.stack_env(database)
     count = harness.row_count(database)
     rows: list[Row] = []
     load_before = harness.load_average()
-    with harness.running_server(env) as server, sync_playwright() as playwright:
+    idp = harness.identity(args, env)
+    with harness.running_server(env, idp) as server, sync_playwright() as playwright:
         browser = harness.Browser(playwright, server.url)
         try:
-            browser.sign_in(*harness.ADMIN)
+            browser.sign_in(idp)
+            ticket = harness.recent_ticket(database, TENANT)
             for view in VIEWS:
-                if only and view.title not in only:
+                if args.only and name(view) not in args.only:
                     continue
+                view = replace(view, path=view.path.format(ticket=ticket))
                 rows.append(measure(browser, server, view, runs))
                 print(table(rows[-1:], "").splitlines()[-1], file=sys.stderr, flush=True)
         finally:
@@ -163,13 +174,12 @@ def run(database: str, runs: int, only: list[str] | None = None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", default="aiagents_demo")
+    harness.add_arguments(parser, harness.ADMIN)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", nargs="*", help="view titles to measure (default: all)")
-    parser.add_argument("--write", type=Path, help="the Markdown file to put the table in")
+    parser.add_argument("--only", nargs="*", help="the rows to measure, by name (default: all)")
     parser.add_argument("--section", default="", help="its section's name (default: database)")
     args = parser.parse_args()
-    text = run(args.database, args.runs, args.only)
+    text = run(args)
     print(text)
     if args.write:
         harness.write_section(args.write, f"views {args.section or args.database}", text)
