@@ -61,7 +61,7 @@ test: stack
 	$(ENV) $(PY) -m pytest -q
 
 # Benchmarks (bench/, docs/performance.md; not part of `make test`). Each writes its table into
-# its section of docs/performance.md. They need the bench extra: pip install -e '.[dev,bench]'.
+# its section of docs/performance.md (the bench extra of pyproject.toml: locust, websocket-client).
 BENCH_DB := aiagents_bench10m
 bench: demo-loaded .stack/idp.json
 	$(ENV) $(PY) bench/views.py --database $(DEMO_DB) --write docs/performance.md --section 1M
