@@ -229,7 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     harness.add_arguments(parser, harness.SUPPORT)
     parser.add_argument("--users", type=int, nargs="+", default=[1, 5, 10, 20])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     text = run(args)
     print(text)
