@@ -71,6 +71,7 @@ class RunResult:
     deltas: int = 0
     errors: list[str] = field(default_factory=list)  # exceptions and error alerts shown
     buttons: dict[str, str] = field(default_factory=dict)  # label: widget id
+    text_inputs: dict[str, str] = field(default_factory=dict)  # label: widget id
     redirect: str = ""  # where st.login sent the browser
 
     @property
@@ -92,6 +93,7 @@ class Session:
             subprotocols=["streamlit", cookies.get(XSRF_COOKIE, "")],
         )
         self.page, self.query = "", ""
+        self.texts: dict[str, str] = {}  # widget id: text typed in, sent with every run
 
     def close(self) -> None:
         self.ws.close()
@@ -114,6 +116,14 @@ class Session:
         self.page, self.query = page, msg.rerun_script.query_string
         return self._until_finished(msg)
 
+    def type_text(self, widget_id: str, text: str) -> RunResult:
+        """Text typed into a text input of the current page (kept for the runs after)."""
+        self.texts[widget_id] = text
+        msg = BackMsg()
+        msg.rerun_script.page_name = self.page
+        msg.rerun_script.query_string = self.query
+        return self._until_finished(msg)
+
     def click(self, button_id: str) -> RunResult:
         """A click on a button of the current page (a trigger widget state)."""
         msg = BackMsg()
@@ -123,6 +133,8 @@ class Session:
         return self._until_finished(msg)
 
     def _until_finished(self, msg: BackMsg) -> RunResult:
+        for widget_id, text in self.texts.items():
+            msg.rerun_script.widget_states.widgets.add(id=widget_id, string_value=text)
         page = self.page
         start = time.perf_counter()
         self._send(msg)
@@ -185,3 +197,5 @@ def _read_element(forward: ForwardMsg, result: RunResult) -> None:
         result.errors.append(f"error: {element.alert.body[:200]}")
     elif kind == "button":
         result.buttons[element.button.label] = element.button.id
+    elif kind == "text_input":
+        result.text_inputs[element.text_input.label] = element.text_input.id

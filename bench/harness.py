@@ -302,5 +302,11 @@ class Browser:
     def click_page(self, title: str) -> None:
         self.page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
 
+    def type_in(self, label: str, text: str) -> None:
+        """Type `text` into the text input labelled `label` and submit it (Enter)."""
+        box = self.page.get_by_label(label, exact=True)
+        box.fill(text)
+        box.press("Enter")
+
     def click_tab(self, name: str) -> None:
         self.page.get_by_role("tab", name=name, exact=True).click()
