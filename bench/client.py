@@ -14,6 +14,7 @@ Plain blocking sockets (requests, websocket-client), so it runs as it is under L
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urljoin, urlparse
@@ -25,6 +26,14 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 SIGN_IN_BUTTON = "Sign in with your company account"  # ui/sign_in.py
 USER_COOKIE = "_streamlit_user"
+# The dashboard's own fault messages (ui.common.guard, services.errors), as opposed to a page's
+# content shown as an error (a failed run's diagnosis in the investigation).
+FAULTS = (
+    r"Something went wrong while loading ",
+    r" is not available: ",
+    r" did not answer in time",
+    r"the access record was refused",
+)
 XSRF_COOKIE = "_streamlit_xsrf"
 
 
@@ -69,7 +78,7 @@ class RunResult:
     seconds: float
     status: str  # FINISHED_SUCCESSFULLY, ... or "timeout"
     deltas: int = 0
-    errors: list[str] = field(default_factory=list)  # exceptions and error alerts shown
+    errors: list[str] = field(default_factory=list)  # exceptions and faults shown
     buttons: dict[str, str] = field(default_factory=dict)  # label: widget id
     text_inputs: dict[str, str] = field(default_factory=dict)  # label: widget id
     redirect: str = ""  # where st.login sent the browser
@@ -194,7 +203,8 @@ def _read_element(forward: ForwardMsg, result: RunResult) -> None:
     if kind == "exception":
         result.errors.append(f"exception: {element.exception.type}: {element.exception.message}")
     elif kind == "alert" and element.alert.format == element.alert.ERROR:
-        result.errors.append(f"error: {element.alert.body[:200]}")
+        if any(re.search(fault, element.alert.body) for fault in FAULTS):
+            result.errors.append(f"fault shown: {element.alert.body[:200]}")
     elif kind == "button":
         result.buttons[element.button.label] = element.button.id
     elif kind == "text_input":

@@ -308,5 +308,12 @@ class Browser:
         box.fill(text)
         box.press("Enter")
 
+    def shows_fault(self) -> bool:
+        """Whether the page shows one of the dashboard's fault messages."""
+        from bench.client import FAULTS
+
+        texts = self.page.get_by_test_id("stAlert").all_inner_texts()
+        return any(re.search(fault, text) for fault in FAULTS for text in texts)
+
     def click_tab(self, name: str) -> None:
         self.page.get_by_role("tab", name=name, exact=True).click()

@@ -68,6 +68,7 @@ class Sample:
     browser: float
     script: float
     calls: float
+    fault: bool  # the page showed one of the dashboard's fault messages (a timeout, ...)
 
 
 @dataclass
@@ -87,7 +88,7 @@ def measure(
         mark = server.timing_mark()
         seconds = browser.timed(action) if not view.path else browser.goto(view.path)
         script, calls = harness.server_share(server.timing_lines(mark))
-        return Sample(seconds, script, calls)
+        return Sample(seconds, script, calls, browser.shows_fault())
 
     def open_view() -> None:
         if view.ticket:
@@ -131,8 +132,8 @@ def table(rows: list[Row], header: str) -> str:
         header,
         "",
         "| view | tab | browser cold | browser warm | server cold | server warm"
-        " | calls cold | calls warm | cold <= 2.0 s | warm <= 0.5 s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | calls cold | calls warm | faults | cold <= 2.0 s | warm <= 0.5 s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         v = row.view
@@ -141,6 +142,7 @@ def table(rows: list[Row], header: str) -> str:
             f"| {name(v)} | {v.tab or '-'} | {s(bc)} | {s(bw)}"
             f" | {s(row.median('cold', 'script'))} | {s(row.median('warm', 'script'))}"
             f" | {s(row.median('cold', 'calls'))} | {s(row.median('warm', 'calls'))}"
+            f" | {sum(x.fault for x in row.cold + row.warm)}/{len(row.cold + row.warm)}"
             f" | {'met' if bc <= COLD_TARGET_S else '**missed**'}"
             f" | {'met' if bw <= WARM_TARGET_S else '**missed**'} |"
         )
@@ -177,7 +179,8 @@ def run(args: argparse.Namespace) -> str:
         f"`{database}`: {count:,} enhancement_history rows; {datetime.now(UTC):%Y-%m-%d %H:%M}"
         f" UTC; load average {load_before} before, {harness.load_average()} after; medians"
         f" of {runs} runs; seconds. Browser: click until rendered; server: the script run;"
-        " calls: its SQL + Redis + Prometheus calls."
+        " calls: its SQL + Redis + Prometheus calls; faults: visits that showed a fault message"
+        " (a timeout, a source unavailable)."
     )
     return table(rows, header)
 

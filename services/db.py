@@ -205,6 +205,11 @@ def _time_statements(engine: Engine) -> None:
         if (started := conn.info.pop("timing_started", None)) is not None:
             timing.add("sql", time.perf_counter() - started)
 
+    @event.listens_for(engine, "handle_error")
+    def _failed(context: Any) -> None:  # a statement that failed (timed out) counts too
+        if context.connection is not None and not context.connection.invalidated:
+            _finished(context.connection)
+
 
 def _pool(url: str | None, variable: str) -> _Pool:
     if not url:

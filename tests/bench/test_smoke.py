@@ -54,7 +54,8 @@ def test_view_harness_measures_one_view(tiny_fleet):
     browser_cold, _, server_cold, _, calls_cold, _ = map(float, cells[2:8])
     # The browser waits for the server's script, which waits for its SQL.
     assert browser_cold >= server_cold >= calls_cold > 0
-    assert cells[8] in ("met", "**missed**") and cells[9] in ("met", "**missed**")
+    assert cells[8] == "0/2"  # no fault shown, cold or warm
+    assert cells[9] in ("met", "**missed**") and cells[10] in ("met", "**missed**")
 
 
 def test_load_test_runs_one_session(tiny_fleet):
