@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +36,8 @@ GROUPS = {  # the first group (in this order) whose marker a sample's stack hold
     "pandas": ("pandas/",),
     "numpy / scipy": ("numpy/", "scipy/"),
 }
-OWN = ("/views/", "/services/", "/ui/")
+OWN = re.compile(r"\((views|services|ui)/")  # py-spy names the project's files relatively
+PLUMBING = ("services/db.py", "ui/common.py", "services/timing.py")  # gateway, cache, timing
 
 
 def profile(server: harness.Server, cookies: dict[str, str], target: str, runs: int) -> str:
@@ -73,9 +75,10 @@ def summarise(target: str, lines: list[str]) -> str:
         frames = stack.split(";")
         group = next((g for g, marks in GROUPS.items() if any(m in stack for m in marks)), None)
         groups[group or "other (Streamlit, Python)"] += samples
-        mine = [f for f in frames if any(mark in f for mark in OWN)]
+        mine = [f for f in frames if OWN.search(f) and not any(p in f for p in PLUMBING)]
         if mine:
-            own[mine[-1].split(" (")[0] + " " + mine[-1].rsplit("/", 1)[-1]] += samples
+            function, _, where = mine[-1].partition(" (")
+            own[f"{function} ({where.rsplit(':', 1)[0]})"] += samples
     lines_out = [f"### {target or '(default page)'}: {total} samples of the script thread", ""]
     lines_out += [f"- {name}: {n / total:.0%}" for name, n in groups.most_common()] if total else []
     lines_out += ["", "Innermost own frame:"]
