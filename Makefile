@@ -8,7 +8,8 @@ DASHBOARD_PORT ?= 8501
 DEMO_DB := aiagents_demo
 PY := .venv/bin/python
 
-.PHONY: demo test test-unit stack stop clean install dashboard-port demo-loaded demo-data bench lint
+.PHONY: demo test test-unit stack stop clean install dashboard-port demo-loaded demo-data bench lint \
+	bench-10m bench-10m-data bench-load
 
 install:
 	scripts/stack.sh install
@@ -63,8 +64,25 @@ test: stack
 test-unit: install
 	$(PY) -m pytest -q -m unit
 
-bench: demo-loaded
-	$(ENV) $(PY) bench/tenant_health.py
+# Benchmarks (bench/, docs/performance.md; not part of `make test`). Each writes its table into
+# its section of docs/performance.md (the bench extra of pyproject.toml: locust, websocket-client).
+BENCH_DB := aiagents_bench10m
+bench: demo-loaded .stack/idp.json
+	$(ENV) $(PY) bench/views.py --database $(DEMO_DB) --write docs/performance.md --section 1M
+
+# The 10x fleet (500 tenants, about 10M runs over a year) in a database of its own; the demo's
+# Redis queues and Prometheus history are shared. Loaded once; `make bench-10m-data` reloads.
+bench-10m-data: stack
+	$(ENV) $(PY) -m demo.dbsetup $(BENCH_DB)
+	$(ENV) $(PY) -m demo.generate --database $(BENCH_DB) --scale 10m --now $$(cat .stack/demo-loaded)
+	touch .stack/bench10m-loaded
+
+bench-10m: demo-loaded .stack/idp.json
+	@[ -f .stack/bench10m-loaded ] || $(MAKE) bench-10m-data
+	$(ENV) $(PY) bench/views.py --database $(BENCH_DB) --write docs/performance.md --section 10M
+
+bench-load: demo-loaded .stack/idp.json
+	$(ENV) $(PY) bench/load.py --database $(DEMO_DB) --write docs/performance.md
 
 lint: install
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

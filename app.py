@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from services import timing
 from services.config import rules
 from ui.common import context, presentable, record_refusal, session_replaced, sidebar
 from ui.identity import CLIENT, current_user, requested_page_path, session_ended, signed_in_email
@@ -57,9 +58,10 @@ if user.role == CLIENT or st.query_params.get("view") == "client":
         st.stop()
     st.session_state["screenshare_tenant"] = wanted
     st.session_state["view_context"] = context(user, wanted)
-    st.navigation(
-        [st.Page("views/client_view.py", title="Service health")], position="hidden"
-    ).run()
+    with timing.script_run("Service health"):  # opt-in: DASHBOARD_TIMINGS
+        st.navigation(
+            [st.Page("views/client_view.py", title="Service health")], position="hidden"
+        ).run()
     st.stop()
 
 # One line per view. Admin-only views are not even registered for other roles.
@@ -86,5 +88,6 @@ if user.is_admin:
     ]
 navigation = st.navigation({section: pages for section, pages in views.items() if pages})
 
-st.session_state["view_context"] = sidebar()
-navigation.run()
+with timing.script_run(navigation.title):  # opt-in: DASHBOARD_TIMINGS
+    st.session_state["view_context"] = sidebar()
+    navigation.run()

@@ -1,7 +1,7 @@
 """Load deterministic demo data into the six platform tables, as the stack superuser, with COPY.
 
     python -m demo.generate --database aiagents_demo [--tenants 8] [--days 30]
-        [--tickets-per-day-scale 1] [--seed 42] [--now 2025-11-26T15:00]
+        [--tickets-per-day-scale 1] [--seed 42] [--now 2025-11-26T15:00] [--scale 1m|10m]
 
 The same seed and --now give the same rows, ids included. Everything runs in one transaction:
 the tables are truncated, enhancement_history's rows are generated with numpy and streamed as
@@ -924,22 +924,31 @@ def _load(
     return counts
 
 
+# Named fleet sizes (--scale): tenants, days and the tickets-per-day factor. "10m" is the bench
+# fleet of issue 16: 500 tenants, about 10M runs over a year (bench only: `make bench-10m`).
+SCALES = {"1m": (len(fleet.TENANTS), 365.0, 1.0), "10m": (500, 365.0, 1.15)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--database", required=True, help="database name (libpq PG* env)")
-    parser.add_argument("--tenants", type=int, default=len(fleet.TENANTS))
-    parser.add_argument("--days", type=float, default=30)
-    parser.add_argument("--tickets-per-day-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--scale", choices=sorted(SCALES), help="a named fleet size (the flags below override)"
+    )
+    parser.add_argument("--tenants", type=int)
+    parser.add_argument("--days", type=float)
+    parser.add_argument("--tickets-per-day-scale", type=float)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--now", help="ISO timestamp, UTC if naive (default: now, to the minute)")
     args = parser.parse_args()
+    tenants, days, scale = SCALES[args.scale] if args.scale else (len(fleet.TENANTS), 30, 1.0)
     summary = generate(
         psycopg.conninfo.make_conninfo(dbname=args.database),
-        tenants=args.tenants,
-        days=args.days,
-        scale=args.tickets_per_day_scale,
+        tenants=args.tenants or tenants,
+        days=args.days or days,
+        scale=args.tickets_per_day_scale or scale,
         seed=args.seed,
         now=parse_now(args.now),
     )

@@ -49,7 +49,7 @@ install() {
         log "installing the Python project into .venv"
         python3 -m venv .venv
         .venv/bin/pip install -q --upgrade pip
-        .venv/bin/pip install -q -e '.[dev]'
+        .venv/bin/pip install -q -e '.[dev,bench]'
         touch .venv/.installed
     fi
 }

@@ -33,6 +33,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from services import timing
 from services.config import rules, settings
 from services.errors import InvalidInput, QueryTimeout, SourceUnavailable, UnsafeRole
 
@@ -192,6 +193,24 @@ def _watch(engine: Engine) -> None:
             dog.disarm()
 
 
+def _time_statements(engine: Engine) -> None:
+    """Opt-in (DASHBOARD_TIMINGS): each statement's time counts into services.timing."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _started(conn: Connection, *_: Any) -> None:
+        conn.info["timing_started"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _finished(conn: Connection, *_: Any) -> None:
+        if (started := conn.info.pop("timing_started", None)) is not None:
+            timing.add("sql", time.perf_counter() - started)
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context: Any) -> None:  # a statement that failed (timed out) counts too
+        if context.connection is not None and not context.connection.invalidated:
+            _finished(context.connection)
+
+
 def _pool(url: str | None, variable: str) -> _Pool:
     if not url:
         raise SourceUnavailable("PostgreSQL", f"{variable} is not set")
@@ -223,6 +242,8 @@ def _pool(url: str | None, variable: str) -> _Pool:
                 },
             )
             _watch(engine)
+            if timing.enabled():
+                _time_statements(engine)
             _pools[url] = _Pool(engine, variable)
         return _pools[url]
 

@@ -17,6 +17,7 @@ import pandas as pd
 import requests
 from prometheus_api_client import PrometheusConnect
 
+from services import timing
 from services.config import rules, settings
 from services.errors import DashboardError, InvalidInput, QueryTimeout, SourceUnavailable
 
@@ -76,10 +77,16 @@ def query(promql: str, params: dict[str, Any], kind: str = "query_range") -> lis
         )
         try:
             if kind == "query":
-                return client.custom_query(promql, params=server_timeout)
+                return timing.call("prometheus", client.custom_query, promql, params=server_timeout)
             start, end = (datetime.fromtimestamp(params[key], UTC) for key in ("start", "end"))
-            return client.custom_query_range(
-                promql, start, end, str(params["step"]), server_timeout
+            return timing.call(
+                "prometheus",
+                client.custom_query_range,
+                promql,
+                start,
+                end,
+                str(params["step"]),
+                server_timeout,
             )
         except requests.Timeout as exc:
             raise QueryTimeout("Prometheus") from exc

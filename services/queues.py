@@ -19,7 +19,7 @@ import pandas as pd
 import redis
 from redis.connection import parse_url
 
-from services import kube
+from services import kube, timing
 from services.config import rules, settings
 from services.errors import SourceUnavailable
 
@@ -120,7 +120,7 @@ def _connect(url: str) -> redis.Redis:
 
 def _execute(pipe: redis.client.Pipeline, which: str) -> list[Any]:
     try:
-        return pipe.execute()
+        return timing.call("redis", pipe.execute)
     except redis.RedisError as exc:
         detail = str(exc).splitlines()[0] if str(exc) else "error"
         raise SourceUnavailable("Redis", f"{which}: {detail}") from exc

@@ -1,0 +1,245 @@
+"""Concurrent sessions against one dashboard server, with protocol-level clients under Locust.
+
+    python bench/load.py [--database aiagents_demo] [--users 1 5 10 20] [--rounds 3]
+        [--write docs/performance.md]
+
+Starts a dashboard server of its own (bench/harness.py) and signs in once per simulated user
+over HTTP (bench/client.py: st.login's OIDC flow with the demo identity provider; every user
+is the demo support account, each with its own cookie and session). Per concurrency level: the
+server's caches are cleared, then Locust starts that many users at once; each opens, `--rounds`
+times, tenant health, a ticket investigation and feedback for its own tenant (Streamlit's
+websocket protocol: a rerun_script per step, timed until script_finished). Meanwhile the
+dashboard's PostgreSQL connections (pg_stat_activity, application_name support-dashboard) and
+the server's RSS are sampled. Prints p50/p95 per step and level, errors, connections, memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import gevent
+import psycopg
+from locust import User, constant, events, task
+from locust.env import Environment
+from locust.exception import StopUser
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import harness  # noqa: E402
+from bench.client import RunResult, Session, sign_in  # noqa: E402
+
+APP_NAME = "support-dashboard"  # services/db.py's application_name
+PURPOSE = "SUP-1601 load test"  # the sidebar's purpose of access: a lookup needs a case
+
+
+@dataclass
+class Persona:
+    cookies: dict[str, str]
+    tenant: str
+    ticket: str
+
+
+@dataclass
+class Plan:
+    """What the users of one level share: the server, their sign-ins, rounds, results."""
+
+    url: str = ""
+    personas: list[Persona] = field(default_factory=list)
+    rounds: int = 3
+    results: list[RunResult] = field(default_factory=list)
+    next_persona: int = 0
+
+
+PLAN = Plan()
+
+
+def steps(persona: Persona) -> list[tuple[str, str, dict[str, str]]]:
+    """(step name, page, query) of one round."""
+    tenant = {"tenant": persona.tenant}
+    return [
+        ("tenant health", "", tenant),
+        ("investigation", "investigation", {**tenant, "ticket": persona.ticket}),
+        ("feedback", "feedback", tenant),
+    ]
+
+
+class DashboardUser(User):
+    """One signed-in session working through its own tenant, `PLAN.rounds` times."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.persona = PLAN.personas[PLAN.next_persona % len(PLAN.personas)]
+        PLAN.next_persona += 1
+        self.session = Session(PLAN.url, self.persona.cookies, timeout_s=120)
+        self.rounds = 0
+        # The purpose, typed in on a page that caches nothing: every step below starts cold.
+        first = self.session.run("investigation", {"tenant": self.persona.tenant})
+        self.session.type_text(first.text_inputs["Purpose of access"], PURPOSE)
+
+    def on_stop(self) -> None:
+        self.session.close()
+
+    @task
+    def round(self) -> None:
+        if self.rounds >= PLAN.rounds:
+            raise StopUser
+        for name, page, query in steps(self.persona):
+            result = self.session.run(page, query)
+            result.page = name
+            PLAN.results.append(result)
+            events.request.fire(
+                request_type="ws",
+                name=name,
+                response_time=result.seconds * 1000,
+                response_length=result.deltas,
+                exception=None if result.ok else RuntimeError("; ".join(result.errors)),
+                context={},
+            )
+        self.rounds += 1
+
+
+def personas(
+    server: harness.Server, idp: harness.Identity, database: str, count: int
+) -> list[Persona]:
+    """`count` signed-in users, each with its own tenant (the busiest first) and a ticket of it
+    from the last day (for the investigation)."""
+    sql = """
+        SELECT DISTINCT ON (tenant_id) tenant_id, ticket_id, n
+          FROM (SELECT tenant_id, ticket_id, count(*) OVER (PARTITION BY tenant_id) AS n,
+                       row_number() OVER (PARTITION BY tenant_id ORDER BY created_at DESC) AS r
+                  FROM enhancement_history WHERE created_at > now() - interval '1 day') t
+         WHERE r = 1 ORDER BY tenant_id"""
+    with psycopg.connect(harness.superuser_conninfo(database)) as conn:
+        rows = sorted(conn.execute(sql).fetchall(), key=lambda row: -row[2])[:count]
+    return [
+        Persona(sign_in(server.url, idp.email, idp.password), tenant, ticket)
+        for tenant, ticket, _ in rows
+    ]
+
+
+@dataclass
+class Sampler:
+    """The dashboard's connections to PostgreSQL and the server's RSS, every half second."""
+
+    server: harness.Server
+    database: str
+    connections: list[int] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)
+
+    def run(self) -> None:
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+        with psycopg.connect(harness.superuser_conninfo(self.database), autocommit=True) as conn:
+            while True:
+                self.connections.append(conn.execute(sql, (APP_NAME,)).fetchone()[0])
+                self.rss.append(self.server.rss_mib())
+                gevent.sleep(0.5)
+
+
+@dataclass
+class Level:
+    users: int
+    seconds: float
+    results: list[RunResult]
+    max_connections: int
+    max_rss_mib: float
+
+
+def run_level(server: harness.Server, database: str, users: int) -> Level:
+    PLAN.results, PLAN.next_persona = [], 0
+    with Session(server.url, PLAN.personas[0].cookies) as control:
+        control.clear_caches()  # every level starts cold
+    env = Environment(user_classes=[DashboardUser], events=events)
+    runner = env.create_local_runner()
+    sampler = Sampler(server, database)
+    sampling = gevent.spawn(sampler.run)
+    start = time.perf_counter()
+    runner.start(users, spawn_rate=users)
+    gevent.sleep(0.5)
+    while runner.user_count:
+        gevent.sleep(0.2)
+    seconds = time.perf_counter() - start
+    runner.quit()
+    sampling.kill()
+    return Level(users, seconds, list(PLAN.results), max(sampler.connections), max(sampler.rss))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if values else 0.0
+
+
+def table(levels: list[Level], header: str, baseline_rss: float) -> str:
+    lines = [
+        header,
+        "",
+        "| sessions | step | runs | p50 s | p95 s | p95 / 1-session p95 | errors"
+        " | max PG connections | server RSS MiB (per session) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    single: dict[str, float] = {}
+    for level in levels:
+        for name in ("tenant health", "investigation", "feedback"):
+            times = [r.seconds for r in level.results if r.page == name]
+            errors = sum(not r.ok for r in level.results if r.page == name)
+            p95 = percentile(times, 0.95)
+            single.setdefault(name, p95)
+            ratio = p95 / single[name] if single[name] else float("nan")
+            per_session = (level.max_rss_mib - baseline_rss) / level.users
+            lines.append(
+                f"| {level.users} | {name} | {len(times)} | {percentile(times, 0.5):.2f}"
+                f" | {p95:.2f} | {ratio:.1f}{'' if ratio <= 2 else ' (**missed**)'}"
+                f" | {errors} | {level.max_connections}"
+                f"{'' if level.max_connections <= 10 else ' (**missed**)'}"
+                f" | {level.max_rss_mib:.0f} ({per_session:+.0f}) |"
+            )
+    messages = sorted({e for level in levels for r in level.results for e in r.errors})
+    if messages:
+        lines += ["", "Errors seen:", *[f"- {m[:300]}" for m in messages[:10]]]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> str:
+    database, levels, rounds = args.database, args.users, args.rounds
+    env = harness.stack_env(database)
+    idp = harness.identity(args, env)
+    PLAN.rounds = rounds
+    load_before = harness.load_average()
+    with harness.running_server(env, idp) as server:
+        PLAN.url = server.url
+        PLAN.personas = personas(server, idp, database, max(levels))
+        baseline = server.rss_mib()
+        done = []
+        for users in levels:
+            done.append(run_level(server, database, users))
+            print(f"{users} sessions: {done[-1].seconds:.1f} s", file=sys.stderr, flush=True)
+    header = (
+        f"`{database}`: {harness.row_count(database):,} enhancement_history rows;"
+        f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average {load_before} before,"
+        f" {harness.load_average()} after; one server process; each session {rounds} rounds"
+        " of tenant health, investigation, feedback for its own tenant, caches cleared before"
+        f" each level; server RSS {baseline:.0f} MiB after sign-in, before the load."
+    )
+    return table(done, header, baseline)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    harness.add_arguments(parser, harness.SUPPORT)
+    parser.add_argument("--users", type=int, nargs="+", default=[1, 5, 10, 20])
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    text = run(args)
+    print(text)
+    if args.write:
+        harness.write_section(args.write, f"load {args.database}", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Every view (and every tab) as a signed-in user waits for it: browser, server, data sources.
+
+    python bench/views.py [--database aiagents_demo] [--runs 3] [--write docs/performance.md]
+
+Starts a dashboard server of its own with DASHBOARD_TIMINGS set (services/timing.py), signs in
+as the demo admin in Chromium, then per view, `--runs` times: clears the server's caches (the
+developer menu's "Clear caches" message over the websocket: st.cache_data and st.cache_resource,
+global), clicks the view's sidebar link (cold), clicks away and back (warm). Per click: browser
+seconds from the click until the script run it caused finished and no skeleton or spinner is
+left; server seconds of that run's script; seconds of its SQL, Redis and Prometheus calls.
+Prints medians as a Markdown table; `--write` puts it in its section of the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import harness  # noqa: E402
+from bench.client import Session  # noqa: E402
+
+COLD_TARGET_S = 2.0
+WARM_TARGET_S = 0.5
+TENANT = "msp-globex"  # a busy demo tenant (640 tickets a day)
+AWAY = "Data access log"  # where a warm visit comes back from
+PURPOSE = "SUP-1601 benchmark"  # the sidebar's purpose of access: a lookup needs a case
+TICKET_BOX = "ServiceDesk Plus ticket id"
+
+
+@dataclass(frozen=True)
+class View:
+    title: str  # the sidebar link
+    tab: str = ""  # a tab of the view, clicked after the view opened
+    query: str = ""  # the sidebar's choices first: tenant (none: the fleet), time range
+    path: str = ""  # a deep link instead of a sidebar click (screenshare)
+    ticket: bool = False  # a lookup: a recent ticket of TENANT typed into the investigation
+
+
+VIEWS = (
+    View("Tenant health"),
+    View("Tenant health", query="range=7d"),
+    View("Tenant health", query="range=30d"),
+    View("Tenant health", query=f"tenant={TENANT}"),
+    View("Tenant health", query=f"tenant={TENANT}&range=30d"),
+    View("Tenant profile", query=f"tenant={TENANT}"),
+    View("Investigation", query=f"tenant={TENANT}"),
+    View("Feedback"),
+    View("Weekly review"),
+    View("RLS self-test"),
+    View("Data access log"),
+    View("Queues and scaling"),
+    View("Database health", tab="Slow queries"),
+    View("Database health", tab="Connections"),
+    View("Database health", tab="Tables and indexes"),
+    View("Investigation", query=f"tenant={TENANT}", ticket=True),
+    View("Service health (screenshare)", path=f"?view=client&tenant={TENANT}"),
+)
+
+
+@dataclass
+class Sample:
+    browser: float
+    script: float
+    calls: float
+    fault: bool  # the page showed one of the dashboard's fault messages (a timeout, ...)
+
+
+@dataclass
+class Row:
+    view: View
+    cold: list[Sample]
+    warm: list[Sample]
+
+    def median(self, which: str, field: str) -> float:
+        return harness.median([getattr(s, field) for s in getattr(self, which)])
+
+
+def measure(
+    browser: harness.Browser, server: harness.Server, view: View, runs: int, ticket: str
+) -> Row:
+    def sample(action) -> Sample:
+        mark = server.timing_mark()
+        seconds = browser.timed(action) if not view.path else browser.goto(view.path)
+        script, calls = harness.server_share(server.timing_lines(mark))
+        return Sample(seconds, script, calls, browser.shows_fault())
+
+    def open_view() -> None:
+        if view.ticket:
+            browser.type_in(TICKET_BOX, ticket)
+        elif view.tab:
+            browser.click_tab(view.tab)
+        else:
+            browser.click_page(view.title)
+
+    def leave() -> None:
+        if view.ticket:
+            browser.type_in(TICKET_BOX, "")
+        elif view.tab:
+            browser.click_tab("Connections" if view.tab != "Connections" else "Slow queries")
+        elif not view.path:
+            browser.click_page(AWAY if view.title != AWAY else "RLS self-test")
+
+    # Start where the view is one click away, with its tenant chosen (or none).
+    browser.goto(f"?{view.query}" if view.query else "")
+    browser.timed(lambda: browser.type_in("Purpose of access", PURPOSE))
+    if view.tab or view.ticket:
+        browser.timed(lambda: browser.click_page(view.title))
+    leave_timed = lambda: browser.timed(leave) if not view.path else None  # noqa: E731
+    leave_timed()
+    cold, warm = [], []
+    with Session(server.url, browser.cookies()) as control:
+        for _ in range(runs):
+            control.clear_caches()
+            cold.append(sample(open_view))
+            leave_timed()
+            warm.append(sample(open_view))
+            leave_timed()
+    return Row(view, cold, warm)
+
+
+def table(rows: list[Row], header: str) -> str:
+    def s(x: float) -> str:
+        return f"{x:.2f}"
+
+    lines = [
+        header,
+        "",
+        "| view | tab | browser cold | browser warm | server cold | server warm"
+        " | calls cold | calls warm | faults | cold <= 2.0 s | warm <= 0.5 s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        v = row.view
+        bc, bw = row.median("cold", "browser"), row.median("warm", "browser")
+        lines.append(
+            f"| {name(v)} | {v.tab or '-'} | {s(bc)} | {s(bw)}"
+            f" | {s(row.median('cold', 'script'))} | {s(row.median('warm', 'script'))}"
+            f" | {s(row.median('cold', 'calls'))} | {s(row.median('warm', 'calls'))}"
+            f" | {sum(x.fault for x in row.cold + row.warm)}/{len(row.cold + row.warm)}"
+            f" | {'met' if bc <= COLD_TARGET_S else '**missed**'}"
+            f" | {'met' if bw <= WARM_TARGET_S else '**missed**'} |"
+        )
+    return "\n".join(lines)
+
+
+def name(view: View) -> str:
+    choices = [*view.query.split("&"), *(["a ticket"] if view.ticket else [])]
+    return view.title + (f" ({', '.join(c for c in choices if c)})" if any(choices) else "")
+
+
+def run(args: argparse.Namespace) -> str:
+    from playwright.sync_api import sync_playwright
+
+    database, runs = args.database, args.runs
+    env = harness.stack_env(database)
+    count = harness.row_count(database)
+    rows: list[Row] = []
+    load_before = harness.load_average()
+    idp = harness.identity(args, env)
+    with harness.running_server(env, idp) as server, sync_playwright() as playwright:
+        browser = harness.Browser(playwright, server.url)
+        try:
+            browser.sign_in(idp)
+            ticket = harness.recent_ticket(database, TENANT)
+            for view in VIEWS:
+                if args.only and name(view) not in args.only:
+                    continue
+                rows.append(measure(browser, server, view, runs, ticket))
+                print(table(rows[-1:], "").splitlines()[-1], file=sys.stderr, flush=True)
+        finally:
+            browser.close()
+    header = (
+        f"`{database}`: {count:,} enhancement_history rows; {datetime.now(UTC):%Y-%m-%d %H:%M}"
+        f" UTC; load average {load_before} before, {harness.load_average()} after; medians"
+        f" of {runs} runs; seconds. Browser: click until rendered; server: the script run;"
+        " calls: its SQL + Redis + Prometheus calls; faults: visits that showed a fault message"
+        " (a timeout, a source unavailable)."
+    )
+    return table(rows, header)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    harness.add_arguments(parser, harness.ADMIN)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", nargs="*", help="the rows to measure, by name (default: all)")
+    parser.add_argument("--section", default="", help="its section's name (default: database)")
+    args = parser.parse_args()
+    text = run(args)
+    print(text)
+    if args.write:
+        harness.write_section(args.write, f"views {args.section or args.database}", text)
+
+
+if __name__ == "__main__":
+    main()
