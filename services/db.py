@@ -35,7 +35,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services import timing
 from services.config import rules, settings
-from services.errors import InvalidInput, QueryTimeout, SourceUnavailable, UnsafeRole
+from services.errors import Busy, InvalidInput, QueryTimeout, SourceUnavailable, UnsafeRole
 
 # Tenant ids are opaque VARCHAR(100): slugs (msp-acme-corp) or UUID strings.
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
@@ -92,6 +92,8 @@ def _limits() -> dict[str, float]:
         "probe_s": float(config["alive_probe_timeout_ms"]) / 1000,
         "connect_timeout_s": float(config["connect_timeout_s"]),
         "retry_after_s": float(config["retry_after_s"]),
+        "pool_size": int(config["pool_size"]),
+        "pool_wait_s": float(config["pool_wait_s"]),
     }
 
 
@@ -219,13 +221,16 @@ def _pool(url: str | None, variable: str) -> _Pool:
             limits = _limits()
             engine = create_engine(
                 url.replace("postgresql://", "postgresql+psycopg://", 1),
-                pool_size=2,
-                max_overflow=3,
+                # Two kept open, the rest opened when sessions overlap and closed after.
+                pool_size=min(2, limits["pool_size"]),
+                max_overflow=max(0, limits["pool_size"] - 2),
                 # No pre-ping: it would run outside the watchdog. A connection that went stale
                 # (the server restarted) fails its first statement, and the scope retries once.
                 pool_pre_ping=False,
                 pool_recycle=300,
-                pool_timeout=limits["check_after_s"] + limits["probe_s"],
+                # Busy is not down: a frozen server's connections are cut by the watchdog
+                # within check_after + probe, and a waiting session then fails at once.
+                pool_timeout=limits["pool_wait_s"],
                 connect_args={
                     "connect_timeout": max(1, int(limits["connect_timeout_s"])),
                     "application_name": "support-dashboard",
@@ -309,6 +314,8 @@ def _transaction(
         conn, dog = None, None
         try:
             conn = pool.engine.connect()
+            if time.monotonic() < pool.unreachable_until:  # it failed while this one waited
+                raise SourceUnavailable("PostgreSQL", pool.unreachable_why)
             dog = conn.connection.info.get("watchdog")
             transaction = conn.begin()
             if not read_only:  # before any query: read-write cannot be set after a snapshot
@@ -328,9 +335,16 @@ def _transaction(
             if attempt == 1 and exc.connection_invalidated and dog and not fired:
                 continue  # a stale pooled connection (the server restarted): once more, fresh
             raise _failed(pool, exc, fired, connecting=conn is None) from exc
+        except SourceUnavailable:
+            if conn is not None:
+                conn.close()
+            raise
         except PoolTimeout as exc:
-            raise SourceUnavailable(
-                "PostgreSQL", f"no connection free within {limits['check_after_s']:g} s"
+            raise Busy(
+                f"The dashboard is busy: all {limits['pool_size']} of its connections to "
+                f"PostgreSQL ({pool.variable}) stayed in use by other sessions for "
+                f"{limits['pool_wait_s']:g} s. Try again in a moment; if this is common, the "
+                "dashboard needs more replicas (docs/deploy.md)."
             ) from exc
         break
     try:

@@ -20,6 +20,11 @@ class QueryTimeout(DashboardError):
         super().__init__(f"{source} did not answer in time; try a shorter time range.")
 
 
+class Busy(DashboardError):
+    """Every connection stayed in use by other sessions: the server is there, this process is
+    serving more sessions at once than it has connections for."""
+
+
 class InvalidInput(DashboardError):
     """Bad user input (a ticket id, a tenant id): the message says what is wrong."""
 

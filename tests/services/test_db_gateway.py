@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 
 import psycopg
@@ -11,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from services import db
-from services.errors import InvalidInput, QueryTimeout, SourceUnavailable
+from services.errors import Busy, InvalidInput, QueryTimeout, SourceUnavailable
+from tests.conftest import ROOT
 from tests.planting import add_feedback, add_runs, add_tenant
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -176,3 +178,31 @@ def test_the_roles_timeouts_are_set_per_transaction(two_tenants):
     with db.admin_scope() as conn:
         admin = conn.execute(text("SHOW statement_timeout")).scalar_one()
     assert (reader, admin, read_only) == ("5s", "10s", "on")
+
+
+def test_busy_connections_are_waited_for_then_named_not_called_down(
+    two_tenants, tmp_path, monkeypatch
+):
+    """More sessions at once than connections: a session waits for one (busy is not down),
+    and after pool_wait_s says that they were all busy, not that PostgreSQL is unavailable."""
+    mine, _ = two_tenants
+    config = (ROOT / "dashboard.toml").read_text()
+    busy = tmp_path / "busy.toml"
+    busy.write_text(
+        config.replace("pool_size = 5 ", "pool_size = 1 ", 1).replace(
+            "pool_wait_s = 10 ", "pool_wait_s = 0.5 ", 1
+        )
+    )
+    monkeypatch.setenv("DASHBOARD_CONFIG", str(busy))
+    db.dispose_engines()
+    with db.tenant_scope(mine):  # the only connection, held by another session
+        started = time.monotonic()
+        with (
+            pytest.raises(Busy, match="all 1 of its connections .* for 0.5 s"),
+            db.tenant_scope(mine),
+        ):
+            pass
+        assert 0.4 < time.monotonic() - started < 3
+    with db.tenant_scope(mine) as conn:  # released: the next session gets it at once
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+    db.dispose_engines()
