@@ -109,8 +109,6 @@ PLANTED_AGENT_RUNS = ("c4a1e2d7-5b3f-4e8a-9c61-7d2f0b9e4a15",)
 FAKE_KEY_MARKER = "sdp-FAKE-KEY-DO-NOT-SHOW-"  # tests grep the UI for it: it must never appear
 
 # --- thresholds the planted cases are built to cross ---------------------------------------------
-STALE_PENDING_SECONDS = 120
-STUCK_QUEUE_SECONDS = 30 * 60
 SOFT_TIME_LIMIT_MS = 100_000
 
 DEFAULT_PREFERENCES = {
