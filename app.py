@@ -56,7 +56,6 @@ if user.role == CLIENT or st.query_params.get("view") == "client":
         record_refusal(context(user, wanted), {"asked_tenant": asked[:100]})
     if user.role != CLIENT and not presentable(wanted):
         st.stop()
-    st.session_state["screenshare_tenant"] = wanted
     st.session_state["view_context"] = context(user, wanted)
     with timing.script_run("Service health"):  # opt-in: DASHBOARD_TIMINGS
         st.navigation(

@@ -12,7 +12,7 @@ from ui.identity import CLIENT, sign_out
 from ui.style import use_style
 
 ctx: ViewContext = st.session_state["view_context"]
-tenant_id: str = st.session_state["screenshare_tenant"]
+tenant_id: str = ctx.tenant_id  # app.py: a client's own tenant, or the one presented
 health_rules = rules("health")
 
 RANGES = {"Last 7 days": "7d", "Last 30 days": "30d"}
