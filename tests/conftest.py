@@ -23,6 +23,8 @@ from demo import dbsetup
 from services import db
 
 ROOT = Path(__file__).resolve().parent.parent
+# Fixtures shared by the services, views and browser tests of one topic.
+pytest_plugins = ["tests.dbhealth_workload"]
 ARTIFACTS = ROOT / "test-artifacts"
 
 

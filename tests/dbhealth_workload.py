@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pytest
 import streamlit as st
 
 from tests.conftest import PlatformDb
@@ -95,3 +96,21 @@ def in_use(db: PlatformDb) -> Iterator[PlatformDb]:
     st.cache_data.clear()
     yield db
     st.cache_data.clear()
+
+
+# Fixtures (registered for every test module by tests/conftest.py's pytest_plugins): one
+# planted database per test module, and one without pg_stat_statements.
+@pytest.fixture(scope="module")
+def health_db(make_platform_db: Callable[[str], PlatformDb]) -> PlatformDb:
+    return planted_db(make_platform_db, "dbhealth")
+
+
+@pytest.fixture
+def hdb(health_db: PlatformDb) -> Iterator[PlatformDb]:
+    with in_use(health_db) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def bare_db(make_platform_db: Callable[[str], PlatformDb]) -> PlatformDb:
+    return db_without_extension(make_platform_db, "dbh_noext")

@@ -4,29 +4,11 @@ pg_stat_statements it says how to enable it; support engineers cannot open it.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PlatformDb, app_test
-from tests.dbhealth_workload import SLOW_RUNS, db_without_extension, in_use, planted_db
-
-
-@pytest.fixture(scope="module")
-def health_db(make_platform_db: Callable[[str], PlatformDb]) -> PlatformDb:
-    return planted_db(make_platform_db, "dbh_page")
-
-
-@pytest.fixture
-def hdb(health_db: PlatformDb) -> Iterator[PlatformDb]:
-    with in_use(health_db) as db:
-        yield db
-
-
-@pytest.fixture(scope="module")
-def bare_db(make_platform_db: Callable[[str], PlatformDb]) -> PlatformDb:
-    return db_without_extension(make_platform_db, "dbh_page_noext")
+from tests.dbhealth_workload import SLOW_RUNS, in_use
 
 
 def open_page(section: str) -> AppTest:
