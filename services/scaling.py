@@ -42,11 +42,10 @@ def measure(now: datetime) -> Measurements:
     """The last [capacity] history_days of arrivals and finished runs (admin reads)."""
     cap = rules("capacity")
     win = capacity.measured_window(now, cap["history_days"])
-    return Measurements(
-        win,
-        capacity.arrival_profile(win, cap["timezone"]),
-        capacity.service_times(win, rules("platform")["celery_time_limit_s"]),
+    profile, service = capacity.measure(
+        win, cap["timezone"], rules("platform")["celery_time_limit_s"]
     )
+    return Measurements(win, profile, service)
 
 
 def cluster(values: Mapping[str, float | None] | None) -> costs.Cluster:
