@@ -149,10 +149,9 @@ class ScalingPlan:
 
     def arrival_choices(self) -> dict[str, str]:
         """Whose arrivals the heatmap can show: '' for all tenants, else tenant_id -> name."""
-        return {
-            "": "All tenants",
-            **dict(zip(self.profile["tenant_id"], self.profile["name"], strict=True)),
-        }
+        tenants = self.profile.drop_duplicates("tenant_id")
+        names = zip(tenants["tenant_id"].tolist(), tenants["name"].tolist(), strict=True)
+        return {"": "All tenants", **dict(names)}
 
     def arrivals(self, tenant_id: str) -> pd.DataFrame:
         """Jobs per hour of the week of one tenant, or ('') of all with the what-if client."""
