@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text
 
 from services.db import admin_scope, read_frame
 
@@ -24,61 +25,45 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # ISO weekday 1..7
 HOURS_PER_WEEK = 168
 HISTOGRAM_WIDTH_S = 5
 
-# A finished run occupied a worker slot for processing_time_ms; pending runs have not run yet.
-_FINISHED = "status IN ('completed', 'failed') AND created_at >= :since AND created_at < :until"
-
-# Average arrivals per hour for each tenant, weekday and hour of day (in :tz): arrivals in that
-# slot divided by how many such hours the window holds. The same scan counts the finished runs
-# and their worker time, for the cost shares.
-_ARRIVALS_SQL = """
-WITH slots AS (
-    SELECT extract(isodow FROM h AT TIME ZONE :tz)::int AS dow,
-           extract(hour FROM h AT TIME ZONE :tz)::int AS hour,
-           count(*) AS hours
-      FROM generate_series(CAST(:since AS timestamptz),
-                           CAST(:until AS timestamptz) - interval '1 hour',
-                           interval '1 hour') AS h
-     GROUP BY 1, 2
-), arrivals AS (
+# One pass over the window's runs (status IN all three statuses lets the (status, created_at)
+# index serve the window instead of a scan of the whole table), aggregated twice: per tenant,
+# weekday and hour of day (in :tz) the arrivals, the finished runs and their worker time; and
+# the finished runs' processing times, as (ms, runs) pairs, from which the service-time
+# summary is computed exactly (service_from_counts). The first kind of row has ms NULL.
+_WINDOW_SQL = """
+WITH runs AS MATERIALIZED (
     SELECT tenant_id,
            extract(isodow FROM created_at AT TIME ZONE :tz)::int AS dow,
            extract(hour FROM created_at AT TIME ZONE :tz)::int AS hour,
-           count(*) AS arrivals,
-           count(*) FILTER (WHERE status IN ('completed', 'failed')) AS finished,
-           coalesce(sum(processing_time_ms) FILTER (WHERE status IN ('completed', 'failed')),
-                    0) / 1000.0 AS busy_s
+           status IN ('completed', 'failed') AS finished,
+           processing_time_ms AS ms
       FROM enhancement_history
-     WHERE created_at >= :since AND created_at < :until
+     WHERE status IN ('pending', 'completed', 'failed')
+       AND created_at >= :since AND created_at < :until
+), arrivals AS (
+    SELECT tenant_id, dow, hour, count(*) AS arrivals,
+           count(*) FILTER (WHERE finished) AS finished,
+           coalesce(sum(ms) FILTER (WHERE finished), 0) AS busy_ms
+      FROM runs
      GROUP BY 1, 2, 3
 )
-SELECT a.tenant_id, coalesce(c.name, a.tenant_id) AS name, a.dow, a.hour, a.arrivals, s.hours,
-       a.arrivals::float8 / s.hours AS per_hour, a.finished, a.busy_s
+SELECT a.tenant_id, coalesce(c.name, a.tenant_id) AS name, a.dow, a.hour, a.arrivals,
+       a.finished, a.busy_ms, NULL::int AS ms
   FROM arrivals a
-  JOIN slots s USING (dow, hour)
   LEFT JOIN tenant_configs c USING (tenant_id)
- ORDER BY a.tenant_id, a.dow, a.hour
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, count(*), NULL, ms
+  FROM runs
+ WHERE finished AND ms IS NOT NULL
+ GROUP BY ms
 """
 
-# One scan: the finished runs' processing times, summarised and bucketed (HISTOGRAM_WIDTH_S
-# seconds; the last bucket collects everything from the time limit up).
-_SERVICE_SQL = f"""
-WITH runs AS MATERIALIZED (
-    SELECT processing_time_ms AS ms
-      FROM enhancement_history
-     WHERE {_FINISHED} AND processing_time_ms IS NOT NULL
-), buckets AS (
-    SELECT least(ms / :width_ms, :last_bucket) * :width_s AS bucket_s, count(*) AS runs
-      FROM runs
-     GROUP BY 1
+# The planner prices the index scan as random reads, but created_at follows the insertion order
+# (a worker inserts its row as it starts), so the window's rows are read in heap order; and JIT
+# compiling this one statement costs seconds at 10M rows. Both only for this transaction.
+_WINDOW_SETTINGS = (
+    "SELECT set_config('random_page_cost', '1.1', true), set_config('jit', 'off', true)"
 )
-SELECT count(*) AS runs,
-       avg(ms) / 1000.0 AS mean_s,
-       stddev_samp(ms) / 1000.0 AS sd_s,
-       percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms) AS percentiles_ms,
-       (SELECT json_agg(json_build_array(bucket_s, runs) ORDER BY bucket_s) FROM buckets)
-           AS histogram
-  FROM runs
-"""
 
 
 @dataclass(frozen=True)
@@ -97,11 +82,13 @@ def window(now: datetime, days: int) -> Window:
     return Window(until - timedelta(days=days), until)
 
 
+# The first arrival, by each status's own end of the (status, created_at) index.
 _FIRST_ARRIVAL_SQL = """
-SELECT date_trunc('hour', min(created_at)) AS first_hour
-  FROM enhancement_history
- WHERE status IN ('pending', 'completed', 'failed')
-   AND created_at >= :since AND created_at < :until
+SELECT date_trunc('hour', min(f.first)) AS first_hour
+  FROM unnest(ARRAY['pending', 'completed', 'failed']) AS s(status),
+       LATERAL (SELECT min(created_at) AS first
+                  FROM enhancement_history h
+                 WHERE h.status = s.status AND created_at >= :since AND created_at < :until) f
 """
 
 
@@ -118,12 +105,6 @@ def measured_window(now: datetime, days: int) -> Window:
 
 def _params(win: Window) -> dict[str, datetime]:
     return {"since": win.since, "until": win.until}
-
-
-def arrival_profile(win: Window, tz: str) -> pd.DataFrame:
-    """Per tenant, ISO weekday (1 = Monday) and hour of day: average arrivals per hour."""
-    with admin_scope() as conn:
-        return read_frame(conn, _ARRIVALS_SQL, {**_params(win), "tz": tz})
 
 
 @dataclass(frozen=True)
@@ -143,33 +124,78 @@ class ServiceTimes:
         return self.sd_s / self.mean_s if self.sd_s is not None and self.mean_s else None
 
 
+def _hours_per_slot(win: Window, tz: str) -> pd.DataFrame:
+    """How many hours of each weekday and hour of day (in `tz`) the window holds."""
+    since, until = (pd.Timestamp(t).tz_convert("UTC") for t in (win.since, win.until))
+    hours = pd.date_range(since, until, freq="h", inclusive="left").tz_convert(tz)
+    slots = pd.DataFrame({"dow": hours.day_of_week + 1, "hour": hours.hour})
+    return slots.value_counts().rename("hours").reset_index()
+
+
+def profile_from_rows(rows: pd.DataFrame, win: Window, tz: str) -> pd.DataFrame:
+    """arrival_profile from the window query's per-slot rows."""
+    columns = ["tenant_id", "name", "dow", "hour", "arrivals", "finished", "busy_ms"]
+    slots = rows.loc[rows["tenant_id"].notna(), columns]
+    slots = slots.astype({"dow": int, "hour": int, "arrivals": int, "finished": int})
+    profile = slots.merge(_hours_per_slot(win, tz), on=["dow", "hour"])
+    profile["per_hour"] = profile["arrivals"] / profile["hours"]
+    profile["busy_s"] = profile.pop("busy_ms").astype(float) / 1000
+    order = ["tenant_id", "name", "dow", "hour", "arrivals", "hours", "per_hour", "finished"]
+    return profile[[*order, "busy_s"]].sort_values(["tenant_id", "dow", "hour"], ignore_index=True)
+
+
+def _percentile(values: np.ndarray, cumulative: np.ndarray, q: float) -> float:
+    """percentile_cont (linear interpolation) over sorted values with cumulative counts."""
+    position = q * (cumulative[-1] - 1)
+    low, high = math.floor(position), math.ceil(position)
+    below, above = values[np.searchsorted(cumulative, [low, high], side="right")]
+    return float(below + (position - low) * (above - below))
+
+
+def service_from_counts(counts: pd.DataFrame, time_limit_s: int) -> ServiceTimes:
+    """The summary of finished runs' processing times from (ms, runs) pairs: the same numbers
+    as avg, stddev_samp and percentile_cont over the runs themselves."""
+    counts = counts.sort_values("ms")
+    ms = counts["ms"].to_numpy(dtype=float)
+    runs = counts["runs"].to_numpy(dtype=np.int64)
+    n = int(runs.sum())
+    last = time_limit_s // HISTOGRAM_WIDTH_S
+    bucket = np.minimum(ms // (HISTOGRAM_WIDTH_S * 1000), last).astype(int) * HISTOGRAM_WIDTH_S
+    histogram = (
+        pd.DataFrame({"bucket_s": bucket, "runs": runs})
+        .groupby("bucket_s", as_index=False)["runs"]
+        .sum()
+        .astype(int)
+    )
+    if n == 0:
+        return ServiceTimes(0, None, None, None, None, None, None, histogram)
+    mean = float((ms * runs).sum() / n)
+    sd = math.sqrt(float((runs * (ms - mean) ** 2).sum()) / (n - 1)) if n > 1 else None
+    cumulative = np.cumsum(runs)
+    p50, p90, p95, p99 = (_percentile(ms, cumulative, q) / 1000 for q in (0.5, 0.9, 0.95, 0.99))
+    return ServiceTimes(
+        n, mean / 1000, None if sd is None else sd / 1000, p50, p90, p95, p99, histogram
+    )
+
+
+def measure(win: Window, tz: str, time_limit_s: int) -> tuple[pd.DataFrame, ServiceTimes]:
+    """arrival_profile and service_times of the window, from one pass over its runs."""
+    with admin_scope() as conn:
+        conn.execute(text(_WINDOW_SETTINGS))
+        rows = read_frame(conn, _WINDOW_SQL, {**_params(win), "tz": tz})
+    counts = rows.loc[rows["ms"].notna(), ["ms", "finished"]].rename(columns={"finished": "runs"})
+    return profile_from_rows(rows, win, tz), service_from_counts(counts, time_limit_s)
+
+
+def arrival_profile(win: Window, tz: str) -> pd.DataFrame:
+    """Per tenant, ISO weekday (1 = Monday) and hour of day: average arrivals per hour, and the
+    finished runs and their worker time (busy_s) for the cost shares."""
+    return measure(win, tz, 0)[0]
+
+
 def service_times(win: Window, time_limit_s: int) -> ServiceTimes:
     """The distribution of processing_time_ms of finished runs (worker time per job)."""
-    with admin_scope() as conn:
-        summary = read_frame(
-            conn,
-            _SERVICE_SQL,
-            {
-                **_params(win),
-                "width_ms": HISTOGRAM_WIDTH_S * 1000,
-                "width_s": HISTOGRAM_WIDTH_S,
-                "last_bucket": time_limit_s // HISTOGRAM_WIDTH_S,
-            },
-        ).iloc[0]
-    pct = summary["percentiles_ms"] or [None] * 4
-    seconds = [None if p is None else float(p) / 1000 for p in pct]
-    return ServiceTimes(
-        runs=int(summary["runs"]),
-        mean_s=None if summary["mean_s"] is None else float(summary["mean_s"]),
-        sd_s=None if summary["sd_s"] is None else float(summary["sd_s"]),
-        p50_s=seconds[0],
-        p90_s=seconds[1],
-        p95_s=seconds[2],
-        p99_s=seconds[3],
-        histogram=pd.DataFrame(summary["histogram"] or [], columns=["bucket_s", "runs"]).astype(
-            int
-        ),
-    )
+    return measure(win, "UTC", time_limit_s)[1]
 
 
 def tenant_usage(profile: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
@@ -31,6 +31,20 @@ class Measurements:
     window: capacity.Window
     profile: pd.DataFrame  # capacity.arrival_profile
     service: capacity.ServiceTimes
+    # Derived once here (the measurement is cached), not on every run of the page: the fleet's
+    # hourly load, each tenant's usage and its own busiest hour.
+    load: pd.DataFrame = field(init=False)  # capacity.hourly_load
+    usage: pd.DataFrame = field(init=False)  # capacity.tenant_usage
+    peaks: pd.DataFrame = field(init=False)  # capacity.tenant_peaks
+
+    def __post_init__(self) -> None:
+        derived = {
+            "load": capacity.hourly_load(self.profile),
+            "usage": capacity.tenant_usage(self.profile),
+            "peaks": capacity.tenant_peaks(self.profile, self.window.days),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     @property
     def measurable(self) -> bool:
@@ -42,11 +56,10 @@ def measure(now: datetime) -> Measurements:
     """The last [capacity] history_days of arrivals and finished runs (admin reads)."""
     cap = rules("capacity")
     win = capacity.measured_window(now, cap["history_days"])
-    return Measurements(
-        win,
-        capacity.arrival_profile(win, cap["timezone"]),
-        capacity.service_times(win, rules("platform")["celery_time_limit_s"]),
+    profile, service = capacity.measure(
+        win, cap["timezone"], rules("platform")["celery_time_limit_s"]
     )
+    return Measurements(win, profile, service)
 
 
 def cluster(values: Mapping[str, float | None] | None) -> costs.Cluster:
@@ -94,6 +107,7 @@ class ScalingPlan:
     proposal: capacity.Proposal
     simulated: float | None  # simulated share within the target at the peak; None: no proposal
     usage: pd.DataFrame  # capacity.tenant_usage
+    peaks: pd.DataFrame  # capacity.tenant_peaks
     prices: costs.Prices
     current: costs.MonthlyCost
     proposed: costs.MonthlyCost
@@ -150,10 +164,9 @@ class ScalingPlan:
 
     def arrival_choices(self) -> dict[str, str]:
         """Whose arrivals the heatmap can show: '' for all tenants, else tenant_id -> name."""
-        return {
-            "": "All tenants",
-            **dict(zip(self.profile["tenant_id"], self.profile["name"], strict=True)),
-        }
+        tenants = self.peaks.sort_values("tenant_id")
+        names = zip(tenants["tenant_id"].tolist(), tenants["name"].tolist(), strict=True)
+        return {"": "All tenants", **dict(names)}
 
     def arrivals(self, tenant_id: str) -> pd.DataFrame:
         """Jobs per hour of the week of one tenant, or ('') of all with the what-if client."""
@@ -162,7 +175,7 @@ class ScalingPlan:
         return capacity.with_new_client(self.load, self.targets.extra_per_day)
 
     def tenant_peaks(self) -> pd.DataFrame:
-        return capacity.tenant_peaks(self.profile, self.window.days)
+        return self.peaks
 
     def assumptions(self) -> str:
         """The model's assumptions with this plan's numbers (markdown)."""
@@ -212,7 +225,7 @@ def plan(
     cap, slots_per_worker = rules("capacity"), concurrency()
     win, service = measured.window, measured.service
     assert service.mean_s is not None  # measurable
-    load = capacity.hourly_load(measured.profile)
+    load, usage = measured.load, measured.usage
     proposal = capacity.propose(
         load,
         service.mean_s,
@@ -232,7 +245,6 @@ def plan(
             targets.wait_s,
             cap["simulation_jobs"],
         )
-    usage = capacity.tenant_usage(measured.profile)
     per_month = usage["runs"].sum() * prices.days_per_month / win.days
     current = costs.monthly("Current", current_workers, per_month, prices)
     proposed = costs.monthly(
@@ -254,6 +266,7 @@ def plan(
         proposal=proposal,
         simulated=simulated,
         usage=usage,
+        peaks=measured.peaks,
         prices=prices,
         current=current,
         proposed=proposed,

@@ -6,6 +6,7 @@ of the cache key; reads without one are the fleet's only (admin pages)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -16,6 +17,7 @@ from services import (
     feedback,
     health,
     metrics,
+    rls_check,
     scaling,
     tenant_profile,
     tenants,
@@ -59,7 +61,7 @@ fleet_tenant_events = _cached(600, events.fleet_tenant_events)
 # and the simulated check of a proposal (the slow step, cached per input)
 queue_history = _cached(60, metrics.history)
 prometheus_now = _cached(60, metrics.current)
-capacity_measure = _cached(600, scaling.measure)
+capacity_measure = _cached(3600, scaling.measure)  # called with the hour (views/queues.py)
 simulated_share = _cached(600, capacity.simulated_share_within)
 
 # Database health (the platform database's, admins): live activity briefly, sizes for a
@@ -77,3 +79,12 @@ statement_history = _cached(3600, statements.statement_history)
 
 # The weekly review: a closed week never changes, the current one is read as of its hour
 review = _cached(3600, weekly_review.review)
+
+
+def _rls_self_test() -> tuple[datetime, list[rls_check.Check]]:
+    return datetime.now(UTC), rls_check.run_checks()
+
+
+# The RLS self-test: a live check, kept for a minute so that coming back to the page does not
+# run it again; the page says when it ran and its "Run again" clears this.
+rls_self_test = _cached(60, _rls_self_test)

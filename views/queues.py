@@ -192,7 +192,8 @@ def show_scaling(history: metrics.History | None) -> None:
     """The proposal and its cost: every input is read before plan(), each drawn in its place."""
     st.subheader("Scaling proposal")
     targets = scaling_ui.read_targets()
-    measured = reads.capacity_measure(ctx.now)
+    # The window ends at the start of the hour: one measurement serves the whole hour.
+    measured = reads.capacity_measure(ctx.now.replace(minute=0))
     days = cap_rules["history_days"]
     record_view(ctx, "capacity", "*", {"days": days}, row_count=len(measured.profile))
     if not measured.measurable:

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from services import rls_check
+from ui import reads
 from ui.common import ViewContext, guard, md, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
@@ -18,7 +19,7 @@ st.caption(
 
 with guard("the RLS self-test"):
     with st.spinner("Checking row-level security…"):
-        checks = rls_check.run_checks()
+        checked_at, checks = reads.rls_self_test()
     record_view(ctx, "rls_self_test", "*", {}, row_count=len(checks))
     failed = [c for c in checks if not c.passed]
     if failed:
@@ -33,6 +34,9 @@ with guard("the RLS self-test"):
             f"All {len(checks)} checks passed: each tenant sees only its own rows.",
             icon=":material/verified_user:",
         )
+    when, again = st.columns([4, 1], vertical_alignment="center")
+    when.caption(f"Checked at {checked_at:%H:%M:%S} UTC; the result is kept for a minute.")
+    again.button("Run again", icon=":material/refresh:", on_click=reads.rls_self_test.clear)
     for group in rls_check.GROUPS:
         members = [c for c in checks if c.group == group]
         if not members:
@@ -57,4 +61,3 @@ with guard("the RLS self-test"):
                 "detail": st.column_config.TextColumn(width="large"),
             },
         )
-    st.button("Run again", icon=":material/refresh:")

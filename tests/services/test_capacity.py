@@ -271,3 +271,31 @@ def test_the_proposal_never_goes_below_the_floor():
     assert (paired.workers_min, paired.workers_peak, paired.avg_workers) == (2, 2, 2)
     hopeless = capacity.propose(quiet.assign(per_hour=10**6), 40, 4, 300, 0.95, 5, floor=2)
     assert hopeless.workers_peak is None and hopeless.workers_min == 5
+
+
+@pytest.mark.unit
+def test_the_service_summary_from_counts_equals_the_one_over_the_runs():
+    rng = np.random.default_rng(3)
+    ms = np.concatenate([rng.integers(2_000, 90_000, 5_000), [130_000, 130_000, 7]])
+    values, runs = np.unique(ms, return_counts=True)
+    service = capacity.service_from_counts(pd.DataFrame({"ms": values, "runs": runs}), 120)
+    assert service.runs == len(ms)
+    assert service.mean_s == pytest.approx(ms.mean() / 1000, rel=1e-12)
+    assert service.sd_s == pytest.approx(ms.std(ddof=1) / 1000, rel=1e-12)  # stddev_samp
+    for q, got in ((50, service.p50_s), (90, service.p90_s), (95, service.p95_s)):
+        assert got == pytest.approx(np.percentile(ms, q) / 1000, rel=1e-12)  # percentile_cont
+    assert service.p99_s == pytest.approx(np.percentile(ms, 99) / 1000, rel=1e-12)
+    hist = service.histogram.set_index("bucket_s")["runs"]
+    assert hist.sum() == len(ms) and hist.loc[120] == 2  # over the time limit: the last bucket
+    assert hist.loc[0] == (ms < 5_000).sum()
+
+
+@pytest.mark.unit
+def test_no_finished_runs_summarise_to_nothing():
+    service = capacity.service_from_counts(pd.DataFrame({"ms": [], "runs": []}), 120)
+    assert (service.runs, service.mean_s, service.p95_s, len(service.histogram)) == (
+        0,
+        None,
+        None,
+        0,
+    )
