@@ -21,8 +21,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _cached(build: F) -> F:
-    # The reads behind the inputs live for 60 s to an hour; 200 figures are a few MB.
-    return st.cache_resource(ttl=3600, max_entries=200, show_spinner=False)(build)  # type: ignore[return-value]
+    # The reads behind the inputs live for 60 s to an hour; a figure is 10-300 kB.
+    cached = st.cache_resource(ttl=600, max_entries=100, show_spinner=False)
+    return cached(build)  # type: ignore[return-value]
 
 
 @_cached
