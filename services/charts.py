@@ -129,10 +129,12 @@ def _right_axis(**axis: Any) -> dict[str, Any]:
     return {"anchor": "x", "overlaying": "y", "side": "right", "showgrid": False, **axis}
 
 
+VOLUME_TITLE = "Attempts and success rate (by attempt)"
+LATENCY_TITLE = "p95 processing time (worker start → enhancement completed)"
+
+
 def volume_and_success(
-    trend: pd.DataFrame,
-    success_target: float,
-    title: str = "Attempts and success rate (by attempt)",
+    trend: pd.DataFrame, success_target: float, title: str = VOLUME_TITLE
 ) -> go.Figure:
     """Bars: attempts (completed / failed / pending; a retry is an attempt of its own); line:
     success rate by attempt with its target."""
@@ -159,10 +161,7 @@ def volume_and_success(
 
 
 def latency_p95(
-    trend: pd.DataFrame,
-    target_s: float,
-    critical_s: float,
-    title: str = "p95 processing time (worker start → enhancement completed)",
+    trend: pd.DataFrame, target_s: float, critical_s: float, title: str = LATENCY_TITLE
 ) -> go.Figure:
     line = {
         "type": "scatter",

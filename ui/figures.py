@@ -28,10 +28,9 @@ def _cached(build: F) -> F:
 
 @_cached
 def volume_and_success(
-    trend: pd.DataFrame, target: float, marks: pd.DataFrame, title: str | None = None
+    trend: pd.DataFrame, target: float, marks: pd.DataFrame, title: str = charts.VOLUME_TITLE
 ) -> go.Figure:
-    fig = charts.volume_and_success(trend, target, **({"title": title} if title else {}))
-    return charts.with_events(fig, marks)
+    return charts.with_events(charts.volume_and_success(trend, target, title), marks)
 
 
 @_cached
@@ -40,10 +39,9 @@ def latency_p95(
     target_s: float,
     critical_s: float,
     marks: pd.DataFrame,
-    title: str | None = None,
+    title: str = charts.LATENCY_TITLE,
 ) -> go.Figure:
-    fig = charts.latency_p95(trend, target_s, critical_s, **({"title": title} if title else {}))
-    return charts.with_events(fig, marks)
+    return charts.with_events(charts.latency_p95(trend, target_s, critical_s, title), marks)
 
 
 @_cached
