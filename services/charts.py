@@ -1,26 +1,85 @@
-"""Pure functions: DataFrame in, plotly Figure out. No data access, no Streamlit."""
+"""Pure functions: DataFrame in, plotly Figure out. No data access, no Streamlit.
+
+Figures are built from plain dicts in one go.Figure(data, layout) call: one validation pass,
+where make_subplots and each add_* call (add_hrect, add_hline, add_shape, ...) would walk and
+validate the figure again."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 OK_GREEN, WARN_ORANGE, BAD_RED, INK = "#2e8b57", "#e08a00", "#c8382d", "#1f5fbf"
+GRID = "#e7eaf0"
+# A second y axis on the right, as make_subplots(specs=[[{"secondary_y": True}]]) lays it out.
+SECONDARY = {
+    "xaxis": {"anchor": "y", "domain": [0.0, 0.94]},
+    "yaxis": {"anchor": "x", "domain": [0.0, 1.0]},
+}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
-    fig.update_layout(
-        title=title,
-        height=height,
-        margin=dict(l=10, r=10, t=50, b=10),
-        legend=dict(orientation="h", y=-0.2),
-        plot_bgcolor="white",
-        hovermode="x unified",
-    )
-    fig.update_xaxes(showgrid=False)
-    fig.update_yaxes(gridcolor="#e7eaf0")
-    return fig
+def _figure(
+    data: list[dict[str, Any]], layout: dict[str, Any], title: str, height: int = 320
+) -> go.Figure:
+    """The figure with the dashboard's common layout: title, height, legend below, white
+    plot, unified hover, no vertical grid lines, light horizontal ones."""
+    full: dict[str, Any] = {
+        **layout,
+        "title": {"text": title},
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+        "legend": {"orientation": "h", "y": -0.2},
+        "plot_bgcolor": "white",
+        "hovermode": "x unified",  # on every chart, as drawn since the first version
+    }
+    full.setdefault("xaxis", {})
+    full.setdefault("yaxis", {})
+    for key in list(full):
+        if key.startswith("xaxis"):
+            full[key] = {**full[key], "showgrid": False}
+        elif key.startswith("yaxis"):
+            full[key] = {**full[key], "gridcolor": GRID}
+    return go.Figure(data=data, layout=full)
+
+
+def _hline(y: float, dash: str, color: str, label: str) -> tuple[dict, dict]:
+    """A horizontal line across the plot with its label above its right end (add_hline's)."""
+    shape = {"type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": y, "y1": y, "yref": "y"}
+    shape["line"] = {"color": color, "dash": dash}
+    note = {"showarrow": False, "text": label, "x": 1, "xanchor": "right", "xref": "x domain"}
+    return shape, {**note, "y": y, "yanchor": "bottom", "yref": "y"}
+
+
+def _vline(x: Any, color: str, xref: str = "x", yref: str = "y domain") -> dict[str, Any]:
+    """A dotted vertical line over the plot's height (add_vline's)."""
+    return {
+        "type": "line",
+        "x0": x,
+        "x1": x,
+        "xref": xref,
+        "y0": 0,
+        "y1": 1,
+        "yref": yref,
+        "line": {"color": color, "dash": "dot"},
+    }
+
+
+def epoch_ms(index: pd.DatetimeIndex) -> np.ndarray:
+    """UTC times as milliseconds since the epoch, for a date axis (type "date" set): plotly.js
+    reads them as the same UTC times as their ISO strings, and a long series ships as a binary
+    array (8 bytes a point) that the browser needs not parse, instead of 26-character strings."""
+    return index.tz_convert("UTC").as_unit("ms").asi8.astype(float)
+
+
+def _times(x: Any) -> pd.DatetimeIndex:
+    """A trace's x as UTC times: datetimes, or epoch_ms numbers."""
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.number):
+        return pd.to_datetime(x, unit="ms", utc=True)
+    return pd.to_datetime(x, utc=True)
 
 
 def bars_and_line(
@@ -28,45 +87,59 @@ def bars_and_line(
     bars: list[tuple[str, pd.Series, str]],
     line: tuple[str, pd.Series],
     target: tuple[float, str] | None = None,
-) -> go.Figure:
-    """Stacked bars (name, values, colour) on the left axis, a line on the right axis, and an
-    optional dotted target line on the right axis too."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    for name, values, color in bars:
-        fig.add_bar(x=x, y=values, name=name, marker_color=color)
-    fig.add_scatter(
-        x=x,
-        y=line[1],
-        name=line[0],
-        mode="lines+markers",
-        connectgaps=True,
-        line=dict(color=INK, width=2),
-        secondary_y=True,
+) -> list[dict[str, Any]]:
+    """The traces of stacked bars (name, values, colour) on the left axis, a line on the right
+    axis, and an optional dotted target line on the right axis too; lay them out with
+    SECONDARY and a yaxis2 of `_right_axis`."""
+    data: list[dict[str, Any]] = [
+        {"type": "bar", "x": x, "y": values, "name": name, "marker": {"color": color}}
+        for name, values, color in bars
+    ]
+    data.append(
+        {
+            "type": "scatter",
+            "x": x,
+            "y": line[1],
+            "name": line[0],
+            "mode": "lines+markers",
+            "connectgaps": True,
+            "line": {"color": INK, "width": 2},
+            "xaxis": "x",
+            "yaxis": "y2",
+        }
     )
     if target is not None:
         value, label = target
-        fig.add_scatter(
-            x=x,
-            y=[value] * len(x),
-            mode="lines",
-            name=label,
-            secondary_y=True,
-            line=dict(color=WARN_ORANGE, dash="dot", width=1.5),
+        data.append(
+            {
+                "type": "scatter",
+                "x": x,
+                "y": [value] * len(x),
+                "mode": "lines",
+                "name": label,
+                "line": {"color": WARN_ORANGE, "dash": "dot", "width": 1.5},
+                "xaxis": "x",
+                "yaxis": "y2",
+            }
         )
-    fig.update_layout(barmode="stack")
-    fig.update_yaxes(showgrid=False, secondary_y=True)
-    return fig
+    return data
+
+
+def _right_axis(**axis: Any) -> dict[str, Any]:
+    return {"anchor": "x", "overlaying": "y", "side": "right", "showgrid": False, **axis}
+
+
+VOLUME_TITLE = "Attempts and success rate (by attempt)"
+LATENCY_TITLE = "p95 processing time (worker start → enhancement completed)"
 
 
 def volume_and_success(
-    trend: pd.DataFrame,
-    success_target: float,
-    title: str = "Attempts and success rate (by attempt)",
+    trend: pd.DataFrame, success_target: float, title: str = VOLUME_TITLE
 ) -> go.Figure:
     """Bars: attempts (completed / failed / pending; a retry is an attempt of its own); line:
     success rate by attempt with its target."""
     other = trend["attempts"] - trend["completed"] - trend["failed"]
-    fig = bars_and_line(
+    data = bars_and_line(
         trend["bucket"],
         [
             ("Completed", trend["completed"], OK_GREEN),
@@ -76,59 +149,52 @@ def volume_and_success(
         ("Success rate %", trend["success_rate"] * 100),
         target=(success_target * 100, f"Target {success_target:.0%}"),
     )
-    fig.update_xaxes(type="date")
-    fig.update_yaxes(title_text="attempts", secondary_y=False)
-    fig.update_yaxes(
-        title_text="success %", range=[0, 102], tickvals=[0, 25, 50, 75, 100], secondary_y=True
-    )
-    return _layout(fig, title)
+    layout = {
+        "barmode": "stack",
+        "xaxis": {**SECONDARY["xaxis"], "type": "date"},
+        "yaxis": {**SECONDARY["yaxis"], "title": {"text": "attempts"}},
+        "yaxis2": _right_axis(
+            title={"text": "success %"}, range=[0, 102], tickvals=[0, 25, 50, 75, 100]
+        ),
+    }
+    return _figure(data, layout, title)
 
 
 def latency_p95(
-    trend: pd.DataFrame,
-    target_s: float,
-    critical_s: float,
-    title: str = "p95 processing time (worker start → enhancement completed)",
+    trend: pd.DataFrame, target_s: float, critical_s: float, title: str = LATENCY_TITLE
 ) -> go.Figure:
-    fig = go.Figure()
-    fig.add_scatter(
-        x=trend["bucket"],
-        y=trend["p95_s"],
-        name="p95 processing time (s)",
-        mode="lines+markers",
-        line=dict(color=INK, width=2),
-    )
-    fig.add_hline(
-        y=target_s,
-        line_dash="dot",
-        line_color=WARN_ORANGE,
-        annotation_text=f"target {target_s:.0f} s",
-    )
-    fig.add_hline(
-        y=critical_s,
-        line_dash="dash",
-        line_color=BAD_RED,
-        annotation_text=f"SLA {critical_s:.0f} s",
-    )
-    fig.update_xaxes(type="date")
-    fig.update_yaxes(title_text="seconds", rangemode="tozero")
-    return _layout(fig, title)
+    line = {
+        "type": "scatter",
+        "x": trend["bucket"],
+        "y": trend["p95_s"],
+        "name": "p95 processing time (s)",
+        "mode": "lines+markers",
+        "line": {"color": INK, "width": 2},
+    }
+    target = _hline(target_s, "dot", WARN_ORANGE, f"target {target_s:.0f} s")
+    critical = _hline(critical_s, "dash", BAD_RED, f"SLA {critical_s:.0f} s")
+    layout = {
+        "shapes": [target[0], critical[0]],
+        "annotations": [target[1], critical[1]],
+        "xaxis": {"type": "date"},
+        "yaxis": {"title": {"text": "seconds"}, "rangemode": "tozero"},
+    }
+    return _figure([line], layout, title)
 
 
 def failure_breakdown(failures: pd.DataFrame) -> go.Figure:
     ordered = failures.sort_values("attempts")
-    fig = go.Figure(
-        go.Bar(
-            x=ordered["attempts"],
-            y=ordered["cause"],
-            orientation="h",
-            marker_color=BAD_RED,
-            text=ordered["attempts"],
-            textposition="auto",
-        )
-    )
-    fig.update_xaxes(title_text="failed attempts")
-    return _layout(fig, "Failures by cause", height=max(220, 60 + 45 * len(ordered)))
+    bar = {
+        "type": "bar",
+        "x": ordered["attempts"],
+        "y": ordered["cause"],
+        "orientation": "h",
+        "marker": {"color": BAD_RED},
+        "text": ordered["attempts"],
+        "textposition": "auto",
+    }
+    layout = {"xaxis": {"title": {"text": "failed attempts"}}}
+    return _figure([bar], layout, "Failures by cause", height=max(220, 60 + 45 * len(ordered)))
 
 
 RATING_COLORS = ("#c8382d", "#e0702d", "#e0b000", "#7fb069", OK_GREEN)  # 1 star .. 5 stars
@@ -137,7 +203,7 @@ VERDICT_COLORS = {"PASS": OK_GREEN, "MARGINAL": WARN_ORANGE, "FAIL": BAD_RED, "N
 
 def feedback_over_time(over_time: pd.DataFrame, rating_target: float) -> go.Figure:
     """Bars: feedback entries per bucket by type; line: average rating with its target."""
-    fig = bars_and_line(
+    data = bars_and_line(
         over_time["bucket"],
         [
             (name, over_time[column], color)
@@ -150,45 +216,43 @@ def feedback_over_time(over_time: pd.DataFrame, rating_target: float) -> go.Figu
         ("Average rating", over_time["average_rating"]),
         target=(rating_target, f"Rating target {rating_target:g}"),
     )
-    fig.update_yaxes(title_text="feedback entries", secondary_y=False)
-    fig.update_yaxes(
-        title_text="average rating", range=[0.5, 5.5], tickvals=[1, 2, 3, 4, 5], secondary_y=True
-    )
-    return _layout(fig, "Feedback over time")
+    layout = {
+        "barmode": "stack",
+        "xaxis": SECONDARY["xaxis"],
+        "yaxis": {**SECONDARY["yaxis"], "title": {"text": "feedback entries"}},
+        "yaxis2": _right_axis(
+            title={"text": "average rating"}, range=[0.5, 5.5], tickvals=[1, 2, 3, 4, 5]
+        ),
+    }
+    return _figure(data, layout, "Feedback over time")
 
 
 def rating_distribution(ratings: pd.DataFrame) -> go.Figure:
-    fig = go.Figure(
-        go.Bar(
-            x=[f"{v} ★" for v in ratings["rating_value"]],
-            y=ratings["n"],
-            marker_color=list(RATING_COLORS),
-            text=ratings["n"],
-            textposition="auto",
-        )
-    )
-    fig.update_yaxes(title_text="ratings")
-    fig.update_layout(hovermode="closest")
-    return _layout(fig, "Rating distribution")
+    bar = {
+        "type": "bar",
+        "x": [f"{v} ★" for v in ratings["rating_value"]],
+        "y": ratings["n"],
+        "marker": {"color": list(RATING_COLORS)},
+        "text": ratings["n"],
+        "textposition": "auto",
+    }
+    layout = {"yaxis": {"title": {"text": "ratings"}}}
+    return _figure([bar], layout, "Rating distribution")
 
 
 def thumbs_split(thumbs_up: int, thumbs_down: int) -> go.Figure:
-    fig = go.Figure(
-        go.Pie(
-            labels=["Thumbs up", "Thumbs down"],
-            values=[thumbs_up, thumbs_down],
-            hole=0.55,
-            marker_colors=[OK_GREEN, BAD_RED],
-            sort=False,
-            textinfo="value+percent",
-        )
-    )
+    pie = {
+        "type": "pie",
+        "labels": ["Thumbs up", "Thumbs down"],
+        "values": [thumbs_up, thumbs_down],
+        "hole": 0.55,
+        "marker": {"colors": [OK_GREEN, BAD_RED]},
+        "sort": False,
+        "textinfo": "value+percent",
+    }
     total = thumbs_up + thumbs_down
-    fig.update_layout(
-        annotations=[dict(text=f"{total}<br>votes", showarrow=False, font_size=16)],
-        hovermode="closest",
-    )
-    return _layout(fig, "Thumbs up / down")
+    note = {"text": f"{total}<br>votes", "showarrow": False, "font": {"size": 16}}
+    return _figure([pie], {"annotations": [note]}, "Thumbs up / down")
 
 
 def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:
@@ -196,27 +260,35 @@ def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:
     ordered = themes.iloc[::-1]
     this, other = ("Negative", "Positive") if side == "negative" else ("Positive", "Negative")
     colors = {"Negative": BAD_RED, "Positive": OK_GREEN}
-    fig = go.Figure()
-    fig.add_bar(
-        y=ordered["label"],
-        x=ordered["other_share"] * 100,
-        orientation="h",
-        name=f"% of {other.lower()} feedback",
-        marker_color=colors[other],
-        opacity=0.45,
-    )
-    fig.add_bar(
-        y=ordered["label"],
-        x=ordered["share"] * 100,
-        orientation="h",
-        name=f"% of {this.lower()} feedback",
-        marker_color=colors[this],
-        text=[f"lift {lift:.1f}×" for lift in ordered["lift"]],
-        textposition="outside",
-    )
-    fig.update_layout(barmode="group", hovermode="closest")
-    fig.update_xaxes(title_text="% of feedback entries with the signal", rangemode="tozero")
-    return _layout(fig, f"{this} themes", height=max(240, 90 + 50 * len(ordered)))
+    data = [
+        {
+            "type": "bar",
+            "y": ordered["label"],
+            "x": ordered["other_share"] * 100,
+            "orientation": "h",
+            "name": f"% of {other.lower()} feedback",
+            "marker": {"color": colors[other]},
+            "opacity": 0.45,
+        },
+        {
+            "type": "bar",
+            "y": ordered["label"],
+            "x": ordered["share"] * 100,
+            "orientation": "h",
+            "name": f"% of {this.lower()} feedback",
+            "marker": {"color": colors[this]},
+            "text": [f"lift {lift:.1f}×" for lift in ordered["lift"]],
+            "textposition": "outside",
+        },
+    ]
+    layout = {
+        "barmode": "group",
+        "xaxis": {
+            "title": {"text": "% of feedback entries with the signal"},
+            "rangemode": "tozero",
+        },
+    }
+    return _figure(data, layout, f"{this} themes", height=max(240, 90 + 50 * len(ordered)))
 
 
 def weekly_scorecard(rows: pd.DataFrame) -> go.Figure:
@@ -224,32 +296,36 @@ def weekly_scorecard(rows: pd.DataFrame) -> go.Figure:
     target as a dotted line. `rows`: scope, criterion, value (display units), verdict, low, high
     (the target bounds, NaN when open)."""
     labels = list(dict.fromkeys(rows["criterion"]))
-    fig = make_subplots(
+    grid = make_subplots(  # only for the panels' axes and titles: computing them is cheap
         rows=1, cols=len(labels), subplot_titles=labels, shared_yaxes=True, horizontal_spacing=0.03
-    )
+    ).layout.to_plotly_json()
+    grid.pop("template", None)
+    data, shapes = [], []
     for col, label in enumerate(labels, start=1):
         part = rows[rows["criterion"] == label].iloc[::-1]
-        fig.add_bar(
-            y=part["scope"],
-            x=part["value"],
-            orientation="h",
-            showlegend=False,
-            marker_color=[VERDICT_COLORS[v] for v in part["verdict"]],
-            text=part["value_text"],
-            textposition="auto",
-            row=1,
-            col=col,
-            hovertemplate="%{y}: %{text}<extra></extra>",
+        axis = "" if col == 1 else str(col)
+        data.append(
+            {
+                "type": "bar",
+                "y": part["scope"],
+                "x": part["value"],
+                "orientation": "h",
+                "showlegend": False,
+                "marker": {"color": [VERDICT_COLORS[v] for v in part["verdict"]]},
+                "text": part["value_text"],
+                "textposition": "auto",
+                "xaxis": f"x{axis}",
+                "yaxis": f"y{axis}",
+                "hovertemplate": "%{y}: %{text}<extra></extra>",
+            }
         )
         for bound in ("low", "high"):
             value = part[bound].dropna()
             if not value.empty:
-                fig.add_vline(
-                    x=float(value.iloc[0]), line_dash="dot", line_color=INK, row=1, col=col
-                )
-    fig.update_layout(hovermode="closest")
+                shapes.append(_vline(float(value.iloc[0]), INK, f"x{axis}", f"y{axis} domain"))
     height = max(260, 110 + 28 * rows["scope"].nunique())
-    return _layout(fig, "Criteria by tenant (dotted line: target)", height=height)
+    layout = {**grid, "shapes": shapes}
+    return _figure(data, layout, "Criteria by tenant (dotted line: target)", height=height)
 
 
 # --- Queues and scaling ----------------------------------------------------------------------
@@ -263,140 +339,197 @@ def queue_history(history: pd.DataFrame, bands: pd.DataFrame, episodes: pd.DataF
     history: UTC time index, columns queue_length and api_queue_length (drawn thin, not
     judged); bands: low, high (NaN: open), label, severity;
     episodes: start, end (NaT: still going)."""
-    fig = go.Figure()
+    times = epoch_ms(history.index)
     top = max(float(history["queue_length"].max(skipna=True) or 0) * 1.15, 25.0)
+    shapes, notes = [], []
     for band in bands.itertuples():
         if band.low >= top:
             continue
         high = top if pd.isna(band.high) else min(float(band.high), top)
-        fig.add_hrect(
-            y0=band.low,
-            y1=high,
-            fillcolor=BAND_COLORS[band.severity],
-            opacity=0.10,
-            line_width=0,
-            layer="below",
-            # name only the bands tall enough for their label not to collide with the next
-            annotation_text=band.label if (high - band.low) / top >= 0.08 else "",
-            annotation_position="top left",
-            annotation_font_size=10,
-            annotation_font_color="#5b6475",
+        shapes.append(
+            {
+                "type": "rect",
+                "x0": 0,
+                "x1": 1,
+                "xref": "x domain",
+                "y0": band.low,
+                "y1": high,
+                "yref": "y",
+                "fillcolor": BAND_COLORS[band.severity],
+                "opacity": 0.10,
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+        notes.append(
+            {
+                "showarrow": False,
+                # name only the bands tall enough for their label not to collide with the next
+                "text": band.label if (high - band.low) / top >= 0.08 else "",
+                "x": 0,
+                "xanchor": "left",
+                "xref": "x domain",
+                "y": high,
+                "yanchor": "top",
+                "yref": "y",
+                "font": {"size": 10, "color": "#5b6475"},
+            }
         )
     last = history.index.max() if len(history) else None
     for episode in episodes.itertuples():
-        end = last if pd.isna(episode.end) else episode.end
-        fig.add_vrect(x0=episode.start, x1=end, fillcolor=INK, opacity=0.15, line_width=0)
-    fig.add_scatter(
-        x=history.index,
-        y=history["queue_length"],
-        name="celery",
-        mode="lines",
-        line=dict(color=INK, width=2),
-        connectgaps=False,
-    )
-    if history["api_queue_length"].notna().any():
-        fig.add_scatter(
-            x=history.index,
-            y=history["api_queue_length"],
-            name="enhancement:queue",
-            mode="lines",
-            line=dict(color="#9aa5b8", width=1),
+        shapes.append(
+            {
+                "type": "rect",
+                "x0": episode.start,
+                "x1": last if pd.isna(episode.end) else episode.end,
+                "xref": "x",
+                "y0": 0,
+                "y1": 1,
+                "yref": "y domain",
+                "fillcolor": INK,
+                "opacity": 0.15,
+                "line": {"width": 0},
+            }
         )
-    fig.update_yaxes(title_text="jobs queued", range=[0, top])
-    return _layout(fig, "Queue length (shaded: episodes)", height=360)
+    data = [
+        {
+            "type": "scatter",
+            "x": times,
+            "y": history["queue_length"],
+            "name": "celery",
+            "mode": "lines",
+            "line": {"color": INK, "width": 2},
+            "connectgaps": False,
+        }
+    ]
+    if history["api_queue_length"].notna().any():
+        data.append(
+            {
+                "type": "scatter",
+                "x": times,
+                "y": history["api_queue_length"],
+                "name": "enhancement:queue",
+                "mode": "lines",
+                "line": {"color": "#9aa5b8", "width": 1},
+            }
+        )
+    layout = {
+        "shapes": shapes,
+        "annotations": notes,
+        "xaxis": {"type": "date"},
+        "yaxis": {"title": {"text": "jobs queued"}, "range": [0, top]},
+    }
+    return _figure(data, layout, "Queue length (shaded: episodes)", height=360)
 
 
 def workers_history(history: pd.DataFrame) -> go.Figure:
     """Workers available (Celery's own count when Kubernetes' is missing) and the HPA's
     min / current / max; requests received as a light area on a second axis."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_scatter(
-        x=history.index,
-        y=history["request_rate"],
-        name="Requests received / min",
-        mode="lines",
-        line=dict(width=0),
-        fill="tozeroy",
-        fillcolor="rgba(154, 165, 184, 0.25)",
-        secondary_y=True,
-    )
+    times = epoch_ms(history.index)
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "x": times,
+            "y": history["request_rate"],
+            "name": "Requests received / min",
+            "mode": "lines",
+            "line": {"width": 0},
+            "fill": "tozeroy",
+            "fillcolor": "rgba(154, 165, 184, 0.25)",
+            "xaxis": "x",
+            "yaxis": "y2",
+        }
+    ]
     workers = "replicas_available" if history["replicas_available"].notna().any() else "workers_up"
     for column, name, style in (
-        ("hpa_max", "HPA max", dict(color=BAD_RED, dash="dash", width=1.5)),
-        ("hpa_min", "HPA min", dict(color=WARN_ORANGE, dash="dash", width=1.5)),
-        ("hpa_current", "HPA current", dict(color="#7a5bbf", dash="dot", width=1.5)),
-        (workers, "Workers available", dict(color=OK_GREEN, width=2.5)),
+        ("hpa_max", "HPA max", {"color": BAD_RED, "dash": "dash", "width": 1.5}),
+        ("hpa_min", "HPA min", {"color": WARN_ORANGE, "dash": "dash", "width": 1.5}),
+        ("hpa_current", "HPA current", {"color": "#7a5bbf", "dash": "dot", "width": 1.5}),
+        (workers, "Workers available", {"color": OK_GREEN, "width": 2.5}),
     ):
         if history[column].notna().any():
-            fig.add_scatter(
-                x=history.index,
-                y=history[column],
-                name=name,
-                mode="lines",
-                line=dict(shape="hv", **style),
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": times,
+                    "y": history[column],
+                    "name": name,
+                    "mode": "lines",
+                    "line": {"shape": "hv", **style},
+                }
             )
-    fig.update_yaxes(title_text="workers", rangemode="tozero", secondary_y=False)
     top_rate = history["request_rate"].max(skipna=True)
-    fig.update_yaxes(  # headroom, so the rate stays clear of the HPA lines at the top
-        title_text="requests / min",
-        range=[0, float(top_rate) * 1.8 if top_rate and top_rate > 0 else 1],
-        showgrid=False,
-        secondary_y=True,
-    )
-    fig = _layout(fig, "Workers and autoscaler", height=360)
-    return fig.update_layout(legend=dict(y=-0.3))  # below the two-line date ticks
+    layout = {
+        "xaxis": {**SECONDARY["xaxis"], "type": "date"},
+        "yaxis": {**SECONDARY["yaxis"], "title": {"text": "workers"}, "rangemode": "tozero"},
+        "yaxis2": _right_axis(  # headroom, so the rate stays clear of the HPA lines at the top
+            title={"text": "requests / min"},
+            range=[0, float(top_rate) * 1.8 if top_rate and top_rate > 0 else 1],
+        ),
+    }
+    fig = _figure(data, layout, "Workers and autoscaler", height=360)
+    return fig.update_layout(legend={"y": -0.3})  # below the two-line date ticks
 
 
 def arrival_heatmap(load: pd.DataFrame, weekdays: tuple[str, ...], title: str) -> go.Figure:
     """Average arrivals per hour for each weekday (rows) and hour of day (columns)."""
     grid = load.pivot(index="dow", columns="hour", values="per_hour").sort_index()
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.to_numpy(),
-            x=[f"{h:02d}" for h in grid.columns],
-            y=[weekdays[d - 1] for d in grid.index],
-            colorscale="Blues",
-            colorbar=dict(title="jobs/h"),
-            hovertemplate="%{y} %{x}:00 · %{z:.1f} jobs/h<extra></extra>",
-        )
-    )
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title_text="hour of day")
-    fig.update_layout(hovermode="closest")
-    return _layout(fig, title, height=300)
+    heatmap = {
+        "type": "heatmap",
+        "z": grid.to_numpy(),
+        "x": [f"{h:02d}" for h in grid.columns],
+        "y": [weekdays[d - 1] for d in grid.index],
+        "colorscale": "Blues",
+        "colorbar": {"title": {"text": "jobs/h"}},
+        "hovertemplate": "%{y} %{x}:00 · %{z:.1f} jobs/h<extra></extra>",
+    }
+    layout = {
+        "yaxis": {"autorange": "reversed"},
+        "xaxis": {"title": {"text": "hour of day"}},
+    }
+    return _figure([heatmap], layout, title, height=300)
 
 
 def service_time_histogram(histogram: pd.DataFrame, mean_s: float, width_s: int) -> go.Figure:
     """Worker time per job: runs per bucket, with the mean the model uses."""
-    fig = go.Figure(
-        go.Bar(
-            x=histogram["bucket_s"] + width_s / 2,
-            y=histogram["runs"],
-            width=width_s * 0.9,
-            marker_color=INK,
-            name="runs",
-            hovertemplate="%{x:.0f} s · %{y} runs<extra></extra>",
-        )
-    )
-    fig.add_vline(
-        x=mean_s, line_dash="dot", line_color=WARN_ORANGE, annotation_text=f"mean {mean_s:.0f} s"
-    )
-    fig.update_xaxes(title_text="seconds of worker time per job", rangemode="tozero")
-    fig.update_yaxes(title_text="runs")
-    fig.update_layout(hovermode="closest")
-    return _layout(fig, "Service time (processing_time_ms of finished runs)", height=300)
+    bar = {
+        "type": "bar",
+        "x": histogram["bucket_s"] + width_s / 2,
+        "y": histogram["runs"],
+        "width": width_s * 0.9,
+        "marker": {"color": INK},
+        "name": "runs",
+        "hovertemplate": "%{x:.0f} s · %{y} runs<extra></extra>",
+    }
+    mean = _vline(mean_s, WARN_ORANGE)
+    note = {"showarrow": False, "text": f"mean {mean_s:.0f} s", "x": mean_s, "xanchor": "left"}
+    layout = {
+        "shapes": [mean],
+        "annotations": [{**note, "xref": "x", "y": 1, "yanchor": "top", "yref": "y domain"}],
+        "xaxis": {"title": {"text": "seconds of worker time per job"}, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": "runs"}},
+    }
+    return _figure([bar], layout, "Service time (processing_time_ms of finished runs)", height=300)
 
 
 def statement_over_time(history: pd.DataFrame) -> go.Figure:
     """One SQL statement between consecutive snapshots: calls (bars) and mean time (line)."""
-    fig = bars_and_line(
+    data = bars_and_line(
         history["taken_at"],
         [("Calls", history["calls"], "#9aa5b8")],
         ("Mean time (ms)", history["mean_ms"]),
     )
-    fig.update_yaxes(title_text="calls per interval", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="mean ms", rangemode="tozero", secondary_y=True)
-    return _layout(fig, "The selected statement between snapshots")
+    layout = {
+        "barmode": "stack",
+        "xaxis": SECONDARY["xaxis"],
+        "yaxis": {
+            **SECONDARY["yaxis"],
+            "title": {"text": "calls per interval"},
+            "rangemode": "tozero",
+        },
+        "yaxis2": _right_axis(title={"text": "mean ms"}, rangemode="tozero"),
+    }
+    return _figure(data, layout, "The selected statement between snapshots")
 
 
 EVENT_COLORS = {"incident": BAD_RED, "onboarded": OK_GREEN, "config_changed": INK}
@@ -405,38 +538,33 @@ EVENT_COLORS = {"incident": BAD_RED, "onboarded": OK_GREEN, "config_changed": IN
 def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
     """Events (services.events frames) as dotted vertical lines with a short label at the top;
     hovering the label shows the detail. Events outside the figure's data range are not drawn
-    (they would stretch its time axis)."""
-    xs = [pd.to_datetime(t.x, utc=True) for t in fig.data if getattr(t, "x", None) is not None]
+    (they would stretch its time axis). Changes `fig` (and returns it): never pass a figure
+    that is cached."""
+    xs = [_times(t.x) for t in fig.data if getattr(t, "x", None) is not None]
     xs = [x for x in xs if len(x)]
     if events.empty or not xs:
         return fig
     first, last = min(x.min() for x in xs), max(x.max() for x in xs)
     shown = events[(events["at"] >= first) & (events["at"] <= last)]
+    shapes, notes = list(fig.layout.shapes), list(fig.layout.annotations)
     for i, event in enumerate(shown.itertuples()):
         color = EVENT_COLORS.get(event.kind, "#6b7280")
         at = event.at.to_pydatetime()
-        fig.add_shape(
-            type="line",
-            x0=at,
-            x1=at,
-            y0=0,
-            y1=1,
-            xref="x",
-            yref="paper",
-            line=dict(color=color, width=1, dash="dot"),
+        line = _vline(at, color, yref="paper")
+        shapes.append({**line, "line": {**line["line"], "width": 1}})
+        notes.append(
+            {
+                "x": at,
+                "y": 1,
+                "xref": "x",
+                "yref": "paper",
+                "text": f"▾ {event.label}",
+                "hovertext": f"{at:%Y-%m-%d %H:%M} UTC: {event.detail}",
+                "showarrow": False,
+                "yanchor": "bottom",
+                "xanchor": "left",
+                "yshift": 13 * (i % 3),  # three rows of labels, so that close events stay readable
+                "font": {"size": 10, "color": color},
+            }
         )
-        fig.add_annotation(
-            x=at,
-            y=1,
-            xref="x",
-            yref="paper",
-            text=f"▾ {event.label}",
-            hovertext=f"{at:%Y-%m-%d %H:%M} UTC: {event.detail}",
-            showarrow=False,
-            yanchor="bottom",
-            xanchor="left",
-            yshift=13 * (i % 3),  # three rows of labels, so that close events stay readable
-            font=dict(size=10, color=color),
-        )
-    fig.update_layout(margin=dict(t=95), title_y=0.98)
-    return fig
+    return fig.update_layout(shapes=shapes, annotations=notes, margin={"t": 95}, title_y=0.98)

@@ -3,8 +3,9 @@ a services.scaling.ScalingPlan (views/queues.py reads the inputs first, then pla
 
 import streamlit as st
 
-from services import capacity, charts, costs, formatting, scaling
+from services import capacity, costs, formatting, scaling
 from services.config import rules
+from ui import figures
 
 CAP = rules("capacity")
 NO_TOOLBAR = {"displayModeBar": False}
@@ -111,14 +112,14 @@ def draw_proposal(result: scaling.ScalingPlan) -> None:
         "Arrivals of", list(choices), format_func=choices.get, key="arrivals", bind="query-params"
     )
     left.plotly_chart(
-        charts.arrival_heatmap(
+        figures.arrival_heatmap(
             result.arrivals(picked), capacity.WEEKDAYS, f"Jobs per hour: {choices[picked]}"
         ),
         width="stretch",
         config=NO_TOOLBAR,
     )
     right.plotly_chart(
-        charts.service_time_histogram(
+        figures.service_time_histogram(
             service.histogram, service.mean_s, capacity.HISTOGRAM_WIDTH_S
         ),
         width="stretch",

@@ -3,10 +3,10 @@ nothing of any other client. The tenant comes from app.py (a client user's own t
 
 import streamlit as st
 
-from services import charts, formatting, health, queues, stats
+from services import formatting, health, queues, stats
 from services.config import rules
 from services.timerange import TimeRange
-from ui import reads
+from ui import figures, reads
 from ui.common import ViewContext, guard, md, record_view
 from ui.identity import CLIENT, sign_out
 from ui.style import use_style
@@ -115,26 +115,22 @@ def show() -> None:
     marks = reads.chart_events(tenant_id, period, trend)
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.with_events(
-            charts.volume_and_success(
-                trend,
-                health_rules["success_rate_target"],
-                title="Processing attempts and success rate",
-            ),
+        figures.volume_and_success(
+            trend,
+            health_rules["success_rate_target"],
             marks,
+            title="Processing attempts and success rate",
         ),
         width="stretch",
         config={"displayModeBar": False, "staticPlot": True},
     )
     right.plotly_chart(
-        charts.with_events(
-            charts.latency_p95(
-                trend,
-                health_rules["p95_target_s"],
-                health_rules["p95_critical_s"],
-                title="Processing time of 95% of attempts",
-            ),
+        figures.latency_p95(
+            trend,
+            health_rules["p95_target_s"],
+            health_rules["p95_critical_s"],
             marks,
+            title="Processing time of 95% of attempts",
         ),
         width="stretch",
         config={"displayModeBar": False, "staticPlot": True},

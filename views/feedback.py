@@ -8,10 +8,10 @@ purpose.
 import pandas as pd
 import streamlit as st
 
-from services import charts, feedback, formatting, themes
+from services import feedback, formatting, themes
 from services.config import rules
 from services.timerange import TimeRange
-from ui import reads
+from ui import figures, reads
 from ui.common import (
     ViewContext,
     client_consent,
@@ -60,16 +60,14 @@ def show_charts(
     trend: feedback.FeedbackTrend, stats: feedback.FeedbackStats, marks: pd.DataFrame
 ) -> None:
     st.plotly_chart(
-        charts.with_events(
-            charts.feedback_over_time(trend.over_time, health_rules["rating_target"]), marks
-        ),
+        figures.feedback_over_time(trend.over_time, health_rules["rating_target"], marks),
         width="stretch",
         config=PLOTLY,
     )
     left, right = st.columns(2)
-    left.plotly_chart(charts.rating_distribution(trend.ratings), width="stretch", config=PLOTLY)
+    left.plotly_chart(figures.rating_distribution(trend.ratings), width="stretch", config=PLOTLY)
     right.plotly_chart(
-        charts.thumbs_split(
+        figures.thumbs_split(
             stats.feedback_counts["thumbs_up"], stats.feedback_counts["thumbs_down"]
         ),
         width="stretch",
@@ -171,7 +169,7 @@ def show_themes(found: themes.Themes, fleet: bool, consented: bool) -> None:
     theme_table(found.positive, themes.POSITIVE, fleet, consented)
     if not found.negative.empty:
         st.plotly_chart(
-            charts.theme_shares(found.negative, themes.NEGATIVE), width="stretch", config=PLOTLY
+            figures.theme_shares(found.negative, themes.NEGATIVE), width="stretch", config=PLOTLY
         )
     # Example tickets open in the investigation view.
     if examples := themes.negative_examples(found):

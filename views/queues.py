@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from services import charts, costs, events, formatting, metrics, queues, scaling
+from services import costs, events, formatting, metrics, queues, scaling
 from services.config import rules
 from services.errors import DashboardError
 from services.timerange import TimeRange
-from ui import reads
+from ui import figures, reads
 from ui import scaling as scaling_ui
 from ui.common import ViewContext, guard, record_view, tenants
 
@@ -153,11 +153,11 @@ def show_history() -> metrics.History | None:
             else events.combined()
         )
         left.plotly_chart(
-            charts.with_events(charts.queue_history(frame, queues.band_frame(), found), marks),
+            figures.queue_history(frame, queues.band_frame(), found, marks),
             width="stretch",
             config=NO_TOOLBAR,
         )
-        right.plotly_chart(charts.workers_history(frame), width="stretch", config=NO_TOOLBAR)
+        right.plotly_chart(figures.workers_history(frame), width="stretch", config=NO_TOOLBAR)
         if found.empty:
             st.caption(f"No episodes in this range (one point every {history.step_s} s).")
         else:

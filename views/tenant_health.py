@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from services import charts, formatting, health, playbooks, queues, rates
+from services import formatting, health, playbooks, queues, rates
 from services.config import rules
-from ui import reads
+from ui import figures, reads
 from ui.common import STATUS_BADGE, STATUS_ICON, ViewContext, guard, md, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
@@ -189,19 +189,14 @@ def show_tenant(tenant_id: str) -> None:
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
-            charts.with_events(
-                charts.volume_and_success(trend, health_rules["success_rate_target"]), marks
-            ),
+            figures.volume_and_success(trend, health_rules["success_rate_target"], marks),
             width="stretch",
             config={"displayModeBar": False},
         )
     with right:
         st.plotly_chart(
-            charts.with_events(
-                charts.latency_p95(
-                    trend, health_rules["p95_target_s"], health_rules["p95_critical_s"]
-                ),
-                marks,
+            figures.latency_p95(
+                trend, health_rules["p95_target_s"], health_rules["p95_critical_s"], marks
             ),
             width="stretch",
             config={"displayModeBar": False},
@@ -212,7 +207,7 @@ def show_tenant(tenant_id: str) -> None:
     else:
         left, right = st.columns([2, 3])
         left.plotly_chart(
-            charts.failure_breakdown(failures), width="stretch", config={"displayModeBar": False}
+            figures.failure_breakdown(failures), width="stretch", config={"displayModeBar": False}
         )
         right.dataframe(
             failures[["cause", "attempts", "last_seen", "typical_error", "next_step"]],

@@ -4,10 +4,10 @@ with escalations, the week's feedback themes, and exports to send (Markdown, CSV
 import pandas as pd
 import streamlit as st
 
-from services import charts, events, report, weekly_review
+from services import events, report, weekly_review
 from services.config import rules
 from services.weekly_review import CRITICAL, HIGH, MEDIUM, NONE, WeeklyReview
-from ui import reads
+from ui import figures, reads
 from ui.common import ViewContext, guard, investigation_link, md, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
@@ -94,24 +94,19 @@ def show_charts(review: WeeklyReview, marks: pd.DataFrame) -> None:
     tenant_rows = rows[rows["tenant_id"] != ""]
     if review.fleet is not None and not tenant_rows.empty:
         with st.expander("Every tenant's criteria as a chart", expanded=len(review.tenants) <= 12):
-            st.plotly_chart(charts.weekly_scorecard(tenant_rows), width="stretch", config=PLOTLY)
+            st.plotly_chart(figures.weekly_scorecard(tenant_rows), width="stretch", config=PLOTLY)
     if review.daily.empty:
         st.info("No enhancement attempts in this week.")
         return
     left, right = st.columns(2)
     left.plotly_chart(
-        charts.with_events(
-            charts.volume_and_success(review.daily, health_rules["success_rate_target"]), marks
-        ),
+        figures.volume_and_success(review.daily, health_rules["success_rate_target"], marks),
         width="stretch",
         config=PLOTLY,
     )
     right.plotly_chart(
-        charts.with_events(
-            charts.latency_p95(
-                review.daily, health_rules["p95_target_s"], health_rules["p95_critical_s"]
-            ),
-            marks,
+        figures.latency_p95(
+            review.daily, health_rules["p95_target_s"], health_rules["p95_critical_s"], marks
         ),
         width="stretch",
         config=PLOTLY,

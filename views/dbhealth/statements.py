@@ -7,9 +7,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from services import charts
 from services.dbhealth import statements
-from ui import reads
+from ui import figures, reads
 from ui.common import ViewContext, guard, record_view
 from views.dbhealth.explain import show_explain
 from views.dbhealth.layout import SHARE, show_tiles
@@ -63,7 +62,7 @@ def show_statement_detail(ctx: ViewContext, row: pd.Series, until: datetime) -> 
             st.info("The trend needs at least three snapshots in the range.")
         else:
             st.plotly_chart(
-                charts.statement_over_time(history),
+                figures.statement_over_time(history),
                 width="stretch",
                 config={"displayModeBar": False},
             )
