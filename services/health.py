@@ -49,11 +49,6 @@ WITH {rollups.WINDOW_CTES}, runs AS (
     SELECT tenant_id, sum(attempts) AS attempts, sum(completed) AS completed,
            sum(failed) AS failed, sum(pending) AS pending, max(last_attempt) AS last_attempt
       FROM hours GROUP BY tenant_id
-), latency AS (
-    SELECT tenant_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_s) AS p50_s,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) AS p95_s
-      FROM hours, unnest(latencies) AS l(latency_s)
-     GROUP BY tenant_id
 ), stuck AS (
     -- pending rows are few: read through (status, created_at) at the moment asked
     SELECT tenant_id, count(*) AS stuck FROM enhancement_history
@@ -61,13 +56,19 @@ WITH {rollups.WINDOW_CTES}, runs AS (
        AND created_at < :now - make_interval(secs => :stuck_s) AND {_TENANT}
      GROUP BY tenant_id
 ), ticket_outcomes AS (
-    -- a ticket is enhanced when any attempt completed; it ended failed when none completed
-    -- and none is still pending (Celery gave up, or nobody re-queued it)
+    -- one pass over the hours' tickets and processing times (unnest pads the shorter with
+    -- NULLs, which the aggregates skip): a ticket is enhanced when any attempt completed; it
+    -- ended failed when none completed and none is still pending (Celery gave up, or nobody
+    -- re-queued it)
     SELECT tenant_id, count(DISTINCT ticket_id) AS tickets,
            count(DISTINCT ticket_id) FILTER (WHERE enhanced) AS tickets_enhanced,
            count(DISTINCT ticket_id) - count(DISTINCT ticket_id) FILTER (WHERE enhanced OR open)
-               AS tickets_failed
-      FROM hours, unnest(tickets, ticket_enhanced, ticket_open) AS u(ticket_id, enhanced, open)
+               AS tickets_failed,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_s) AS p50_s,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) AS p95_s
+      FROM hours,
+           unnest(tickets, ticket_enhanced, ticket_open, latencies)
+               AS u(ticket_id, enhanced, open, latency_s)
      GROUP BY tenant_id
 ), failure_modes AS (
     SELECT tenant_id, json_object_agg(mode, n) AS failures_by_cause
@@ -99,7 +100,7 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
        coalesce(t.tickets_failed, 0) AS tickets_failed,
        coalesce(r.completed, 0) AS completed,
        coalesce(r.failed, 0) AS failed, coalesce(r.pending, 0) AS pending,
-       coalesce(s.stuck, 0) AS stuck, lat.p50_s, lat.p95_s,
+       coalesce(s.stuck, 0) AS stuck, t.p50_s, t.p95_s,
        waiting.since_last_completed,
        r.last_attempt, newest.started AS newest_attempt,
        last_done.completed_at AS last_completed,
@@ -109,7 +110,6 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
        coalesce(h.history_tickets, 0) AS history_tickets, h.history_span_days
   FROM tenant_configs c
   LEFT JOIN runs r USING (tenant_id)
-  LEFT JOIN latency lat USING (tenant_id)
   LEFT JOIN stuck s USING (tenant_id)
   LEFT JOIN ticket_outcomes t USING (tenant_id)
   LEFT JOIN failure_modes fm USING (tenant_id)

@@ -368,15 +368,13 @@ WITH {rollups.WINDOW_CTES}, per_hour AS (
            attempts, completed, failed, tickets, latencies
       FROM hours
 ), rows AS (
-    SELECT tenant_id, this_week, day, attempts, completed, failed,
-           CAST(NULL AS varchar) AS ticket_id, CAST(NULL AS double precision) AS latency_s
-      FROM per_hour
-    UNION ALL
-    SELECT tenant_id, this_week, day, 0, 0, 0, ticket_id, NULL
-      FROM per_hour, unnest(tickets) AS t(ticket_id)
-    UNION ALL
-    SELECT tenant_id, this_week, day, 0, 0, 0, NULL, latency_s
-      FROM per_hour, unnest(latencies) AS l(latency_s)
+    -- the hour's counts on its first row; unnest pads the shorter array with NULLs
+    SELECT tenant_id, this_week, day,
+           CASE WHEN n = 1 THEN attempts ELSE 0 END AS attempts,
+           CASE WHEN n = 1 THEN completed ELSE 0 END AS completed,
+           CASE WHEN n = 1 THEN failed ELSE 0 END AS failed,
+           ticket_id, latency_s
+      FROM per_hour, unnest(tickets, latencies) WITH ORDINALITY AS u(ticket_id, latency_s, n)
 )
 SELECT tenant_id, this_week, day,
        GROUPING(tenant_id) = 1 AND GROUPING(day) = 1 AS is_fleet, GROUPING(day) = 0 AS is_day,
