@@ -3,6 +3,9 @@
 --        -v reader_password='...' -v admin_password='...' -f schema/grants.sql
 -- Safe to run again. It only creates two roles, grants SELECT and adds SELECT-only policies.
 -- Then the migrations, and schema/hardening.sql (the platform-side fix the RLS self-test asks for).
+-- The dashboard's own tables get their grants in the migration that creates them; the one holding
+-- tenant data (dashboard.run_hours, 007) carries tenant_id, the platform's tenant policy and a
+-- SELECT-only policy for dashboard_admin, like the platform tables below.
 --
 -- dashboard_reader: tenant-scoped reads. RLS applies to it (no superuser, no BYPASSRLS, owns
 --   nothing), so it sees a tenant's rows only inside a transaction that set app.current_tenant_id.

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from services import access_log, formatting, stats
+from services import access_log, formatting, rollups, stats
 from services.config import rules
 from services.db import read_frame, scope, tenant_scope
 from services.errors import DashboardError
@@ -36,48 +36,45 @@ EXIT_CODES = {HEALTHY: 0, INACTIVE: 0, DEGRADED: 1, CRITICAL: 2}
 
 # Processing time of one attempt: created_at is when a worker started it (the worker inserts
 # the row then), so queue wait is not in it (shared: the weekly review uses it too).
-LATENCY_S = "extract(epoch FROM completed_at - created_at)"
+LATENCY_S = rollups.LATENCY_S
 
 # Every tenant-scoped read also names its tenant; the fleet read (admin scope) passes NULL.
 _TENANT = "(CAST(:tenant AS varchar) IS NULL OR tenant_id = :tenant)"
 
+# The window's runs come from services.rollups (WINDOW_CTES: rolled hours plus the raw rest);
+# every figure is the raw computation's, the percentiles and distinct tickets included.
 _METRICS_SQL = f"""
-WITH runs AS (
+WITH {rollups.WINDOW_CTES}, runs AS (
     -- one row per attempt: a retried ticket has several
-    SELECT tenant_id,
-           count(*) AS attempts,
-           count(DISTINCT ticket_id) AS tickets,
-           count(*) FILTER (WHERE status = 'completed') AS completed,
-           count(*) FILTER (WHERE status = 'failed') AS failed,
-           count(*) FILTER (WHERE status = 'pending') AS pending,
-           count(*) FILTER (WHERE status = 'pending'
-                              AND created_at < :now - make_interval(secs => :stuck_s)) AS stuck,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY {LATENCY_S})
-               FILTER (WHERE status = 'completed') AS p50_s,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY {LATENCY_S})
-               FILTER (WHERE status = 'completed') AS p95_s,
-           max(created_at) AS last_attempt
-      FROM enhancement_history
-     WHERE created_at >= :since AND created_at < :until AND {_TENANT}
+    SELECT tenant_id, sum(attempts) AS attempts, sum(completed) AS completed,
+           sum(failed) AS failed, sum(pending) AS pending, max(last_attempt) AS last_attempt
+      FROM hours GROUP BY tenant_id
+), stuck AS (
+    -- pending rows are few: read through (status, created_at) at the moment asked
+    SELECT tenant_id, count(*) AS stuck FROM enhancement_history
+     WHERE status = 'pending' AND created_at >= :since AND created_at < :until
+       AND created_at < :now - make_interval(secs => :stuck_s) AND {_TENANT}
      GROUP BY tenant_id
 ), ticket_outcomes AS (
-    -- a ticket is enhanced when any attempt completed; it ended failed when none completed
-    -- and none is still pending (Celery gave up, or nobody re-queued it)
-    SELECT tenant_id,
-           count(*) FILTER (WHERE enhanced) AS tickets_enhanced,
-           count(*) FILTER (WHERE NOT enhanced AND NOT open) AS tickets_failed
-      FROM (SELECT tenant_id, ticket_id, bool_or(status = 'completed') AS enhanced,
-                   bool_or(status = 'pending') AS open
-              FROM enhancement_history
-             WHERE created_at >= :since AND created_at < :until AND {_TENANT}
-             GROUP BY tenant_id, ticket_id) per_ticket
+    -- one pass over the hours' tickets and processing times (unnest pads the shorter with
+    -- NULLs, which the aggregates skip): a ticket is enhanced when any attempt completed; it
+    -- ended failed when none completed and none is still pending (Celery gave up, or nobody
+    -- re-queued it)
+    SELECT tenant_id, count(DISTINCT ticket_id) AS tickets,
+           count(DISTINCT ticket_id) FILTER (WHERE enhanced) AS tickets_enhanced,
+           count(DISTINCT ticket_id) - count(DISTINCT ticket_id) FILTER (WHERE enhanced OR open)
+               AS tickets_failed,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_s) AS p50_s,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) AS p95_s
+      FROM hours,
+           unnest(tickets, ticket_enhanced, ticket_open, latencies)
+               AS u(ticket_id, enhanced, open, latency_s)
      GROUP BY tenant_id
 ), failure_modes AS (
     SELECT tenant_id, json_object_agg(mode, n) AS failures_by_cause
-      FROM (SELECT tenant_id, {sql_case()} AS mode, count(*) AS n
-              FROM enhancement_history
-             WHERE status = 'failed' AND created_at >= :since AND created_at < :until
-               AND {_TENANT}
+      FROM (SELECT tenant_id, key AS mode, sum(CAST(value AS bigint)) AS n
+              FROM hours, jsonb_each_text(failures_by_cause)
+             WHERE failed > 0
              GROUP BY 1, 2) per_mode
      GROUP BY tenant_id
 ), feedback AS (
@@ -98,12 +95,12 @@ WITH runs AS (
      GROUP BY tenant_id
 )
 SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
-       coalesce(r.attempts, 0) AS attempts, coalesce(r.tickets, 0) AS tickets,
+       coalesce(r.attempts, 0) AS attempts, coalesce(t.tickets, 0) AS tickets,
        coalesce(t.tickets_enhanced, 0) AS tickets_enhanced,
        coalesce(t.tickets_failed, 0) AS tickets_failed,
        coalesce(r.completed, 0) AS completed,
        coalesce(r.failed, 0) AS failed, coalesce(r.pending, 0) AS pending,
-       coalesce(r.stuck, 0) AS stuck, r.p50_s, r.p95_s,
+       coalesce(s.stuck, 0) AS stuck, t.p50_s, t.p95_s,
        waiting.since_last_completed,
        r.last_attempt, newest.started AS newest_attempt,
        last_done.completed_at AS last_completed,
@@ -113,6 +110,7 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
        coalesce(h.history_tickets, 0) AS history_tickets, h.history_span_days
   FROM tenant_configs c
   LEFT JOIN runs r USING (tenant_id)
+  LEFT JOIN stuck s USING (tenant_id)
   LEFT JOIN ticket_outcomes t USING (tenant_id)
   LEFT JOIN failure_modes fm USING (tenant_id)
   LEFT JOIN feedback fb USING (tenant_id)
@@ -307,7 +305,8 @@ def metrics(tenant_id: str | None, period: TimeRange) -> pd.DataFrame:
         "stuck_s": rules("health")["stuck_pending_seconds"],
     }
     with scope(tenant_id) as conn:
-        return _finish(read_frame(conn, _METRICS_SQL, params))
+        window = rollups.window_params(conn, period.since, period.until, tenant_id)
+        return _finish(read_frame(conn, _METRICS_SQL, {**params, **window}))
 
 
 @dataclass(frozen=True)

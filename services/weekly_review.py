@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection
 
-from services import health, stats, themes
+from services import health, rollups, stats, themes
 from services.config import rules
 from services.db import read_frame, scope
 from services.errors import InvalidInput
@@ -358,23 +358,30 @@ class WeeklyReview:
         return self.days < 7
 
 
-# One pass over the two weeks' runs: per tenant and week, the fleet per week, and the fleet
-# (or, in a tenant scope, the tenant) per day for the chart. The heap read is the cost, so it
-# is read once.
+# One pass over the two weeks' hours (services.rollups: rolled hours plus the raw rest): per
+# tenant and week, the fleet per week, and the fleet (or, in a tenant scope, the tenant) per
+# day for the chart. Counts add up over hours; the distinct tickets and the p95 are taken over
+# the hours' tickets and processing times, so they are the raw computation's.
 _RUNS_SQL = f"""
+WITH {rollups.WINDOW_CTES}, per_hour AS (
+    SELECT tenant_id, hour >= :start AS this_week, date_trunc('day', hour, 'UTC') AS day,
+           attempts, completed, failed, tickets, latencies
+      FROM hours
+), rows AS (
+    -- the hour's counts on its first row; unnest pads the shorter array with NULLs
+    SELECT tenant_id, this_week, day,
+           CASE WHEN n = 1 THEN attempts ELSE 0 END AS attempts,
+           CASE WHEN n = 1 THEN completed ELSE 0 END AS completed,
+           CASE WHEN n = 1 THEN failed ELSE 0 END AS failed,
+           ticket_id, latency_s
+      FROM per_hour, unnest(tickets, latencies) WITH ORDINALITY AS u(ticket_id, latency_s, n)
+)
 SELECT tenant_id, this_week, day,
        GROUPING(tenant_id) = 1 AND GROUPING(day) = 1 AS is_fleet, GROUPING(day) = 0 AS is_day,
-       count(DISTINCT (tenant_id, ticket_id)) AS received,
-       count(*) AS attempts,
-       count(*) FILTER (WHERE status = 'completed') AS completed,
-       count(*) FILTER (WHERE status = 'failed') AS failed,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s)
-           FILTER (WHERE status = 'completed') AS p95_s
-  FROM (SELECT tenant_id, ticket_id, status, created_at >= :start AS this_week,
-               date_trunc('day', created_at, 'UTC') AS day, {health.LATENCY_S} AS latency_s
-          FROM enhancement_history
-         WHERE created_at >= :previous_start AND created_at < :end
-           AND (CAST(:tenant AS text) IS NULL OR tenant_id = :tenant)) e
+       count(DISTINCT (tenant_id, ticket_id)) FILTER (WHERE ticket_id IS NOT NULL) AS received,
+       sum(attempts) AS attempts, sum(completed) AS completed, sum(failed) AS failed,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) AS p95_s
+  FROM rows
  GROUP BY GROUPING SETS ((tenant_id, this_week), (this_week), (day))
 """
 
@@ -486,7 +493,8 @@ def _weeks(
         "previous_start": week.previous.start,
         "tenant": tenant_id,
     }
-    runs = read_frame(conn, _RUNS_SQL, params)
+    window = rollups.window_params(conn, week.previous.start, end, tenant_id)
+    runs = read_frame(conn, _RUNS_SQL, {**params, **window})
     feedback = read_frame(conn, _FEEDBACK_SQL, params)
     is_day = runs["is_day"].astype(bool)
     rows: dict[Key, dict] = {}

@@ -234,6 +234,7 @@ def test_cronjobs_run_each_scheduled_command_once_at_a_time():
         "python -m services.dbhealth snapshot",
         "python -m services.rls_check",
         "python -m services.health check",
+        "python -m services.rollups refresh",
     }
     assert {j["spec"]["concurrencyPolicy"] for j in jobs} == {"Forbid"}
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services import feedback, health, tenant_profile, themes, weekly_review
+from services import feedback, health, rollups, tenant_profile, themes, weekly_review
 from services.investigation import lookup
 from services.timerange import TimeRange
 from tests.conftest import PlatformDb
@@ -19,7 +19,13 @@ MINE, OTHER = "pred-mine", "pred-other"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 SINCE = NOW - timedelta(days=2)
 PERIOD = TimeRange(SINCE, NOW, "last 2 days")
-TABLES = ("tenant_configs", "enhancement_history", "enhancement_feedback", "ticket_history")
+TABLES = (
+    "tenant_configs",
+    "enhancement_history",
+    "enhancement_feedback",
+    "ticket_history",
+    "dashboard.run_hours",
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +41,8 @@ def without_rls(make_platform_db) -> Iterator[PlatformDb]:
             add_feedback(conn, OTHER, f"failed-{i}", "thumbs_down", NOW - timedelta(hours=2))
             add_ticket(conn, OTHER, f"failed-{i}", "other tenant secret ticket text", NOW)
         add_history(conn, OTHER, 60, NOW)
+        platform.use()
+        rollups.refresh(NOW + timedelta(hours=1))  # the planted hours are read from rollups too
         for table in TABLES:
             conn.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
             conn.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
@@ -48,8 +56,9 @@ def test_rls_is_really_off(without_rls):
     from services import db
 
     with db.tenant_scope(MINE) as conn:
-        seen = conn.execute(text("SELECT count(DISTINCT tenant_id) FROM enhancement_history"))
-        assert seen.scalar_one() == 2  # a query without the predicate would leak
+        for table in ("enhancement_history", "dashboard.run_hours"):
+            seen = conn.execute(text(f"SELECT count(DISTINCT tenant_id) FROM {table}"))
+            assert seen.scalar_one() == 2  # a query without the predicate would leak
 
 
 def test_health_reads_name_their_tenant(without_rls):

@@ -1,0 +1,292 @@
+"""Hourly rollups of the runs (dashboard.run_hours), so that a window costs its hours, not the
+platform's table (which has no index on created_at alone: a 30-day fleet window read all of
+its 8 GB at 10M runs).
+
+One row per tenant and closed UTC hour: the additive counts, plus what keeps the non-additive
+figures exact: the completed attempts' processing times (percentile_cont over them is the
+raw percentile, to the last digit) and the hour's tickets with their outcome flags
+(count(DISTINCT ticket_id) and the ticket outcomes over a window are taken over them).
+
+A window is read as the rollup's hours it covers plus the platform's rows of the rest, found
+through its (status, created_at) index: the partial first hour, the open hour (and any hour not
+rolled yet), and the stale hours. A run is inserted pending when a worker starts it and updated
+once when it finishes (contract section 2), so a rolled hour goes stale exactly when its rolled
+pending count differs from the pending rows it has now; such an hour is read raw until the next
+refresh rolls it again. Figures are therefore the raw computation's at any moment.
+
+The cron command: `python -m services.rollups refresh [--days N]` (every few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from services.db import job_lock, write_scope
+from services.errors import DashboardError
+from services.failures import sql_case
+
+# Processing time of one attempt (health.LATENCY_S, which explains it).
+LATENCY_S = "extract(epoch FROM completed_at - created_at)"
+STATE = "run_hours"
+LOCK = "dashboard.run_hours refresh"
+HOUR = timedelta(hours=1)
+# A run's row is committed moments after its created_at: an hour is rolled once it has been
+# closed this long, so no insert of it can still be in flight.
+SETTLE = timedelta(minutes=10)
+BACKFILL_DAYS = 35  # the longest window the views offer (30 d) and the weekly review's two weeks
+REFRESH_TIMEOUT_MS = 600_000  # the backfill reads the whole table once
+
+_TENANT = "(CAST(:tenant AS varchar) IS NULL OR tenant_id = :tenant)"
+COLUMNS = (
+    "tenant_id, hour, attempts, completed, failed, pending, last_attempt, failures_by_cause,"
+    " latencies, tickets, ticket_enhanced, ticket_open"
+)
+
+
+def _hour_rollup(source: str) -> str:
+    """CTEs `e` (the attempts `source`'s FROM and WHERE select) and `raw_hours` (their rows of
+    dashboard.run_hours): the one definition the refresh stores and the views read raw."""
+    return f"""
+e AS MATERIALIZED (
+    SELECT tenant_id, ticket_id, status, created_at,
+           date_trunc('hour', created_at, 'UTC') AS hour,
+           CAST({LATENCY_S} AS double precision) AS latency_s,
+           CASE WHEN status = 'failed' THEN {sql_case()} END AS mode
+      {source}
+), raw_hours AS (
+    SELECT h.tenant_id, h.hour, h.attempts, h.completed, h.failed, h.pending, h.last_attempt,
+           coalesce(m.failures_by_cause, '{{}}') AS failures_by_cause, h.latencies,
+           t.tickets, t.ticket_enhanced, t.ticket_open
+      FROM (SELECT tenant_id, hour, count(*) AS attempts,
+                   count(*) FILTER (WHERE status = 'completed') AS completed,
+                   count(*) FILTER (WHERE status = 'failed') AS failed,
+                   count(*) FILTER (WHERE status = 'pending') AS pending,
+                   max(created_at) AS last_attempt,
+                   coalesce(array_agg(latency_s) FILTER (WHERE status = 'completed'), '{{}}')
+                       AS latencies
+              FROM e GROUP BY tenant_id, hour) h
+      JOIN (SELECT tenant_id, hour, array_agg(ticket_id ORDER BY ticket_id) AS tickets,
+                   array_agg(enhanced ORDER BY ticket_id) AS ticket_enhanced,
+                   array_agg(open ORDER BY ticket_id) AS ticket_open
+              FROM (SELECT tenant_id, hour, ticket_id,
+                           bool_or(status = 'completed') AS enhanced,
+                           bool_or(status = 'pending') AS open
+                      FROM e GROUP BY tenant_id, hour, ticket_id) per_ticket
+             GROUP BY tenant_id, hour) t USING (tenant_id, hour)
+      LEFT JOIN (SELECT tenant_id, hour, jsonb_object_agg(mode, n) AS failures_by_cause
+                   FROM (SELECT tenant_id, hour, mode, count(*) AS n FROM e
+                          WHERE status = 'failed' GROUP BY tenant_id, hour, mode) per_mode
+                  GROUP BY tenant_id, hour) m USING (tenant_id, hour)
+)"""
+
+
+# The platform's rows in the window's raw ranges: one index range scan of (status, created_at)
+# per range (status holds only these three values, contract section 2).
+_RAW_SOURCE = f"""
+      FROM unnest(CAST(:raw_from AS timestamptz[]), CAST(:raw_until AS timestamptz[])) AS w(a, b)
+     CROSS JOIN LATERAL (
+           SELECT * FROM enhancement_history
+            WHERE status = ANY('{{pending,completed,failed}}')
+              AND created_at >= w.a AND created_at < w.b AND {_TENANT}
+           OFFSET 0) runs"""
+
+# CTEs ending in `hours`: one row per tenant and hour of the window with attempts, the
+# rollup's where it is current, the raw computation's elsewhere. Parameters: window_params.
+WINDOW_CTES = f"""{_hour_rollup(_RAW_SOURCE)}, hours AS (
+    SELECT {COLUMNS} FROM dashboard.run_hours
+     WHERE hour >= :covered_from AND hour < :covered_until
+       AND hour <> ALL(CAST(:stale AS timestamptz[])) AND {_TENANT}
+    UNION ALL
+    SELECT {COLUMNS} FROM raw_hours
+)"""
+
+_STATE_SQL = "SELECT rolled_from, rolled_until FROM dashboard.rollup_state WHERE name = :name"
+
+# Rolled hours whose pending count is not the platform's now (a run finished since): read raw.
+_STALE_SQL = f"""
+SELECT DISTINCT hour FROM (
+    SELECT tenant_id, hour, pending FROM dashboard.run_hours
+     WHERE pending > 0 AND hour >= :covered_from AND hour < :covered_until AND {_TENANT}) r
+  FULL JOIN (
+    SELECT tenant_id, date_trunc('hour', created_at, 'UTC') AS hour, count(*) AS pending
+      FROM enhancement_history
+     WHERE status = 'pending' AND created_at >= :covered_from AND created_at < :covered_until
+       AND {_TENANT}
+     GROUP BY 1, 2) p USING (tenant_id, hour)
+ WHERE coalesce(r.pending, 0) <> coalesce(p.pending, 0)
+ ORDER BY hour
+"""
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    floor = floor_hour(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+@dataclass(frozen=True)
+class Coverage:
+    rolled_from: datetime
+    rolled_until: datetime
+
+
+def coverage(conn: Connection) -> Coverage | None:
+    row = conn.execute(text(_STATE_SQL), {"name": STATE}).first()
+    return Coverage(row.rolled_from, row.rolled_until) if row else None
+
+
+def _ranges(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Non-empty spans, sorted, adjacent ones merged."""
+    merged: list[tuple[datetime, datetime]] = []
+    for a, b in sorted(s for s in spans if s[0] < s[1]):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def window_params(
+    conn: Connection, since: datetime, until: datetime, tenant_id: str | None
+) -> dict[str, Any]:
+    """The parameters of WINDOW_CTES for [since, until): the rolled hours it covers, the stale
+    ones among them, and the raw ranges (everything else)."""
+    found = coverage(conn)
+    first, last = ceil_hour(since), floor_hour(until)
+    if found is None or max(first, found.rolled_from) >= min(last, found.rolled_until):
+        covered_from = covered_until = first  # nothing covered: all raw
+    else:
+        covered_from, covered_until = max(first, found.rolled_from), min(last, found.rolled_until)
+    bounds = {"covered_from": covered_from, "covered_until": covered_until, "tenant": tenant_id}
+    stale = (
+        [r.hour for r in conn.execute(text(_STALE_SQL), bounds)]
+        if covered_from < covered_until
+        else []
+    )
+    raw = _ranges(
+        [(since, covered_from), (covered_until, until)]
+        + [(max(h, since), min(h + HOUR, until)) for h in stale]
+        if covered_from < covered_until
+        else [(since, until)]
+    )
+    return {
+        **bounds,
+        "stale": stale,
+        "raw_from": [a for a, _ in raw],
+        "raw_until": [b for _, b in raw],
+    }
+
+
+_ROLLED_SOURCE = (
+    "FROM enhancement_history WHERE status = ANY('{pending,completed,failed}')"
+    " AND created_at >= :a AND created_at < :b"
+)
+_ROLL_SQL = f"""
+WITH {_hour_rollup(_ROLLED_SOURCE)}
+INSERT INTO dashboard.run_hours ({COLUMNS}) SELECT {COLUMNS} FROM raw_hours
+"""
+
+_UPSERT_STATE_SQL = """
+INSERT INTO dashboard.rollup_state (name, rolled_from, rolled_until, refreshed_at)
+VALUES (:name, :rolled_from, :rolled_until, now())
+ON CONFLICT (name) DO UPDATE SET rolled_from = excluded.rolled_from,
+       rolled_until = excluded.rolled_until, refreshed_at = excluded.refreshed_at
+"""
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    rolled_from: datetime
+    rolled_until: datetime
+    hours_rolled: int  # hours (re)computed this run, stale ones included
+
+
+def refresh(now: datetime, days: int = BACKFILL_DAYS, reroll_hours: int = 2) -> Refreshed:
+    """Roll the closed hours not rolled yet (back to `days` before now on the first run, or
+    further back when asked), the last `reroll_hours` rolled ones again, and the stale ones.
+    Each hour is replaced whole (delete, insert) in one transaction: running it again changes
+    nothing, and readers see the old hours or the new ones, never a mix."""
+    target_until = floor_hour(now - SETTLE)
+    with write_scope(admin=True) as conn:
+        conn.execute(
+            text("SELECT set_config('statement_timeout', :ms, true)"),
+            {"ms": str(REFRESH_TIMEOUT_MS)},
+        )
+        found = coverage(conn)
+        wanted_from = floor_hour(now - timedelta(days=days))
+        if found is None:
+            spans = [(wanted_from, target_until)]
+            rolled_from = wanted_from
+        else:
+            rolled_from = min(wanted_from, found.rolled_from)
+            resume = min(found.rolled_until - reroll_hours * HOUR, target_until)
+            spans = [(rolled_from, found.rolled_from), (max(resume, rolled_from), target_until)]
+            params = {
+                "covered_from": found.rolled_from,
+                "covered_until": found.rolled_until,
+                "tenant": None,
+            }
+            spans += [
+                (h, h + HOUR) for h in (r.hour for r in conn.execute(text(_STALE_SQL), params))
+            ]
+        hours = 0
+        for a, b in _ranges(spans):
+            conn.execute(
+                text("DELETE FROM dashboard.run_hours WHERE hour >= :a AND hour < :b"),
+                {"a": a, "b": b},
+            )
+            conn.execute(text(_ROLL_SQL), {"a": a, "b": b})
+            hours += int((b - a) / HOUR)
+        rolled_until = max(target_until, found.rolled_until if found else target_until)
+        conn.execute(
+            text(_UPSERT_STATE_SQL),
+            {"name": STATE, "rolled_from": rolled_from, "rolled_until": rolled_until},
+        )
+    return Refreshed(rolled_from, rolled_until, hours)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.rollups", description="Hourly run rollups (for cron)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "refresh",
+        help="roll the closed hours not rolled yet, the last two again and those a finished run"
+        " made stale (safe to run twice at once: the second skips)",
+    )
+    run.add_argument(
+        "--days",
+        type=int,
+        default=BACKFILL_DAYS,
+        help=f"keep hours back to this many days before now (default {BACKFILL_DAYS})",
+    )
+    args = parser.parse_args(argv)
+    try:
+        with job_lock(LOCK) as ours:
+            if not ours:
+                print("refresh skipped: another run is rolling up")
+                return 0
+            done = refresh(datetime.now(UTC), args.days)
+    except DashboardError as exc:
+        print(f"rollups not refreshed: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"rolled {done.hours_rolled} hour(s); rollups cover {done.rolled_from:%Y-%m-%d %H:%M}"
+        f" to {done.rolled_until:%Y-%m-%d %H:%M} UTC"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
