@@ -27,6 +27,9 @@ CONTRACT_POLICIES = {
     "system_inventory": ("system_inventory_tenant_isolation_policy",),
 }
 TENANT_TABLES = tuple(CONTRACT_POLICIES)
+# Every table holding tenant rows that the isolation checks read: the platform's, and the
+# dashboard's own rollups (services/rollups.py), which carry ticket ids per tenant too.
+SCOPED_TABLES = (*TENANT_TABLES, "dashboard.run_hours")
 ADMIN_POLICY = "dashboard_admin_read"  # schema/grants.sql: SELECT-only, for the admin role
 
 ESCALATION = (
@@ -266,7 +269,7 @@ def _isolation_checks(tenant: str, other: str, own_rows: int) -> list[Check]:
         seen = int(_scalar(conn, "SELECT count(*) FROM enhancement_history"))
         foreign = sum(
             int(_scalar(conn, f"SELECT count(*) FROM {t} WHERE tenant_id <> :t", t=tenant))
-            for t in TENANT_TABLES
+            for t in SCOPED_TABLES
         )
         other_rows = int(
             _scalar(conn, "SELECT count(*) FROM enhancement_history WHERE tenant_id = :o", o=other)
@@ -282,7 +285,7 @@ def _isolation_checks(tenant: str, other: str, own_rows: int) -> list[Check]:
         Check(
             f"tenant scope {tenant} sees no other tenant's rows",
             foreign == 0,
-            f"{foreign} foreign rows visible across {len(TENANT_TABLES)} tables",
+            f"{foreign} foreign rows visible across {len(SCOPED_TABLES)} tables",
             ISOLATION,
             ISOLATION_FIX,
         ),
@@ -299,7 +302,7 @@ def _isolation_checks(tenant: str, other: str, own_rows: int) -> list[Check]:
 def _no_scope_check() -> Check:
     visible = 0
     refused = []
-    for table in TENANT_TABLES:
+    for table in SCOPED_TABLES:
         try:
             with self_test_scope() as conn:
                 visible += int(_scalar(conn, f"SELECT count(*) FROM {table}"))

@@ -231,7 +231,7 @@ def test_policies_have_the_migrations_names_and_styles(bare):
     assert {(r[2], tuple(r[3]), r[4]) for r in rows} == {("PERMISSIVE", ("public",), "ALL")}
     admin_read = bare.execute(
         "SELECT tablename, roles::text[], cmd FROM pg_policies"
-        " WHERE policyname = 'dashboard_admin_read' ORDER BY 1"
+        " WHERE schemaname = 'public' AND policyname = 'dashboard_admin_read' ORDER BY 1"
     ).fetchall()
     assert [r[0] for r in admin_read] == sorted({t for t, _ in POLICIES})
     assert {(tuple(r[1]), r[2]) for r in admin_read} == {(("dashboard_admin",), "SELECT")}
