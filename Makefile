@@ -22,6 +22,7 @@ stack: install
 # which a new cluster removes). Loaded once; `make demo-data` reloads it from scratch.
 demo-loaded: stack
 	@[ -f .stack/demo-loaded ] || $(MAKE) demo-data
+	$(ENV) $(PY) -m demo.dbsetup --migrate $(DEMO_DB)
 
 demo-data: stack
 	$(eval NOW := $(shell date -u +%Y-%m-%dT%H:%M))

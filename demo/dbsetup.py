@@ -124,7 +124,17 @@ def prepare(database: str, force_rls: bool = True, harden: bool = True) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("database")
+    parser.add_argument(
+        "--migrate",
+        action="store_true",
+        help="only apply the dashboard's migrations it lacks (a database loaded by an older "
+        "checkout), keeping its data",
+    )
     args = parser.parse_args()
+    if args.migrate:
+        applied = apply_migrations(args.database)
+        print(f"database {args.database}: {', '.join(applied) or 'no migration'} applied")
+        return
     # The demo database is rebuilt from scratch, so it always has the current platform schema
     # (CREATE TABLE IF NOT EXISTS would keep an older reproduction's columns and policies).
     drop_database(args.database)
