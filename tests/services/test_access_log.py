@@ -24,8 +24,11 @@ from services.timerange import TimeRange
 from tests.conftest import ROOT, app_test
 from tests.planting import add_tenant
 
-NOW = datetime.now(UTC)
-WEEK = TimeRange(NOW - timedelta(days=7), NOW + timedelta(minutes=1), "the test week")
+
+def this_week() -> TimeRange:
+    """The week up to a minute from now, read when a test runs (the suite takes minutes)."""
+    now = datetime.now(UTC)
+    return TimeRange(now - timedelta(days=7), now + timedelta(minutes=1), "the test week")
 
 
 def access(tenant_id: str, **overrides) -> access_log.Access:
@@ -69,7 +72,7 @@ def logged(use_db, tenant_id):
 
 
 def filtered(tenant_id: str, **overrides) -> pd.DataFrame:
-    values = dict(period=WEEK, tenant_id=tenant_id)
+    values = dict(period=this_week(), tenant_id=tenant_id)
     values.update(overrides)
     return access_log.list_records(access_log.Filters(**values), limit=100)
 
@@ -94,6 +97,7 @@ def test_records_are_listed_newest_first(logged):
 
 
 def test_filters(logged):
+    now = datetime.now(UTC)
     assert len(filtered(logged, actor="RAJ")) == 2
     assert filtered(logged, query_kind="ticket_lookup")["row_count"].tolist() == [4, 3]
     assert filtered(logged, sensitive_only=True)["row_count"].tolist() == [4]
@@ -102,11 +106,11 @@ def test_filters(logged):
     assert len(filtered(logged, text="%")) == 1  # a literal %: only the search has one
     assert filtered(logged, text="' OR 1=1 --").empty
     assert filtered(
-        logged, period=TimeRange(NOW + timedelta(minutes=5), NOW + timedelta(hours=1), "")
+        logged, period=TimeRange(now + timedelta(minutes=5), now + timedelta(hours=1), "")
     ).empty
     assert len(filtered(None, actor="jane.doe")) >= 2  # any tenant
     with pytest.raises(access_log.InvalidInput, match="after its start"):
-        filtered(logged, period=TimeRange(NOW, NOW - timedelta(days=1), ""))
+        filtered(logged, period=TimeRange(now, now - timedelta(days=1), ""))
     with pytest.raises(access_log.InvalidInput, match="200 characters"):
         filtered(logged, actor="x" * 201)
 
@@ -122,7 +126,7 @@ def test_csv_export_round_trips_and_defuses_formulas(logged):
     # A purpose typed as a spreadsheet formula is exported as text.
     assert '\'=HYPERLINK("http://evil") SUP-9' in back["purpose"].tolist()
     when = datetime.fromisoformat(back["accessed_at"].iloc[0])
-    assert when.tzinfo is not None and abs(when - NOW) < timedelta(minutes=5)
+    assert when.tzinfo is not None and abs(when - datetime.now(UTC)) < timedelta(minutes=5)
     assert back["sensitive_revealed"].tolist().count("True") == 1
 
 
