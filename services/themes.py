@@ -384,3 +384,12 @@ def method_text(found: Themes, consented: bool) -> str:
         "as common on that side as on the other. Counts are shown so that small themes look "
         "small."
     )
+
+
+def no_theme_text(side: str) -> str:
+    """Why one side has no theme, with the thresholds of [feedback]."""
+    config = rules("feedback")
+    return (
+        f"No recurring theme in {side} feedback (a theme needs at least "
+        f"{config['theme_min_feedback']} entries and a lift of {config['theme_min_lift']}×)."
+    )

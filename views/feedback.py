@@ -23,7 +23,7 @@ from ui.common import (
 )
 
 ctx: ViewContext = st.session_state["view_context"]
-health_rules, feedback_rules = rules("health"), rules("feedback")
+health_rules = rules("health")
 PLOTLY = {"displayModeBar": False}
 
 
@@ -134,11 +134,7 @@ def show_worst(worst: pd.DataFrame, fleet: bool, consented: bool) -> None:
 def theme_table(frame: pd.DataFrame, side: str, fleet: bool, consented: bool) -> None:
     other = "positive" if side == themes.NEGATIVE else "negative"
     if frame.empty:
-        st.info(
-            f"No recurring theme in {side} feedback (a theme needs at least "
-            f"{feedback_rules['theme_min_feedback']} entries and a lift of "
-            f"{feedback_rules['theme_min_lift']}×)."
-        )
+        st.info(themes.no_theme_text(side))
         return
     table = themes.theme_table(frame, side, fleet, consented)
     st.dataframe(
