@@ -17,20 +17,48 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
+from services import rollups
 from services.db import admin_scope, read_frame
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # ISO weekday 1..7
 HOURS_PER_WEEK = 168
 HISTOGRAM_WIDTH_S = 5
 
-# One pass over the window's runs (status IN all three statuses lets the (status, created_at)
-# index serve the window instead of a scan of the whole table), aggregated twice: per tenant,
-# weekday and hour of day (in :tz) the arrivals, the finished runs and their worker time; and
-# the finished runs' processing times, as (ms, runs) pairs, from which the service-time
-# summary is computed exactly (service_from_counts). The first kind of row has ms NULL.
-_WINDOW_SQL = """
+# One pass over the window's runs, aggregated twice: per tenant, weekday and hour of day (in
+# :tz) the arrivals, the finished runs and their worker time; and the finished runs' processing
+# times, as (ms, runs) pairs, from which the service-time summary is computed exactly
+# (service_from_counts). The first kind of row has ms NULL. The runs are the rollup's hours
+# (services.rollups: rolled hours plus the raw rest), which map onto the hours of :tz when its
+# offsets are whole hours; otherwise the platform's rows themselves (status IN all three lets
+# the (status, created_at) index serve the window instead of a scan of the whole table).
+_SLOTS_SQL = """
+), arrivals AS (
+    SELECT tenant_id, dow, hour, sum(arrivals) AS arrivals, sum(finished) AS finished,
+           CAST(coalesce(sum(busy_ms), 0) AS bigint) AS busy_ms
+      FROM slots
+     GROUP BY 1, 2, 3
+)
+SELECT a.tenant_id, coalesce(c.name, a.tenant_id) AS name, a.dow, a.hour, a.arrivals,
+       a.finished, a.busy_ms, NULL::int AS ms
+  FROM arrivals a
+  LEFT JOIN tenant_configs c USING (tenant_id)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, count(*), NULL, ms
+  FROM processing_ms
+ GROUP BY ms
+"""
+_ROLLED_WINDOW_SQL = f"""
+WITH {rollups.WINDOW_CTES}, slots AS (
+    SELECT tenant_id, extract(isodow FROM hour AT TIME ZONE :tz)::int AS dow,
+           extract(hour FROM hour AT TIME ZONE :tz)::int AS hour, attempts AS arrivals,
+           completed + failed AS finished, busy_ms
+      FROM hours
+), processing_ms AS (
+    SELECT ms FROM hours, unnest(processing_ms) AS ms
+{_SLOTS_SQL}"""
+_RAW_WINDOW_SQL = f"""
 WITH runs AS MATERIALIZED (
     SELECT tenant_id,
            extract(isodow FROM created_at AT TIME ZONE :tz)::int AS dow,
@@ -40,23 +68,13 @@ WITH runs AS MATERIALIZED (
       FROM enhancement_history
      WHERE status IN ('pending', 'completed', 'failed')
        AND created_at >= :since AND created_at < :until
-), arrivals AS (
-    SELECT tenant_id, dow, hour, count(*) AS arrivals,
-           count(*) FILTER (WHERE finished) AS finished,
-           coalesce(sum(ms) FILTER (WHERE finished), 0) AS busy_ms
+), slots AS (
+    SELECT tenant_id, dow, hour, 1 AS arrivals, CAST(finished AS int) AS finished,
+           CASE WHEN finished THEN ms END AS busy_ms
       FROM runs
-     GROUP BY 1, 2, 3
-)
-SELECT a.tenant_id, coalesce(c.name, a.tenant_id) AS name, a.dow, a.hour, a.arrivals,
-       a.finished, a.busy_ms, NULL::int AS ms
-  FROM arrivals a
-  LEFT JOIN tenant_configs c USING (tenant_id)
-UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, count(*), NULL, ms
-  FROM runs
- WHERE finished AND ms IS NOT NULL
- GROUP BY ms
-"""
+), processing_ms AS (
+    SELECT ms FROM runs WHERE finished AND ms IS NOT NULL
+{_SLOTS_SQL}"""
 
 # The planner prices the index scan as random reads, but created_at follows the insertion order
 # (a worker inserts its row as it starts), so the window's rows are read in heap order; and JIT
@@ -124,10 +142,15 @@ class ServiceTimes:
         return self.sd_s / self.mean_s if self.sd_s is not None and self.mean_s else None
 
 
+def _window_hours(win: Window, tz: str) -> pd.DatetimeIndex:
+    """The window's hours, in `tz`."""
+    since, until = (pd.Timestamp(t).tz_convert("UTC") for t in (win.since, win.until))
+    return pd.date_range(since, until, freq="h", inclusive="left").tz_convert(tz)
+
+
 def _hours_per_slot(win: Window, tz: str) -> pd.DataFrame:
     """How many hours of each weekday and hour of day (in `tz`) the window holds."""
-    since, until = (pd.Timestamp(t).tz_convert("UTC") for t in (win.since, win.until))
-    hours = pd.date_range(since, until, freq="h", inclusive="left").tz_convert(tz)
+    hours = _window_hours(win, tz)
     slots = pd.DataFrame({"dow": hours.day_of_week + 1, "hour": hours.hour})
     return slots.value_counts().rename("hours").reset_index()
 
@@ -178,11 +201,24 @@ def service_from_counts(counts: pd.DataFrame, time_limit_s: int) -> ServiceTimes
     )
 
 
+def whole_hour_offsets(win: Window, tz: str) -> bool:
+    """Whether every UTC hour of the window is one hour of the day in `tz` (no :30 offsets)."""
+    return bool((_window_hours(win, tz).minute == 0).all())
+
+
+def window_rows(conn: Connection, win: Window, tz: str) -> pd.DataFrame:
+    """The window query's rows (_SLOTS_SQL), from the rollup where `tz` allows."""
+    conn.execute(text(_WINDOW_SETTINGS))
+    if whole_hour_offsets(win, tz):
+        window = rollups.window_params(conn, win.since, win.until, None)
+        return read_frame(conn, _ROLLED_WINDOW_SQL, {**window, "tz": tz})
+    return read_frame(conn, _RAW_WINDOW_SQL, {**_params(win), "tz": tz})
+
+
 def measure(win: Window, tz: str, time_limit_s: int) -> tuple[pd.DataFrame, ServiceTimes]:
     """arrival_profile and service_times of the window, from one pass over its runs."""
     with admin_scope() as conn:
-        conn.execute(text(_WINDOW_SETTINGS))
-        rows = read_frame(conn, _WINDOW_SQL, {**_params(win), "tz": tz})
+        rows = window_rows(conn, win, tz)
     counts = rows.loc[rows["ms"].notna(), ["ms", "finished"]].rename(columns={"finished": "runs"})
     return profile_from_rows(rows, win, tz), service_from_counts(counts, time_limit_s)
 

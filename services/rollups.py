@@ -5,7 +5,9 @@ its 8 GB at 10M runs).
 One row per tenant and closed UTC hour: the additive counts, plus what keeps the non-additive
 figures exact: the completed attempts' processing times (percentile_cont over them is the
 raw percentile, to the last digit) and the hour's tickets with their outcome flags
-(count(DISTINCT ticket_id) and the ticket outcomes over a window are taken over them).
+(count(DISTINCT ticket_id) and the ticket outcomes over a window are taken over them), and the
+finished attempts' worker time (processing_time_ms: its sum and its values, which the capacity
+measurement of Queues and scaling reads).
 
 A window is read as the rollup's hours it covers plus the platform's rows of the rest, found
 through its (status, created_at) index: the partial first hour, the open hour (and any hour not
@@ -46,7 +48,7 @@ REFRESH_TIMEOUT_MS = 600_000  # the backfill reads the whole table once
 _TENANT = "(CAST(:tenant AS varchar) IS NULL OR tenant_id = :tenant)"
 COLUMNS = (
     "tenant_id, hour, attempts, completed, failed, pending, last_attempt, failures_by_cause,"
-    " latencies, tickets, ticket_enhanced, ticket_open"
+    " latencies, tickets, ticket_enhanced, ticket_open, busy_ms, processing_ms"
 )
 
 
@@ -57,20 +59,24 @@ def _hour_rollup(source: str) -> str:
 e AS MATERIALIZED (
     SELECT tenant_id, ticket_id, status, created_at,
            date_trunc('hour', created_at, 'UTC') AS hour,
-           CAST({LATENCY_S} AS double precision) AS latency_s,
+           CAST({LATENCY_S} AS double precision) AS latency_s, processing_time_ms AS ms,
            CASE WHEN status = 'failed' THEN {sql_case()} END AS mode
       {source}
 ), raw_hours AS (
     SELECT h.tenant_id, h.hour, h.attempts, h.completed, h.failed, h.pending, h.last_attempt,
            coalesce(m.failures_by_cause, '{{}}') AS failures_by_cause, h.latencies,
-           t.tickets, t.ticket_enhanced, t.ticket_open
+           t.tickets, t.ticket_enhanced, t.ticket_open, h.busy_ms, h.processing_ms
       FROM (SELECT tenant_id, hour, count(*) AS attempts,
                    count(*) FILTER (WHERE status = 'completed') AS completed,
                    count(*) FILTER (WHERE status = 'failed') AS failed,
                    count(*) FILTER (WHERE status = 'pending') AS pending,
                    max(created_at) AS last_attempt,
                    coalesce(array_agg(latency_s) FILTER (WHERE status = 'completed'), '{{}}')
-                       AS latencies
+                       AS latencies,
+                   coalesce(sum(ms) FILTER (WHERE status <> 'pending'), 0) AS busy_ms,
+                   coalesce(array_agg(ms ORDER BY ms)
+                                FILTER (WHERE status <> 'pending' AND ms IS NOT NULL), '{{}}')
+                       AS processing_ms
               FROM e GROUP BY tenant_id, hour) h
       JOIN (SELECT tenant_id, hour, array_agg(ticket_id ORDER BY ticket_id) AS tickets,
                    array_agg(enhanced ORDER BY ticket_id) AS ticket_enhanced,

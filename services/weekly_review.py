@@ -378,7 +378,10 @@ WITH {rollups.WINDOW_CTES}, per_hour AS (
 )
 SELECT tenant_id, this_week, day,
        GROUPING(tenant_id) = 1 AND GROUPING(day) = 1 AS is_fleet, GROUPING(day) = 0 AS is_day,
-       count(DISTINCT (tenant_id, ticket_id)) FILTER (WHERE ticket_id IS NOT NULL) AS received,
+       -- distinct (tenant, ticket) as one byte-compared string (length-prefixed, so no two
+       -- pairs give the same one): comparing records under the database's collation took 3x
+       count(DISTINCT (length(tenant_id) || ':' || tenant_id || ticket_id) COLLATE "C")
+           FILTER (WHERE ticket_id IS NOT NULL) AS received,
        sum(attempts) AS attempts, sum(completed) AS completed, sum(failed) AS failed,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) AS p95_s
   FROM rows

@@ -8,11 +8,12 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 from psycopg.rows import dict_row
 from sqlalchemy import text
 
-from services import health, rollups, weekly_review
+from services import capacity, health, rollups, weekly_review
 from services.config import rules
 from services.db import job_lock, read_frame, scope, tenant_scope
 from services.failures import sql_case
@@ -76,6 +77,28 @@ SELECT tenant_id, this_week, day, GROUPING(tenant_id) AS g_tenant, GROUPING(day)
          WHERE created_at >= %(previous_start)s AND created_at < %(end)s) e
  GROUP BY GROUPING SETS ((tenant_id, this_week), (this_week), (day))
 """
+
+# The capacity measurement's original query (Queues and scaling), straight over the table.
+_CAPACITY_REFERENCE_SQL = """
+WITH runs AS MATERIALIZED (
+    SELECT tenant_id, extract(isodow FROM created_at AT TIME ZONE 'UTC')::int AS dow,
+           extract(hour FROM created_at AT TIME ZONE 'UTC')::int AS hour,
+           status IN ('completed', 'failed') AS finished, processing_time_ms AS ms
+      FROM enhancement_history WHERE created_at >= %(since)s AND created_at < %(until)s
+), arrivals AS (
+    SELECT tenant_id, dow, hour, count(*) AS arrivals,
+           count(*) FILTER (WHERE finished) AS finished,
+           coalesce(sum(ms) FILTER (WHERE finished), 0) AS busy_ms
+      FROM runs GROUP BY 1, 2, 3
+)
+SELECT a.tenant_id, coalesce(c.name, a.tenant_id) AS name, a.dow, a.hour, a.arrivals,
+       a.finished, a.busy_ms, NULL::int AS ms
+  FROM arrivals a LEFT JOIN tenant_configs c USING (tenant_id)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, count(*), NULL, ms
+  FROM runs WHERE finished AND ms IS NOT NULL GROUP BY ms
+"""
+CAPACITY_ORDER = ["tenant_id", "dow", "hour", "ms"]
 
 FIGURES = (
     "attempts",
@@ -198,6 +221,27 @@ def _assert_weeks_equal(db) -> None:
     assert [int(v) for v in daily["completed"]] == [r["completed"] for r in days_expected]
 
 
+def _assert_capacity_equal(db) -> None:
+    """The capacity window's rows, from the rollup (UTC) and raw (a :30 zone), as the original
+    query gives them."""
+    win = capacity.window(NOW, 7)
+    with db.superuser() as conn:
+        conn.row_factory = dict_row
+        rows = conn.execute(_CAPACITY_REFERENCE_SQL, {"since": win.since, "until": win.until})
+        expected = pd.DataFrame(rows.fetchall()).sort_values(CAPACITY_ORDER, ignore_index=True)
+    with scope(None) as conn:
+        rolled = capacity.window_rows(conn, win, "UTC")
+        raw = capacity.window_rows(conn, win, "Asia/Kolkata")
+    rolled = rolled.sort_values(CAPACITY_ORDER, ignore_index=True)
+    numbers = ["arrivals", "finished", "busy_ms", "ms"]
+    assert rolled[["tenant_id", "name"]].equals(expected[["tenant_id", "name"]])
+    for frame in (rolled, expected):
+        frame[numbers] = frame[numbers].astype(float)
+    pd.testing.assert_frame_equal(rolled, expected, check_dtype=False)
+    assert int(raw["arrivals"].sum()) == int(expected["arrivals"].sum())
+    assert int(raw["busy_ms"].sum()) == int(expected["busy_ms"].sum())
+
+
 def _run_hours(db) -> list[tuple]:
     with db.superuser() as conn:
         return conn.execute(
@@ -220,6 +264,7 @@ def test_rollup_figures_equal_the_raw_computation(rollup_db):
     # No rollup yet: every window is read raw.
     _assert_health_equal(db)
     _assert_weeks_equal(db)
+    _assert_capacity_equal(db)
 
     done = rollups.refresh(NOW)
     assert done.rolled_until == datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # the open hour: raw
@@ -230,6 +275,7 @@ def test_rollup_figures_equal_the_raw_computation(rollup_db):
     assert window["raw_from"] == [NOW - timedelta(hours=24), done.rolled_until]
     _assert_health_equal(db)
     _assert_weeks_equal(db)
+    _assert_capacity_equal(db)
 
     # A run finishes after its hour was rolled up: that hour is read raw until the next refresh.
     with db.superuser() as conn:
@@ -248,6 +294,7 @@ def test_rollup_figures_equal_the_raw_computation(rollup_db):
     assert window["stale"] == [rollups.floor_hour(NOW - timedelta(hours=5, minutes=7))]
     _assert_health_equal(db)
     _assert_weeks_equal(db)
+    _assert_capacity_equal(db)
 
     again = rollups.refresh(NOW)
     assert again.hours_rolled == 3  # the last two closed hours and the stale one
@@ -255,6 +302,7 @@ def test_rollup_figures_equal_the_raw_computation(rollup_db):
         assert rollups.window_params(conn, NOW - timedelta(days=30), NOW, None)["stale"] == []
     _assert_health_equal(db)
     _assert_weeks_equal(db)
+    _assert_capacity_equal(db)
 
     # Idempotent: another run changes nothing.
     before = _run_hours(db)
