@@ -68,7 +68,10 @@ WITH {rollups.WINDOW_CTES}, runs AS (
      GROUP BY tenant_id
 ), latencies AS (
     -- both percentiles from one sort of the window's processing times
-    SELECT tenant_id, percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY latency_s) AS p
+    SELECT tenant_id, percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY latency_s) AS p,
+           -- the same sort at the grid's fractions: the p95's interval (services.stats)
+           percentile_cont({stats.QUANTILE_GRID_SQL}) WITHIN GROUP (ORDER BY latency_s)
+               AS p95_grid
       FROM hours, unnest(latencies) AS latency_s
      GROUP BY tenant_id
 ), failure_modes AS (
@@ -101,7 +104,7 @@ SELECT c.tenant_id, c.name, c.is_active, CAST(:now AS timestamptz) AS as_of,
        coalesce(t.tickets_failed, 0) AS tickets_failed,
        coalesce(r.completed, 0) AS completed,
        coalesce(r.failed, 0) AS failed, coalesce(r.pending, 0) AS pending,
-       coalesce(s.stuck, 0) AS stuck, lat.p[1] AS p50_s, lat.p[2] AS p95_s,
+       coalesce(s.stuck, 0) AS stuck, lat.p[1] AS p50_s, lat.p[2] AS p95_s, lat.p95_grid,
        waiting.since_last_completed,
        r.last_attempt, newest.started AS newest_attempt,
        last_done.completed_at AS last_completed,
@@ -191,8 +194,9 @@ def ratios(r: dict[str, Any]) -> dict[str, stats.Estimate]:
     rating = r.get("avg_rating")
     return {
         "success_rate": stats.proportion(int(r["completed"]), finished, h["min_runs_success_rate"]),
-        "p95_s": stats.without_interval(
+        "p95_s": stats.quantile(
             None if r.get("p95_s") is None or pd.isna(r["p95_s"]) else float(r["p95_s"]),
+            _grid(r.get("p95_grid")),
             int(r["completed"]),
             h["min_runs_p95"],
         ),
@@ -203,6 +207,13 @@ def ratios(r: dict[str, Any]) -> dict[str, stats.Estimate]:
         ),
         "positive": stats.proportion(int(r["thumbs_up"]), votes, h["min_votes"]),
     }
+
+
+def _grid(value: Any) -> list[float] | None:
+    """The processing times at stats.QUANTILE_GRID's fractions, as SQL returned them."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return [float(v) for v in value]
 
 
 def fmt_value(key: str, value: float | None) -> str:
@@ -227,6 +238,13 @@ def describe(key: str, e: stats.Estimate) -> str:
         return f"{fmt_value(key, e.value)} (n = {e.n} {unit})"
     bounds = f"{fmt_value(key, e.low)}–{fmt_value(key, e.high)}"
     return f"{fmt_value(key, e.value)} (95% interval {bounds}, n = {e.n} {unit})"
+
+
+def sample_caption(key: str, e: stats.Estimate) -> str:
+    """The n under a ratio's tile, e.g. "n = 412 finished attempts" (", too few to judge")."""
+    unit = RATIOS[key][2]
+    short = "" if e.judged or e.value is None else f": too few to judge (needs {e.min_n})"
+    return f"n = {e.n:,} {unit}{short}"
 
 
 def ratio_reasons(found: dict[str, stats.Estimate]) -> list[Reason]:
@@ -560,6 +578,7 @@ def fleet_table(
                 "Success: interval, n": describe("success_rate", found["success_rate"]),
                 "p50": formatting.duration(row["p50_s"]),
                 "p95": formatting.duration(row["p95_s"]),
+                "p95: interval, n": describe("p95_s", found["p95_s"]),
                 "Failures by cause": causes_text(row["failures_by_cause"]),
                 "Rating": describe("rating", found["rating"]),
                 "Positive": describe("positive", found["positive"]),
@@ -594,9 +613,10 @@ def how_status_is_decided() -> str:
         f"{h['min_runs_success_rate']} finished attempts, p95 from {h['min_runs_p95']} "
         f"completed attempts, average rating from {h['min_ratings']} ratings, positive "
         f"feedback from {h['min_votes']} votes. Under them a ratio is shown with its n as "
-        "'too few to judge' and neither passes nor fails. Above them a share or rating "
-        "fails only when its whole 95% interval (Wilson score; for the 1-5 rating the "
-        "rescaled mean) is below the threshold, so a few votes cannot turn a tenant red.\n"
+        "'too few to judge' and neither passes nor fails. Above them a share, rating or "
+        "p95 fails only when its whole 95% interval (Wilson score; for the 1-5 rating the "
+        "rescaled mean; for p95 the order statistics around rank 0.95 n) is past the "
+        "threshold, so a few votes or slow runs cannot turn a tenant red.\n"
         "- One ticket can have up to 4 attempts (Celery retries); processing time is "
         "completed_at - created_at of an attempt (created_at = a worker started it; queue "
         "wait is not stored). Thresholds live in `dashboard.toml`."

@@ -133,8 +133,9 @@ def how_verdicts_are_decided() -> str:
         f"{h['min_runs_success_rate']} finished attempts (success rate), "
         f"{h['min_runs_p95']} completed (p95), {h['min_ratings']} "
         f"ratings (satisfaction) or {h['min_votes']} votes (positive %). "
-        "Shares and ratings are judged by the end of their 95% interval nearest the "
-        "target (the same rules as Tenant health): FAIL means the interval says so. A "
+        "Shares, ratings and p95 are judged by the end of their 95% interval nearest the "
+        "target (the same rules as Tenant health; p95: the order statistics around rank "
+        "0.95 n): FAIL means the interval says so. A "
         f"week-over-week decline above {w['decline_escalation']:.0%} escalates "
         "only when both weeks have enough data and their intervals do not overlap "
         "(throughput: the two weeks' request counts differ beyond Poisson noise); "
@@ -180,7 +181,23 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(review: WeeklyReview) -> str:
+def sample_note() -> str:
+    """What the n in a criteria cell counts."""
+    return (
+        "n = the finished attempts (success rate), completed attempts (p95), ratings "
+        "(satisfaction), votes (positive %) or tickets (throughput) of this week."
+    )
+
+
+def changed_text(changed: list[str]) -> list[str]:
+    return [f"- {line}" for line in changed] or [
+        "No onboarding, configuration change, platform operation or incident."
+    ]
+
+
+def markdown(review: WeeklyReview, changed: list[str] | None = None) -> str:
+    """The review notes; `changed` is "what changed this week" (events.what_changed), left
+    out when not given."""
     week = review.week
     lines = [
         f"# {title(review)}",
@@ -218,10 +235,14 @@ def markdown(review: WeeklyReview) -> str:
         f"{VERDICT_MARK['PASS']} PASS · {VERDICT_MARK['MARGINAL']} MARGINAL · "
         f"{VERDICT_MARK['FAIL']} FAIL · {VERDICT_MARK['NO DATA']} NO DATA. {marginal_text()} "
         f"Changes are relative to {week.previous.label} (↑ on p95 latency is worse). "
-        "The fleet's throughput target is the sum of the tenants' targets.",
+        f"{sample_note()} The fleet's throughput target is the sum of the tenants' targets.",
         "",
         rules_text(),
         "",
+    ]
+    if changed is not None:
+        lines += ["## What changed this week", "", *changed_text(changed), ""]
+    lines += [
         "## What to look at: signals of the week's feedback",
         "",
     ]
@@ -305,7 +326,8 @@ def _figures(review: WeeklyReview) -> list[go.Figure]:
     return figures
 
 
-def html_document(review: WeeklyReview) -> str:
+def html_document(review: WeeklyReview, changed: list[str] | None = None) -> str:
+    """The review as one offline page; `changed` as for markdown()."""
     e = html.escape
     week = review.week
     parts = [
@@ -345,10 +367,16 @@ def html_document(review: WeeklyReview) -> str:
     parts += [
         "</table>",
         f'<p class="note">{e(marginal_text())} Changes are relative to '
-        f"{e(week.previous.label)} (↑ on p95 latency is worse). The fleet's throughput target is "
-        f"the sum of the tenants' targets.<br>{e(rules_text())}</p>",
-        "<h2>Charts</h2>",
+        f"{e(week.previous.label)} (↑ on p95 latency is worse). {e(sample_note())} The fleet's "
+        f"throughput target is the sum of the tenants' targets.<br>{e(rules_text())}</p>",
     ]
+    if changed is not None:
+        parts.append("<h2>What changed this week</h2>")
+        if changed:
+            parts.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in changed) + "</ul>")
+        else:
+            parts.append(f"<p>{e(changed_text([])[0])}</p>")
+    parts.append("<h2>Charts</h2>")
     for i, figure in enumerate(_figures(review)):
         # Inside Streamlit plotly's default template is Streamlit's (its frontend styles the
         # chart); a standalone file needs a complete one, with axis labels that fit.

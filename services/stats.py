@@ -10,11 +10,18 @@ Both intervals are 95% (z = 1.96) Wilson score intervals:
   two-point distribution on 0 and 1 has the most), so this interval is at least as wide as one
   from the true variance: conservative, needs no t-table or sample variance, and never leaves
   1..5. Four ratings of 5 and one of 1 (mean 4.2) give about 2.6-4.9: not enough to call it low.
+
+The p95 gets a distribution-free 95% interval from order statistics: the count of the n values
+below the true 0.95 quantile is binomial(n, 0.95), so the interval lies between the order
+statistics at ranks n * 0.95 -/+ 1.96 * sqrt(n * 0.95 * 0.05) (normal approximation, ranks
+rounded outward). SQL sorts the values once and returns them at the fixed fractions of
+QUANTILE_GRID; `quantile` picks the bounds for n from that grid, again rounded outward.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 Z = 1.96  # 95% two-sided
@@ -76,7 +83,7 @@ class Estimate:
 
     def differs_from(self, other: Estimate) -> bool:
         """Both judged and their intervals do not overlap: the change is larger than the noise
-        (a conservative test; without intervals, e.g. p95, both judged is enough)."""
+        (a conservative test; without intervals, e.g. a throughput, both judged is enough)."""
         if not (self.judged and other.judged):
             return False
         if None in (self.low, self.high, other.low, other.high):
@@ -99,10 +106,47 @@ def mean_rating(mean: float | None, n: int, min_n: int) -> Estimate:
 
 
 def without_interval(value: float | None, n: int, min_n: int) -> Estimate:
-    """A statistic judged on its sample size only (p95: no interval without the raw data)."""
+    """A statistic judged on its sample size only (a p95 read without its grid)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return Estimate(None, n, None, None, min_n)
     return Estimate(value, n, None, None, min_n)
+
+
+# Fractions for percentile_cont: 0 (the minimum, for an interval wider than the grid at a
+# small n) and 0.800, 0.801, ..., 1.000 (1.000 = the maximum).
+QUANTILE_GRID = (0.0, *(round(0.8 + i / 1000, 3) for i in range(201)))
+QUANTILE_GRID_SQL = "ARRAY[" + ", ".join(f"{f:g}" for f in QUANTILE_GRID) + "]"
+
+
+def quantile_ranks(n: int, q: float = 0.95, z: float = Z) -> tuple[int, int]:
+    """1-based ranks of the order statistics that bound the 95% interval of the q quantile of
+    n values, rounded outward and kept within 1..n."""
+    half = z * math.sqrt(n * q * (1 - q))
+    return max(1, math.floor(n * q - half)), min(n, math.ceil(n * q + half))
+
+
+def quantile_bounds(grid_values: Sequence[float], n: int, q: float = 0.95) -> tuple[float, float]:
+    """The interval's bounds from the values at QUANTILE_GRID's fractions: the order statistic
+    of rank r sits at fraction (r - 1) / (n - 1) of percentile_cont; the low fraction is
+    rounded down and the high one up to the grid, so the interval only gets wider."""
+    if n < 2:
+        return grid_values[0], grid_values[-1]
+    low_rank, high_rank = quantile_ranks(n, q)
+    low_f, high_f = (low_rank - 1) / (n - 1), (high_rank - 1) / (n - 1)
+    eps = 1e-9  # a fraction on the grid is on it, whatever the float rounding
+    low = max(i for i, f in enumerate(QUANTILE_GRID) if f <= low_f + eps)
+    high = min(i for i, f in enumerate(QUANTILE_GRID) if f >= high_f - eps)
+    return grid_values[low], grid_values[high]
+
+
+def quantile(
+    value: float | None, grid_values: Sequence[float] | None, n: int, min_n: int
+) -> Estimate:
+    """The p95 of n values with its order-statistic interval (without the grid: no interval)."""
+    if grid_values is None or value is None or n <= 0:
+        return without_interval(value, n, min_n)
+    low, high = quantile_bounds([float(v) for v in grid_values], n)
+    return Estimate(value, n, low, high, min_n)
 
 
 def rate_differs(count: float, days: float, other_count: float, other_days: float) -> bool:

@@ -248,8 +248,9 @@ class MetricResult:
 
     @property
     def cell(self) -> str:
-        """One table cell: verdict mark, value, change."""
-        return f"{VERDICT_MARK[self.verdict]} {self.criterion.fmt(self.value)}  {self.change.text}"
+        """One table cell: verdict mark, value with its n, change."""
+        value = f"{self.criterion.fmt(self.value)} (n = {self.sample or 0})"
+        return f"{VERDICT_MARK[self.verdict]} {value}  {self.change.text}"
 
 
 # The review's criteria that are health's ratios (same values, intervals and minimum samples).
@@ -383,7 +384,9 @@ SELECT tenant_id, this_week, day,
        count(DISTINCT (length(tenant_id) || ':' || tenant_id || ticket_id) COLLATE "C")
            FILTER (WHERE ticket_id IS NOT NULL) AS received,
        sum(attempts) AS attempts, sum(completed) AS completed, sum(failed) AS failed,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) AS p95_s
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) AS p95_s,
+       -- the same sort at the grid's fractions: the p95's interval (services.stats)
+       percentile_cont({stats.QUANTILE_GRID_SQL}) WITHIN GROUP (ORDER BY latency_s) AS p95_grid
   FROM rows
  GROUP BY GROUPING SETS ((tenant_id, this_week), (this_week), (day))
 """
@@ -415,6 +418,7 @@ _NO_ACTIVITY = {
     "completed": 0,
     "failed": 0,
     "p95_s": None,
+    "p95_grid": None,
     "satisfaction": None,
     "ratings": 0,
     "thumbs_up": 0,

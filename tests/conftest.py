@@ -3,6 +3,7 @@ a database of our own per test session (never the demo one), and the app in real
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import socket
@@ -361,6 +362,13 @@ def app_test(role: str | None = None, email: str | None = None, tenant_id: str |
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state[SESSION_KEY] = User(email, email.split("@")[0], role, tenant_id)
     return at
+
+
+def chart_labels(at) -> list[list[str]]:
+    """The annotation texts of each plotly chart an AppTest page drew (events are drawn as
+    annotations "▾ <label>", services.charts.with_events)."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return [[a.get("text", "") for a in s.get("layout", {}).get("annotations", [])] for s in specs]
 
 
 @pytest.fixture(scope="session")

@@ -83,10 +83,15 @@ def show() -> None:
         border=True,
         help="Tickets with a completed enhancement, of those finished (retries included)",
     )
+    finished = int(row["tickets_enhanced"] + row["tickets_failed"])
+    if finished:
+        top[1].caption(f"Based on {formatting.plural(finished, 'ticket')}")
     top[2].metric("Typical processing time", formatting.duration(row["p50_s"]), border=True)
     bottom = st.columns(3)
     bottom[0].metric("95% processed within", formatting.duration(row["p95_s"]), border=True)
     found = health.ratios(row)
+    if found["p95_s"].value is not None:
+        bottom[0].caption(f"Based on {formatting.plural(found['p95_s'].n, 'enhancement')}")
     rating, votes = found["rating"], found["positive"]
     bottom[1].metric(
         "Technician satisfaction",
@@ -101,6 +106,9 @@ def show() -> None:
         bottom[1].caption(
             f"From {formatting.plural(rating.n, 'rating')} so far: too few to draw a conclusion."
         )
+    elif rating.value is not None or votes.value is not None:
+        based = f"{client_sample(rating, 'rating')}; {client_sample(votes, 'thumbs up or down')}"
+        bottom[1].caption(based[0].upper() + based[1:])
     bottom[2].metric(
         "Waiting right now",
         "–" if snapshot is None else f"{waiting}",

@@ -8,7 +8,7 @@ purpose.
 import pandas as pd
 import streamlit as st
 
-from services import feedback, formatting, themes
+from services import events, feedback, formatting, themes
 from services.config import rules
 from services.timerange import TimeRange
 from ui import figures, reads
@@ -211,10 +211,13 @@ def show(tenant_id: str | None, period: TimeRange) -> None:
             f"Every tenant · {period.label}. Pick a tenant in the sidebar (or a row below) for "
             "its detail and, with the client's consent, its comments."
         )
-        marks = reads.platform_events(period)
+        # every tenant's onboarding and configuration changes, and the platform operations
+        marks = events.combined(reads.fleet_tenant_events(period), reads.platform_events(period))
     else:
         st.caption(f"`{tenant_id}` · {period.label}")
-        marks = reads.chart_events(tenant_id, period, with_platform=ctx.user.is_admin)
+        # the tenant's own events and the incident episodes of its health trend
+        trend = reads.health_trend(tenant_id, period)
+        marks = reads.chart_events(tenant_id, period, trend, ctx.user.is_admin)
     show_tiles(summary.total)
     show_charts(reads.feedback_trend(tenant_id, period), summary.total, marks)
     if fleet:

@@ -90,9 +90,16 @@ def show_fleet() -> None:
             "Success: interval, n": st.column_config.TextColumn(
                 help="95% Wilson interval and the attempts it rests on"
             ),
+            "p95: interval, n": st.column_config.TextColumn(
+                help="95% interval from the order statistics and the completed attempts"
+            ),
             "Failures by cause": st.column_config.TextColumn(width="medium"),
         },
     )
+    show_rules()
+
+
+def show_rules() -> None:
     with st.expander("How status is decided"):
         st.markdown(health.how_status_is_decided())
 
@@ -128,6 +135,7 @@ def show_tenant(tenant_id: str) -> None:
         help=f"{row['tickets_enhanced']:,} tickets enhanced (any attempt completed), "
         f"{row['tickets_failed']:,} ended without one",
     )
+    tiles[1].caption(f"n = {row['tickets_enhanced'] + row['tickets_failed']:,} finished tickets")
     tiles[2].metric(
         "Success rate (attempts)",
         formatting.percent(rate),
@@ -135,13 +143,15 @@ def show_tenant(tenant_id: str) -> None:
         help="completed / (completed + failed) attempts: "
         + health.describe("success_rate", found["success_rate"]),
     )
+    tiles[2].caption(health.sample_caption("success_rate", found["success_rate"]))
     tiles[3].metric(
         "p50 · p95 processing time",
         f"{formatting.duration(row['p50_s'])} · {formatting.duration(row['p95_s'])}",
         border=True,
         help="completed_at - created_at of completed attempts: a worker's time, from its start "
-        "(the webhook's arrival is not stored)",
+        "(the webhook's arrival is not stored). p95: " + health.describe("p95_s", found["p95_s"]),
     )
+    tiles[3].caption(health.sample_caption("p95_s", found["p95_s"]))
     tiles = st.columns(4)
     for tile, key, label in (
         (tiles[0], "rating", "Avg rating"),
@@ -154,7 +164,7 @@ def show_tenant(tenant_id: str) -> None:
             border=True,
             help=health.describe(key, e),
         )
-        tile.caption(f"n = {e.n}" + ("" if e.judged or e.value is None else ": too few to judge"))
+        tile.caption(health.sample_caption(key, e))
     tiles[2].metric(
         "Last enhancement", formatting.since(row["last_completed"], ctx.now), border=True
     )
@@ -201,6 +211,7 @@ def show_tenant(tenant_id: str) -> None:
             width="stretch",
             config={"displayModeBar": False},
         )
+    show_rules()
     st.subheader("Failures by cause")
     if failures.empty:
         st.info("No failed attempts in this range.")

@@ -80,11 +80,10 @@ def week_events(review: WeeklyReview) -> pd.DataFrame:
     )
 
 
-def show_what_changed(marks: pd.DataFrame) -> None:
+def show_what_changed(lines: list[str]) -> None:
     st.subheader("What changed this week")
-    lines = events.what_changed(marks)
     if not lines:
-        st.caption("No onboarding, configuration change, platform operation or incident.")
+        st.caption(report.changed_text([])[0])
     else:
         st.markdown("\n".join(f"- {md(line)}" for line in lines))
 
@@ -143,10 +142,10 @@ def show_themes(review: WeeklyReview) -> None:
                 )
 
 
-def show_exports(review: WeeklyReview) -> None:
+def show_exports(review: WeeklyReview, changed: list[str] | None = None) -> None:
     st.subheader("Export")
     stem = report.file_stem(review)
-    markdown = report.markdown(review)
+    markdown = report.markdown(review, changed)
     buttons = st.columns(3)
     buttons[0].download_button(
         "Markdown (review notes)",
@@ -168,7 +167,8 @@ def show_exports(review: WeeklyReview) -> None:
     )
     buttons[2].download_button(
         "HTML with charts (works offline)",
-        lambda: report.html_document(review),  # built on click: it carries plotly.js inline
+        # built on click: it carries plotly.js inline
+        lambda: report.html_document(review, changed),
         file_name=f"{stem}.html",
         mime="text/html",
         icon=":material/html:",
@@ -209,14 +209,15 @@ def show(review: WeeklyReview) -> None:
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(
         f"✅ PASS · ⚠️ MARGINAL · ❌ FAIL · ▫️ NO DATA · arrows: change against "
-        f"{review.week.previous.label}."
+        f"{review.week.previous.label}." + (f" {report.sample_note()}" if review.fleet else "")
     )
     show_rules()
     marks = week_events(review)
-    show_what_changed(marks)
+    changed = events.what_changed(marks)
+    show_what_changed(changed)
     show_charts(review, marks)
     show_themes(review)
-    show_exports(review)
+    show_exports(review, changed)
 
 
 st.title("Weekly metrics review")

@@ -46,7 +46,10 @@ def test_tenant_charts_draw_events(page, fleet_app):
     screenshot(page, "tenant_health_events")
     assert "Traceback" not in text
     assert page.locator(".js-plotly-plot .annotation-text", has_text="Incident").count() >= 1
-    assert "n = " in text  # ratios are shown with their sample size
+    # every ratio tile shows its sample size, and the rules are explained here too
+    assert re.search(r"n = [\d,]+ finished attempts", text)
+    assert re.search(r"n = [\d,]+ completed attempts", text)
+    assert "How status is decided" in text
 
 
 def forbidden_strings(fleet_db, tenant_id: str) -> list[str]:
@@ -97,6 +100,10 @@ def test_screenshare_shows_one_client_and_nothing_internal(page, fleet_app, flee
     html = page.content()
     assert "ticket enhancement service" in text
     assert "Tickets enhanced" in text
+    # the figures say, in a client's words, how many tickets and ratings they rest on
+    assert re.search(r"Based on [\d,]+ tickets", text)
+    assert re.search(r"Based on [\d,]+ enhancements", text)
+    assert re.search(r"Based on [\d,]+ ratings?|From [\d,]+ ratings? so far", text)
     leaks = [s for s in forbidden_strings(fleet_db, fleet.ACME) if s and s in html]
     assert leaks == []
     # No navigation, no sidebar, no tenant picker.

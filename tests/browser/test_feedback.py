@@ -133,6 +133,8 @@ def test_weekly_review_exports_open_offline_with_charts(page, app, browser):
     markdown = download("Markdown (review notes)").read_text()
     assert markdown.startswith(f"# Weekly metrics review {week.label}")
     assert "| Tenant | Escalation | Satisfaction (≥ 4.00 / 5) |" in markdown
+    assert "## What changed this week" in markdown and "(n = " in markdown
+    assert "What changed this week" in text
     csv = pd.read_csv(download("CSV (one row per tenant and criterion)"))
     assert set(csv["criterion"]) == {
         "Satisfaction",
@@ -162,6 +164,7 @@ def test_weekly_review_exports_open_offline_with_charts(page, app, browser):
         )
         assert len(drawn) >= 3 and all(n > 0 for n in drawn)  # every chart has its marks
         assert f"Weekly metrics review {week.label}" in view.inner_text("body")
+        assert "What changed this week" in view.inner_text("body")
         view.screenshot(path=str(ARTIFACTS / "weekly_review_export.png"), full_page=True)
     finally:
         offline.close()

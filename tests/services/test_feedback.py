@@ -13,13 +13,14 @@ import pytest
 
 from services import feedback, themes
 from services.timerange import TimeRange
-from tests.planting import add_feedback, add_run, add_tenant, add_ticket
+from tests.planting import add_feedback, add_run, add_runs, add_tenant, add_ticket
 
 SINCE = datetime(2025, 3, 3, tzinfo=UTC)
 UNTIL = datetime(2025, 3, 10, tzinfo=UTC)
 PERIOD = TimeRange(SINCE, UNTIL, "the week of 3 March 2025")
 DAY1, DAY2 = SINCE + timedelta(hours=10), SINCE + timedelta(days=1, hours=10)
 A, B, EMPTY, VOTES_ONLY, RATINGS_ONLY = "acme-fb", "other-fb", "empty-fb", "votes-fb", "rated-fb"
+EVENTS = "events-fb"  # recent rows only (none in PERIOD): the page's event marks
 
 
 EMPTY_CONTEXT = {"similar_tickets": [], "kb_articles": [], "ip_info": [], "errors": []}
@@ -72,6 +73,17 @@ def db(make_platform_db) -> Iterator:
             add_feedback(conn, VOTES_ONLY, ticket, "thumbs_up", DAY1)
         add_feedback(conn, VOTES_ONLY, "3", "thumbs_down", DAY1)
         add_feedback(conn, RATINGS_ONLY, "1", "rating", DAY1, rating=3)
+        # EVENTS: a vote a day this week, an incident 3 days ago (30 failed attempts) and a
+        # configuration change 2 days ago.
+        now = datetime.now(UTC)
+        add_tenant(conn, EVENTS, name="Tenant with events")
+        for day in range(7):
+            add_feedback(conn, EVENTS, f"e{day}", "thumbs_up", now - timedelta(days=day, hours=1))
+        add_runs(conn, EVENTS, 30, "failed", now - timedelta(days=3), 5, "Timeout")
+        conn.execute(
+            "UPDATE tenant_configs SET created_at = %s, updated_at = %s WHERE tenant_id = %s",
+            (now - timedelta(days=30), now - timedelta(days=2), EVENTS),
+        )
     return platform
 
 
@@ -336,31 +348,48 @@ def test_consented_words_take_at_most_half_the_rows():
     assert shown.tolist() == ["word:w0", "word:w1", "word:w2", "word:w3", "time:slow", "hour:3"]
 
 
-def test_feedback_page_fleet_only_for_admins(use):
+def run_page(user, **query: str):
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
     from tests.conftest import app_test
-    from ui.identity import ADMIN, SESSION_KEY, SUPPORT, User
+    from ui.identity import SESSION_KEY
 
-    def run(user: User, **query: str) -> AppTest:
-        st.cache_data.clear()
-        at = app_test()
-        at.session_state[SESSION_KEY] = user
-        for key, value in query.items():
-            at.query_params[key] = value
-        at.run()
-        return at.switch_page("views/feedback.py").run()
+    st.cache_data.clear()
+    at = app_test()
+    at.session_state[SESSION_KEY] = user
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    return at.switch_page("views/feedback.py").run()
+
+
+def test_feedback_page_fleet_only_for_admins(use):
+
+    from ui.identity import ADMIN, SUPPORT, User
 
     support = User("eng@example.com", "eng", SUPPORT)
-    at = run(support)
+    at = run_page(support)
     assert not at.exception and not at.metric
     assert "fleet view is for admins" in at.info[0].value
-    at = run(support, tenant=A, range="30d")
+    at = run_page(support, tenant=A, range="30d")
     assert not at.exception and not at.error
     assert at.title[0].value == f"Feedback · Tenant {A}"
     consent = at.checkbox(key=f"feedback_comments_consent_{A}_None")
     assert consent.disabled  # no support case in the purpose: no comments
-    at = run(User("lead@example.com", "lead", ADMIN), range="30d")
+    at = run_page(User("lead@example.com", "lead", ADMIN), range="30d")
     assert at.title[0].value == "Feedback · fleet"
     assert {m.label for m in at.metric} >= {"Average rating", "Positive", "Total feedback"}
+
+
+def test_feedback_charts_draw_the_tenants_events(use):
+    from tests.conftest import chart_labels
+    from ui.identity import ADMIN, SUPPORT, User
+
+    at = run_page(User("eng@example.com", "eng", SUPPORT), tenant=EVENTS, range="7d")
+    assert not at.exception
+    over_time = chart_labels(at)[0]  # the feedback trend
+    assert "▾ Incident: low success rate" in over_time
+    assert "▾ Configuration changed" in over_time
+    at = run_page(User("lead@example.com", "lead", ADMIN), range="7d")  # the fleet
+    assert not at.exception
+    assert "▾ Tenant with events configuration changed" in chart_labels(at)[0]

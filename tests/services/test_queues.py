@@ -24,7 +24,7 @@ from demo import fleet
 from demo.seed_redis import celery_app, enhancement_job, send_agent_run, send_enhancement
 from services import metrics, playbooks, queues
 from services.errors import SourceUnavailable
-from tests.conftest import app_test, free_port, use_config
+from tests.conftest import app_test, chart_labels, free_port, use_config
 from tests.planting import add_run, add_tenant
 from tests.queue_history import (
     EXPECTED_EPISODES,
@@ -406,15 +406,22 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-def test_page_survives_prometheus_stopping_mid_session(page_env, monkeypatch):
+def test_page_survives_prometheus_stopping_mid_session(page_env, use_db, monkeypatch):
     end = pd.Timestamp(datetime.now(UTC)).floor("60s").to_pydatetime()
     prometheus = start_prometheus(end)
+    with use_db.superuser() as conn:  # an operation the history chart marks (for admins)
+        cleared = conn.execute(
+            'INSERT INTO audit_log ("timestamp", "user", operation, status, details)'
+            " VALUES (%s, 'ops.person', 'clear_queue', 'success', '{}') RETURNING id",
+            (end - timedelta(minutes=30),),
+        ).fetchone()[0]
     try:
         monkeypatch.setenv("PROMETHEUS_URL", prometheus.url)
         at = app_test().run()
         at.switch_page("views/queues.py").run()
         assert not at.exception
         assert at.title[0].value == "Queues and scaling"
+        assert "▾ Queue cleared" in chart_labels(at)[0]  # the queue history
         tiles = {m.label: m.value for m in at.metric}
         assert tiles["Jobs in celery"] == "25" and tiles["Processing"] == "Running"
         assert tiles["Oldest in enhancement:queue"] == "–"  # Celery messages have no age
@@ -442,6 +449,8 @@ def test_page_survives_prometheus_stopping_mid_session(page_env, monkeypatch):
         assert "Traceback" not in texts(at)
     finally:
         prometheus.close()
+        with use_db.superuser() as conn:
+            conn.execute("DELETE FROM audit_log WHERE id = %s", (cleared,))
 
 
 def test_without_prometheus_the_proposal_names_only_the_client_in_focus(

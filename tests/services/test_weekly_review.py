@@ -8,10 +8,11 @@ import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from services import report, stats, weekly_review
+from services import events, report, stats, weekly_review
 from services.errors import InvalidInput
 from services.weekly_review import (
     CRITICAL,
@@ -36,6 +37,9 @@ WEEK = Week(date(2025, 3, 10))  # 2025-W11; the week before is 2025-W10
 START, PREVIOUS = WEEK.start, WEEK.previous.start
 AFTER = WEEK.end + timedelta(days=1)
 A, B, QUIET, GONE, LATE = "acme-wr", "busted-wr", "quiet-wr", "gone-wr", "late-wr"
+CHANGED_AT, PAUSED_AT = START + timedelta(days=2, hours=9), START + timedelta(days=3, hours=14)
+CONFIG_LINE = f"Wed 12 Mar 09:00 UTC: Tenant {A} ({A}) configuration changed"
+PAUSE_LINE = "Thu 13 Mar 14:00 UTC: Processing paused: reason: maintenance"
 
 
 def crit(key: str) -> weekly_review.Criterion:
@@ -175,6 +179,24 @@ def test_a_large_decline_within_the_noise_does_not_escalate():
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("n", [2, 5, 20, 21, 57, 100, 380, 1000, 20000])
+def test_the_p95_interval_is_the_order_statistics_rounded_outward(n):
+    values = np.sort(np.random.default_rng(n).lognormal(3, 0.8, n))
+    low_rank, high_rank = stats.quantile_ranks(n)
+    half = 1.96 * (n * 0.95 * 0.05) ** 0.5
+    assert low_rank <= n * 0.95 - half or low_rank == 1
+    assert high_rank >= n * 0.95 + half or high_rank == n
+    # percentile_cont is numpy's linear percentile
+    grid = np.quantile(values, stats.QUANTILE_GRID)
+    low, high = stats.quantile_bounds(list(grid), n)
+    assert low <= values[low_rank - 1] and high >= values[high_rank - 1]
+    assert low <= np.quantile(values, 0.95) <= high
+    if n >= 1000:  # the grid's rounding widens it by at most one step on each side
+        assert low >= np.quantile(values, (low_rank - 1) / (n - 1) - 0.001)
+        assert high <= np.quantile(values, (high_rank - 1) / (n - 1) + 0.001)
+
+
+@pytest.mark.unit
 def test_week_over_week_without_a_comparable_week():
     assert week_over_week(crit("throughput"), 10.0, None) == Change(None, "", False)
     assert week_over_week(crit("throughput"), 10.0, 0.0) == Change(None, "↑", False)
@@ -298,6 +320,15 @@ def db(make_platform_db) -> Iterator:
         for i in range(4):
             add_feedback(conn, B, f"failed-{i}", "thumbs_down", START + 2 * hour)
         add_history(conn, A, 120, START, span_days=90)
+        # What changed in W11: A's configuration, and processing paused once.
+        conn.execute(
+            "UPDATE tenant_configs SET updated_at = %s WHERE tenant_id = %s", (CHANGED_AT, A)
+        )
+        conn.execute(
+            'INSERT INTO audit_log ("timestamp", "user", operation, status, details)'
+            " VALUES (%s, 'ops.person', 'pause_processing', 'success', %s)",
+            (PAUSED_AT, '{"reason": "maintenance"}'),
+        )
         add_runs(conn, QUIET, 30, "completed", PREVIOUS, latency_s=10, step=hour)  # last week only
         add_runs(conn, GONE, 50, "failed", START, latency_s=5, step=hour)
         add_runs(conn, LATE, 50, "failed", START, latency_s=5, step=hour)
@@ -339,6 +370,46 @@ def test_tenant_review_matches_hand_computed_values(use):
         "p95 latency rose 50.0% week over week (a decline of more than 20%, beyond the "
         "noise): 20 s → 30 s (n = 380 this week)"
     ]
+
+
+# The p95's noise edge: last week 19 runs at 20 s and one at 40 s (p95 21 s, interval 20-40 s:
+# at n = 20 the upper end is the slowest run); this week 15 runs at 10 s and 5 at v, so the
+# p95 and its whole interval are v. A rise of +86% or more each time, but beyond the noise only
+# once this week's interval clears last week's (v > 40 s; at 40 s they touch).
+P95_EDGE = {"p95-below-wr": 39, "p95-at-wr": 40, "p95-above-wr": 41}
+
+
+@pytest.fixture(scope="module")
+def p95_edge(platform_db):
+    step = timedelta(minutes=30)
+    with platform_db.superuser() as conn:
+        for tenant, v in P95_EDGE.items():
+            add_tenant(conn, tenant)
+            conn.execute(
+                "UPDATE tenant_configs SET created_at = %s WHERE tenant_id = %s",
+                (PREVIOUS - timedelta(days=30), tenant),
+            )
+            add_runs(conn, tenant, 19, "completed", PREVIOUS, latency_s=20, step=step)
+            add_runs(conn, tenant, 1, "completed", PREVIOUS + 20 * step, latency_s=40)
+            add_runs(conn, tenant, 15, "completed", START, latency_s=10, step=step)
+            add_runs(conn, tenant, 5, "completed", START + 15 * step, latency_s=v, step=step)
+    return platform_db
+
+
+@pytest.mark.parametrize(("tenant", "beyond"), [(t, v > 40) for t, v in P95_EDGE.items()])
+def test_a_p95_rise_escalates_only_beyond_its_interval(p95_edge, tenant, beyond):
+    p95_edge.use()
+    (scope,) = weekly_review.review(tenant, "2025-W11", AFTER).tenants
+    p95 = next(m for m in scope.metrics if m.criterion.key == "p95_s")
+    v = P95_EDGE[tenant]
+    assert (p95.value, p95.previous) == (pytest.approx(v), pytest.approx(21.0))
+    assert (p95.estimate.low, p95.estimate.high) == (pytest.approx(v), pytest.approx(v))
+    assert p95.verdict == PASS and p95.change.relative > 0.8
+    assert p95.change.declined is beyond
+    assert p95.change.text.endswith("(within noise)") is not beyond
+    rose = [r.text for r in scope.escalation.reasons if r.text.startswith("p95 latency rose")]
+    assert bool(rose) is beyond
+    assert f"95% interval {v} s–{v} s, n = 20 completed attempts" in p95.sample_text
 
 
 def test_tenant_review_never_counts_another_tenants_rows(use):
@@ -408,8 +479,8 @@ def test_exports_markdown_csv_and_html(use):
     assert markdown.startswith("# Weekly metrics review 2025-W11")
     assert "| **Fleet** | critical |" in markdown
     assert (
-        f"| Tenant {A} | high | ▫️ 4.00 / 5  not enough data to compare | ✅ 95.0%  ↓ -5.0% |"
-        in markdown
+        f"| Tenant {A} | high | ▫️ 4.00 / 5 (n = 5)  not enough data to compare "
+        "| ✅ 95.0% (n = 400)  ↓ -5.0% |" in markdown
     )
     assert "- 🔴 **CRITICAL** — Fleet:" in markdown
     assert "MARGINAL = within 5% of the target" in markdown
@@ -418,7 +489,19 @@ def test_exports_markdown_csv_and_html(use):
     a_p95 = table[(table["tenant_id"] == A) & (table["criterion"] == "p95 latency")].iloc[0]
     assert (a_p95["value"], a_p95["previous_week"], a_p95["change_pct"]) == (30, 20, 50)
     assert (a_p95["verdict"], a_p95["escalation"], a_p95["trend"]) == (PASS, HIGH, "↑")
-    html = report.html_document(review)
+    week = WEEK.range(AFTER)
+    changed = events.what_changed(
+        events.combined(events.fleet_tenant_events(week), events.platform_events(week))
+    )
+    assert changed == [CONFIG_LINE, PAUSE_LINE]
+    assert "## What changed this week" not in markdown  # only when the events are given
+    with_changes = report.markdown(review, changed)
+    assert f"## What changed this week\n\n- {CONFIG_LINE}\n- {PAUSE_LINE}\n" in with_changes
+    assert "No onboarding, configuration change" in report.markdown(review, [])
+    html = report.html_document(review, changed)
+    assert f"<h2>What changed this week</h2>\n<ul><li>{CONFIG_LINE}</li>" in html
+    assert "ops.person" not in with_changes + html  # operators are never named
+    assert "n = the finished attempts (success rate)" in markdown  # what the cells' n count
     assert html.startswith("<!DOCTYPE html>") and html.count("<html") == 1
     assert "<script src=" not in html and len(html) > 1_000_000  # plotly.js inline: offline
     # scorecard, volume, latency, negative signals
@@ -481,6 +564,11 @@ def run_page(path: str, user, **query: str):
     return at.switch_page(path).run()
 
 
+def plain(markdown: str) -> str:
+    """Markdown that ui.common.md escaped, as it reads on the page."""
+    return markdown.replace("\\", "").replace("\u2060", "")
+
+
 def test_review_page_for_a_tenant_and_the_fleet(use):
     from ui.identity import ADMIN, SUPPORT, User
 
@@ -494,7 +582,7 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     table = at.dataframe[1].value  # after the list of escalations
     assert table["Tenant"].tolist() == ["★ Fleet", f"Tenant {B}", f"Tenant {A}", f"Tenant {QUIET}"]
     assert table["Escalation"].tolist() == ["🔴 critical", "🔴 critical", "🟠 high", "🟠 high"]
-    assert table.iloc[2]["p95 latency (≤ 60 s)"] == "✅ 30 s  ↑ +50.0%"
+    assert table.iloc[2]["p95 latency (≤ 60 s)"] == "✅ 30 s (n = 380)  ↑ +50.0%"
     escalations = at.dataframe[0].value
     assert escalations["Tenant"].tolist() == [
         "★ Fleet",
@@ -503,6 +591,11 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
         f"Tenant {QUIET}",
     ]
     assert any("within **5%**" in m.value for m in at.markdown)  # MARGINAL explained on the page
+    # what changed this week, on the page and in the Markdown export
+    assert [s.value for s in at.subheader].count("What changed this week") == 1
+    assert any(f"- {PAUSE_LINE}" in plain(m.value) for m in at.markdown)
+    exported = at.code[0].value
+    assert "## What changed this week" in exported and f"- {CONFIG_LINE}" in exported
     assert [m.label for m in at.metric] == ["🔴 Critical", "🟠 High", "🟡 Medium", "🟢 None"]
 
     support = User("eng@example.com", "eng", SUPPORT)
@@ -515,6 +608,10 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     assert table.loc["Satisfaction", "Verdict"] == "▫️ NO DATA"
     assert table.loc["Throughput", "Based on"] == "28.6 / day (200 requests)"
     assert "too few to judge (n = 1 ratings" in table.loc["Satisfaction", "Based on"]
+    at = run_page("views/weekly_review.py", support, week="2025-W11", tenant=A)
+    texts = " ".join(plain(m.value) for m in at.markdown)
+    assert "Wed 12 Mar 09:00 UTC: Configuration changed" in texts
+    assert "Processing paused" not in texts + at.code[0].value  # operations are for admins
     assert all("Fleet" not in str(frame.value) for frame in at.dataframe)
 
     at = run_page("views/weekly_review.py", support, week="2025-W11", tenant=LATE)

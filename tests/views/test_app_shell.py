@@ -8,7 +8,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import app_test
+from tests.conftest import app_test, use_config
 from tests.planting import add_run, add_runs, add_tenant
 
 
@@ -57,6 +57,13 @@ def test_fleet_overview_explains_the_stalled_tenant(stalled_tenant):
     labels = [m.label for m in at.metric]
     assert labels[:3] == ["Critical", "Degraded", "Healthy"]
     assert int(at.metric[0].value) >= 1
+    # every ratio with its interval and n: 60 completed attempts at 25 s, the pending ones
+    # not finished
+    assert row["Success: interval, n"] == (
+        "100.0% (95% interval 94.0%–100.0%, n = 60 finished attempts)"
+    )
+    assert row["p95: interval, n"] == "25 s (95% interval 25 s–25 s, n = 60 completed attempts)"
+    assert row["Rating"] == "– (n = 0 ratings)"
 
 
 def test_tenant_detail_from_a_deep_link(stalled_tenant):
@@ -68,6 +75,27 @@ def test_tenant_detail_from_a_deep_link(stalled_tenant):
     texts = " ".join(m.value for m in at.markdown)
     assert "kubectl logs deployment/ai-agents-api" in texts and stalled_tenant in texts
     assert at.segmented_control[0].value == "7d"
+
+
+@pytest.mark.parametrize("changed", [False, True], ids=["shipped", "changed-toml"])
+def test_tenant_detail_shows_each_n_and_the_live_rules(
+    stalled_tenant, changed, tmp_path, monkeypatch
+):
+    p95_min = 75 if changed else 20
+    if changed:
+        use_config(tmp_path, monkeypatch, "min_runs_p95 = 20 ", f"min_runs_p95 = {p95_min} ")
+    at = run_app(tenant=stalled_tenant, range="7d")
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert "n = 60 finished attempts" in captions
+    assert "n = 0 ratings" in captions and "n = 0 votes" in captions
+    p95 = "n = 60 completed attempts"
+    assert (p95 + f": too few to judge (needs {p95_min})" if changed else p95) in captions
+    (rules,) = [e for e in at.expander if e.label == "How status is decided"]
+    text = " ".join(m.value for m in rules.markdown)
+    assert "p95 processing time over 120 s" in text and "success below 95%" in text
+    assert f"p95 from {p95_min} completed attempts" in text
+    assert "success rate from 20 finished attempts" in text and "from 10 votes" in text
 
 
 def test_unknown_tenant_in_the_url_falls_back_to_the_fleet(stalled_tenant):
