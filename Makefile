@@ -6,6 +6,9 @@ SHELL := /bin/bash
 ENV := source .stack/env &&
 DASHBOARD_PORT ?= 8501
 DEMO_DB := aiagents_demo
+# The demo fleet's size: days of runs and of Prometheus history (a smaller demo for tests).
+DEMO_DAYS ?= 365
+DEMO_PROM_DAYS ?= 60
 PY := .venv/bin/python
 
 .PHONY: demo test test-unit stack stop clean install dashboard-port demo-loaded demo-data bench lint \
@@ -27,10 +30,10 @@ demo-loaded: stack
 demo-data: stack
 	$(eval NOW := $(shell date -u +%Y-%m-%dT%H:%M))
 	$(ENV) $(PY) -m demo.dbsetup $(DEMO_DB)
-	$(ENV) $(PY) -m demo.generate --database $(DEMO_DB) --tenants 52 --days 365 --now $(NOW)
+	$(ENV) $(PY) -m demo.generate --database $(DEMO_DB) --tenants 52 --days $(DEMO_DAYS) --now $(NOW)
 	$(ENV) $(PY) -m services.rollups refresh
 	$(ENV) $(PY) -m demo.seed_redis --now $(NOW)
-	$(ENV) $(PY) -m demo.backfill_prometheus --data-dir .stack/prometheus --days 60 --now $(NOW)
+	$(ENV) $(PY) -m demo.backfill_prometheus --data-dir .stack/prometheus --days $(DEMO_PROM_DAYS) --now $(NOW)
 	echo $(NOW) > .stack/demo-loaded
 
 # Demo accounts, held by the demo identity provider (demo/idp.py); their roles come from its

@@ -424,14 +424,15 @@ def queue_history(history: pd.DataFrame, bands: pd.DataFrame, episodes: pd.DataF
 
 def workers_history(history: pd.DataFrame) -> go.Figure:
     """Workers available (Celery's own count when Kubernetes' is missing) and the HPA's
-    min / current / max; requests received as a light area on a second axis."""
+    min / current / max; webhooks received (enhancement_requests_total) as a light area on a
+    second axis."""
     times = epoch_ms(history.index)
     data: list[dict[str, Any]] = [
         {
             "type": "scatter",
             "x": times,
             "y": history["request_rate"],
-            "name": "Requests received / min",
+            "name": "Webhooks received / min",
             "mode": "lines",
             "line": {"width": 0},
             "fill": "tozeroy",
@@ -463,7 +464,7 @@ def workers_history(history: pd.DataFrame) -> go.Figure:
         "xaxis": {**SECONDARY["xaxis"], "type": "date"},
         "yaxis": {**SECONDARY["yaxis"], "title": {"text": "workers"}, "rangemode": "tozero"},
         "yaxis2": _right_axis(  # headroom, so the rate stays clear of the HPA lines at the top
-            title={"text": "requests / min"},
+            title={"text": "webhooks / min"},
             range=[0, float(top_rate) * 1.8 if top_rate and top_rate > 0 else 1],
         ),
     }

@@ -30,7 +30,7 @@ SERIES = {
     "hpa_current": "HPA current replicas",
     "hpa_min": "HPA min replicas",
     "hpa_max": "HPA max replicas",
-    "request_rate": "Requests received per minute",
+    "request_rate": "Webhooks received per minute",
 }
 HPA_KEYS = ("hpa_min", "hpa_max", "hpa_current", "replicas_available")
 STATUSES = ("received", "queued", "rejected")  # enhancement_requests_total's status label

@@ -53,7 +53,7 @@ def marginal_text() -> str:
     band = rules("weekly_review")["marginal_band"]
     return (
         f"MARGINAL = within {band:.0%} of the target on the wrong side; PASS = at or better "
-        "than the target; NO DATA = nothing to judge, or fewer runs / ratings / votes than "
+        "than the target; NO DATA = nothing to judge, or fewer attempts / ratings / votes than "
         "the minimum sample."
     )
 
@@ -89,7 +89,7 @@ def criteria_table(review: WeeklyReview) -> pd.DataFrame:
         level = scope.escalation.level
         row = {"Tenant": _scope_name(scope), "Escalation": f"{LEVEL_MARK[level]} {level}"}
         row |= {headers[m.criterion.key]: m.cell for m in scope.metrics}
-        row |= {"Tickets": scope.received, "Feedback": scope.feedback}
+        row |= {"Tickets": scope.tickets, "Feedback": scope.feedback}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -131,21 +131,21 @@ def how_verdicts_are_decided() -> str:
         f"within **{band:.0%}** of it (`marginal_band` in `dashboard.toml`). **FAIL**: "
         f"further off. **NO DATA**: nothing to judge, or fewer than "
         f"{h['min_runs_success_rate']} finished attempts (success rate), "
-        f"{h['min_runs_p95']} completed (p95), {h['min_ratings']} "
+        f"{h['min_runs_p95']} completed attempts (p95), {h['min_ratings']} "
         f"ratings (satisfaction) or {h['min_votes']} votes (positive %). "
         "Shares, ratings and p95 are judged by the end of their 95% interval nearest the "
         "target (the same rules as Tenant health; p95: the order statistics around rank "
         "0.95 n): FAIL means the interval says so. A "
         f"week-over-week decline above {w['decline_escalation']:.0%} escalates "
         "only when both weeks have enough data and their intervals do not overlap "
-        "(throughput: the two weeks' request counts differ beyond Poisson noise); "
+        "(throughput: the two weeks' ticket counts differ beyond Poisson noise); "
         "otherwise the change reads 'not enough data to compare' or 'within noise'."
     ]
     for c in criteria():
         if c.better == RANGE:
             marginal = (
                 f"{c.low * (1 - band):g} to {c.low:g} or {c.high:g} to "
-                f"{c.high * (1 + band):g} / day"
+                f"{c.high * (1 + band):g} tickets / day"
             )
         elif c.better == LOWER:
             marginal = f"{c.fmt(c.high)} to {c.fmt(c.high * (1 + band))}"
@@ -154,11 +154,14 @@ def how_verdicts_are_decided() -> str:
         lines.append(f"  - {c.label}: PASS {c.target_text}; MARGINAL {marginal}")
     lines += [
         f"- **Week over week**: relative change against the week before; → when under "
-        f"{w['unchanged_below']:.0%}. For p95 latency ↑ is worse.",
+        f"{w['unchanged_below']:.0%}. For p95 processing time ↑ is worse.",
+        "- **Throughput** counts tickets: the tickets a worker attempted at least once in the "
+        "week, per day; a retry of the same ticket does not count again. Success rate and p95 "
+        "processing time (worker start → enhancement completed) count attempts.",
         "- **Escalation** (the review template's rules): " + rules_text(),
         "- The fleet's throughput target is the sum of its tenants' (tenants × "
         f"{w['throughput_min_per_day']}–{w['throughput_max_per_day']}"
-        " / day). Deactivated tenants and tenants onboarded after the week are left out.",
+        " tickets / day). Deactivated tenants and tenants onboarded after the week are left out.",
     ]
     return "\n".join(lines)
 
@@ -234,7 +237,7 @@ def markdown(review: WeeklyReview, changed: list[str] | None = None) -> str:
         "",
         f"{VERDICT_MARK['PASS']} PASS · {VERDICT_MARK['MARGINAL']} MARGINAL · "
         f"{VERDICT_MARK['FAIL']} FAIL · {VERDICT_MARK['NO DATA']} NO DATA. {marginal_text()} "
-        f"Changes are relative to {week.previous.label} (↑ on p95 latency is worse). "
+        f"Changes are relative to {week.previous.label} (↑ on p95 processing time is worse). "
         f"{sample_note()} The fleet's throughput target is the sum of the tenants' targets.",
         "",
         rules_text(),
@@ -367,8 +370,8 @@ def html_document(review: WeeklyReview, changed: list[str] | None = None) -> str
     parts += [
         "</table>",
         f'<p class="note">{e(marginal_text())} Changes are relative to '
-        f"{e(week.previous.label)} (↑ on p95 latency is worse). {e(sample_note())} The fleet's "
-        f"throughput target is the sum of the tenants' targets.<br>{e(rules_text())}</p>",
+        f"{e(week.previous.label)} (↑ on p95 processing time is worse). {e(sample_note())} The"
+        f" fleet's throughput target is the sum of the tenants' targets.<br>{e(rules_text())}</p>",
     ]
     if changed is not None:
         parts.append("<h2>What changed this week</h2>")

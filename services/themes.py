@@ -7,7 +7,8 @@ started before the feedback) and gets that run's signals, which every run has an
 which is sensitive: its failure cause, the context sources that came back empty, its context
 errors (by node), its processing time band, the hour it started, and how deep the tenant's
 ticket_history is. Only for one tenant, and only with the client's consent, the words of the
-ticket's description (ticket_history) and of the feedback comment are signals too.
+ticket's description and resolution (ticket_history, joined on tenant and ticket id) and of the
+feedback comment are signals too.
 
 For a signal, lift = (share of negative entries with it) / (share of positive entries with it),
 with one added to each count so that a signal never seen on the other side still gets a finite
@@ -109,17 +110,21 @@ WITH entries AS (
       FROM entries l
       LEFT JOIN history h ON h.tenant_id = l.tenant_id
      CROSS JOIN LATERAL (
-           SELECT signal, false AS in_description, false AS in_comment
+           SELECT signal, false AS in_description, false AS in_resolution, false AS in_comment
              FROM ({run_signals("l")}
                    UNION ALL
                    SELECT 'history:' || CASE WHEN coalesce(h.tickets, 0) < :history_min THEN 'low'
                                              WHEN h.tickets < :history_healthy THEN 'thin'
                                              ELSE 'deep' END) run_signal(signal)
            UNION ALL
-           SELECT 'word:' || word, bool_or(source = 'description'), bool_or(source = 'comment')
-             FROM (SELECT word, 'description' AS source
-                     FROM ticket_history t,
-                          unnest(regexp_split_to_array(lower(t.description), '[^a-z0-9]+')) word
+           SELECT 'word:' || word, bool_or(source = 'description'), bool_or(source = 'resolution'),
+                  bool_or(source = 'comment')
+             FROM (SELECT word, v.source
+                     FROM ticket_history t
+                    CROSS JOIN LATERAL (VALUES ('description', t.description),
+                                               ('resolution', t.resolution)) v(source, body)
+                    CROSS JOIN LATERAL
+                          unnest(regexp_split_to_array(lower(v.body), '[^a-z0-9]+')) word
                     WHERE :consented AND t.tenant_id = l.tenant_id AND t.ticket_id = l.ticket_id
                    UNION ALL
                    SELECT word, 'comment'
@@ -134,7 +139,8 @@ WITH entries AS (
 SELECT signal,
        count(*) FILTER (WHERE sentiment = 'negative') AS negative,
        count(*) FILTER (WHERE sentiment = 'positive') AS positive,
-       bool_or(in_description) AS in_description, bool_or(in_comment) AS in_comment,
+       bool_or(in_description) AS in_description, bool_or(in_resolution) AS in_resolution,
+       bool_or(in_comment) AS in_comment,
        -- The newest example tickets as [tenant_id, ticket_id] pairs (a 2-D array).
        (array_agg(ARRAY[tenant_id, ticket_id]::text[] ORDER BY created_at DESC)
             FILTER (WHERE sentiment = 'negative'))[1 : CAST(:examples AS int)]
@@ -280,9 +286,13 @@ THEME_COLUMNS = [
 ]
 
 
-def _found_in(signal: str, in_description: bool, in_comment: bool) -> str:
+def _found_in(signal: str, in_description: bool, in_resolution: bool, in_comment: bool) -> str:
     if signal.startswith("word:"):
-        places = (("ticket description", in_description), ("feedback comment", in_comment))
+        places = (
+            ("ticket description", in_description),
+            ("ticket resolution", in_resolution),
+            ("feedback comment", in_comment),
+        )
         return ", ".join(name for name, found in places if found)
     return _SOURCES.get(signal.split(":", 1)[0], "")
 
@@ -306,9 +316,13 @@ def _side(
         lift(n, total, m, other_total) for n, m in zip(frame[side], frame[other], strict=True)
     ]
     frame["found_in"] = [
-        _found_in(s, bool(d), bool(c))
-        for s, d, c in zip(
-            frame["signal"], frame["in_description"], frame["in_comment"], strict=True
+        _found_in(s, bool(d), bool(r), bool(c))
+        for s, d, r, c in zip(
+            frame["signal"],
+            frame["in_description"],
+            frame["in_resolution"],
+            frame["in_comment"],
+            strict=True,
         )
     ]
     frame["examples"] = [
@@ -371,7 +385,8 @@ def method_text(found: Themes, consented: bool) -> str:
     """What the themes were found from, in words, with the thresholds of [feedback]."""
     config = rules("feedback")
     words = (
-        " and, with the client's consent, the words of ticket descriptions and comments"
+        " and, with the client's consent, the words of ticket descriptions, resolutions and "
+        "comments"
         if consented
         else ""
     )

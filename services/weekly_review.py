@@ -2,11 +2,14 @@
 
 A week is an ISO week, Monday 00:00 to the next Monday 00:00 UTC. For the week and the one
 before it, one pass over the runs (GROUPING SETS) gives per tenant, for the fleet and per day:
-requests, success rate and p95 latency (health.LATENCY_S); a second, small query the feedback.
-Throughput is requests received per day, as the platform's baseline plan counts it (its
-`enhancement_requests_total` rate); a re-run counts as a request. Pure functions then judge
-each criterion PASS / MARGINAL / FAIL, compute the week-over-week change and the escalation
-level by the review's rules (contract section 6; thresholds in dashboard.toml).
+tickets, attempts, success rate and p95 processing time (health.LATENCY_S); a second, small
+query the feedback. Throughput is tickets per day: the distinct tickets with at least one
+attempt (a worker started on them) in the week, count(DISTINCT (tenant_id, ticket_id)), so a
+retry or a re-run of the same ticket does not count again. It is not the webhooks the API
+received (enhancement_requests_total in Prometheus): a ticket whose job never reached a worker
+has no row here. Pure functions then judge each criterion PASS / MARGINAL / FAIL, compute the
+week-over-week change and the escalation level by the review's rules (contract section 6;
+thresholds in dashboard.toml).
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ class Criterion:
     better: str  # HIGHER, LOWER or RANGE
     low: float | None  # PASS needs value >= low (HIGHER, RANGE)
     high: float | None  # PASS needs value <= high (LOWER, RANGE)
-    min_sample: int  # judged from this many runs / ratings / votes up
+    min_sample: int  # judged from this many attempts / ratings / votes up
 
     def display(self, value: float | None) -> float | None:
         """The value in the unit people read (success rate in %)."""
@@ -114,12 +117,18 @@ class Criterion:
             return f"{value:.1f}%"
         if self.key == "p95_s":
             return f"{value:.0f} s"
-        return f"{value:.1f} / day"
+        return f"{value:.1f} tickets / day"
+
+    @property
+    def sample_unit(self) -> str:
+        """What the sample counts: tickets for throughput, attempts / ratings / votes else."""
+        key = _HEALTH_KEYS.get(self.key)
+        return health.RATIOS[key][2] if key else "tickets"
 
     @property
     def target_text(self) -> str:
         if self.better == RANGE:
-            return f"{self.low:g}–{self.high:g} / day"
+            return f"{self.low:g}–{self.high:g} tickets / day"
         if self.better == LOWER:
             return f"≤ {self.fmt(self.high)}"
         return f"≥ {self.fmt(self.low)}"
@@ -142,7 +151,9 @@ def criteria(tenants_in_fleet: int | None = None) -> tuple[Criterion, ...]:
             None,
             h["min_runs_success_rate"],
         ),
-        Criterion("p95_s", "p95 latency", LOWER, None, h["p95_target_s"], h["min_runs_p95"]),
+        Criterion(
+            "p95_s", "p95 processing time", LOWER, None, h["p95_target_s"], h["min_runs_p95"]
+        ),
         Criterion(
             "throughput",
             "Throughput",
@@ -209,8 +220,9 @@ class Change:
 def week_over_week(
     criterion: Criterion, current: float | None, previous: float | None, beyond_noise: bool = True
 ) -> Change:
-    """Relative change; a decline is a drop for every criterion except latency (a rise). It
-    escalates only when `beyond_noise` (the two weeks' intervals say the change is real)."""
+    """Relative change; a decline is a drop for every criterion except p95 processing time (a
+    rise). It escalates only when `beyond_noise` (the two weeks' intervals say the change is
+    real)."""
     if current is None or previous is None:
         return Change(None, "", False)
     if previous == 0:
@@ -230,7 +242,7 @@ class MetricResult:
     criterion: Criterion
     value: float | None
     previous: float | None
-    sample: int | None  # runs / ratings / votes behind the value this week
+    sample: int | None  # attempts / tickets / ratings / votes behind the value this week
     verdict: str
     change: Change
     estimate: stats.Estimate | None = None  # this week's value with its interval and n
@@ -238,10 +250,11 @@ class MetricResult:
     @property
     def sample_text(self) -> str:
         """The value with its interval and n as health shows them, e.g. '96.0% (95% interval
-        93.1%–97.7%, n = 150 finished attempts)'; throughput with its count of requests."""
+        93.1%–97.7%, n = 150 finished attempts)'; throughput with its count of tickets."""
         key = _HEALTH_KEYS.get(self.criterion.key)
         if key is None or self.estimate is None:
-            return f"{self.criterion.fmt(self.value)} ({self.sample or 0} requests)"
+            unit = self.criterion.sample_unit
+            return f"{self.criterion.fmt(self.value)} ({self.sample or 0} {unit})"
         # the review keeps positive feedback in percent; health describes it as a share
         unit = 0.01 if self.criterion.key == "positive_pct" else 1
         return health.describe(key, self.estimate.scaled(unit))
@@ -305,7 +318,7 @@ def escalate(metrics: tuple[MetricResult, ...]) -> Escalation:
             reasons.append(
                 Reason(
                     CRITICAL,
-                    f"p95 latency {m.sample_text} exceeds the {h['p95_critical_s']} s SLA",
+                    f"p95 processing time {m.sample_text} exceeds the {h['p95_critical_s']} s SLA",
                 )
             )
         if m.verdict == FAIL:
@@ -335,7 +348,7 @@ class ScopeReview:
     name: str
     metrics: tuple[MetricResult, ...]
     escalation: Escalation
-    received: int  # tickets with an attempt this week (count(DISTINCT ticket_id), not rows)
+    tickets: int  # tickets with an attempt this week (count(DISTINCT ticket_id), not rows)
     feedback: int  # feedback entries this week
 
 
@@ -348,7 +361,7 @@ class WeeklyReview:
     fleet: ScopeReview | None
     tenants: tuple[ScopeReview, ...]
     themes: themes.Themes
-    daily: pd.DataFrame  # per day: received, completed, failed, success_rate, p95_s
+    daily: pd.DataFrame  # per day: tickets, attempts, completed, failed, success_rate, p95_s
 
     @property
     def scopes(self) -> tuple[ScopeReview, ...]:
@@ -382,7 +395,7 @@ SELECT tenant_id, this_week, day,
        -- distinct (tenant, ticket) as one byte-compared string (length-prefixed, so no two
        -- pairs give the same one): comparing records under the database's collation took 3x
        count(DISTINCT (length(tenant_id) || ':' || tenant_id || ticket_id) COLLATE "C")
-           FILTER (WHERE ticket_id IS NOT NULL) AS received,
+           FILTER (WHERE ticket_id IS NOT NULL) AS tickets,
        sum(attempts) AS attempts, sum(completed) AS completed, sum(failed) AS failed,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) AS p95_s,
        -- the same sort at the grid's fractions: the p95's interval (services.stats)
@@ -414,7 +427,7 @@ SELECT tenant_id, name FROM tenant_configs
 
 
 _NO_ACTIVITY = {
-    "received": 0,
+    "tickets": 0,
     "completed": 0,
     "failed": 0,
     "p95_s": None,
@@ -435,9 +448,9 @@ def _values(row: dict[str, Any], days: float) -> dict[str, stats.Estimate]:
         "satisfaction": found["rating"],
         "success_rate": found["success_rate"],
         "p95_s": found["p95_s"],
-        # Requests (webhooks) received per day, as the platform's baseline plan counts it.
+        # Distinct tickets with an attempt per day (not attempts, not webhooks).
         "throughput": stats.without_interval(
-            row["received"] / days if days > 0 else None, int(row["received"]), 0
+            row["tickets"] / days if days > 0 else None, int(row["tickets"]), 0
         ),
         "positive_pct": found["positive"].scaled(100),  # in percent, as the review shows it
     }
@@ -463,7 +476,7 @@ def review_scope(
             change = Change(None, "", False, NOT_COMPARABLE)
         else:
             if criterion.key == "throughput":
-                real = stats.rate_differs(current["received"], days, previous["received"], 7.0)
+                real = stats.rate_differs(current["tickets"], days, previous["tickets"], 7.0)
             else:
                 real = e.differs_from(prev)
             change = week_over_week(criterion, e.value, prev.value, real)
@@ -474,7 +487,7 @@ def review_scope(
         name,
         result,
         escalate(result),
-        int(current["received"]),
+        int(current["tickets"]),
         int(current["feedback"]),
     )
 
@@ -515,7 +528,7 @@ def _weeks(
 
 def _daily(frame: pd.DataFrame) -> pd.DataFrame:
     """The shape of health.tenant_trend, so the same charts draw it."""
-    daily = frame[["day", "received", "attempts", "completed", "failed", "p95_s"]].rename(
+    daily = frame[["day", "tickets", "attempts", "completed", "failed", "p95_s"]].rename(
         columns={"day": "bucket"}
     )
     finished = daily["completed"] + daily["failed"]
@@ -582,6 +595,7 @@ ROW_COLUMNS = (
     "high",
     "verdict",
     "sample",
+    "sample_of",
     "escalation",
 )
 
@@ -609,6 +623,7 @@ def review_rows(review: WeeklyReview) -> pd.DataFrame:
                     "high": c.display(c.high),
                     "verdict": m.verdict,
                     "sample": m.sample,
+                    "sample_of": c.sample_unit,
                     "escalation": reviewed.escalation.level,
                 }
             )

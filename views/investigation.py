@@ -171,8 +171,8 @@ def show_search(tenant_id: str) -> None:
             "Error text contains", key="search_error", placeholder="e.g. 401, timeout, rate limit"
         )
         st.caption(
-            f"Runs received in the {ctx.range.label} (change it in the sidebar), newest "
-            "first. Select a row to open the ticket."
+            f"Attempts started in the {ctx.range.label} (change it in the sidebar), newest "
+            "first; a retry is an attempt of its own. Select a row to open the ticket."
         )
         with guard("the ticket search"):
             found = reads.search_runs(tenant_id, ctx.range, tuple(statuses), error_text)

@@ -139,7 +139,7 @@ def test_weekly_review_exports_open_offline_with_charts(page, app, browser):
     assert set(csv["criterion"]) == {
         "Satisfaction",
         "Success rate",
-        "p95 latency",
+        "p95 processing time",
         "Throughput",
         "Positive feedback",
     }

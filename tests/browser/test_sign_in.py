@@ -9,6 +9,7 @@ import itertools
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -37,6 +38,13 @@ MONITOR_VIEWS = {
     "Feedback": "feedback",
     "Weekly review": "weekly_review",
 }
+ADMIN_VIEWS = {
+    "RLS self-test": "rls_check",
+    "Data access log": "access_log",
+    "Queues and scaling": "queues",
+    "Database health": "slow_queries",
+}
+VIEWS = {**MONITOR_VIEWS, **ADMIN_VIEWS}
 
 
 @pytest.fixture
@@ -209,7 +217,7 @@ def every_pair_route(nodes: list[str]) -> list[str]:
 
 def sidebar_go(page, app: RunningApp, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
-    target = f"{app.url}/{MONITOR_VIEWS[title]}".rstrip("/")
+    target = f"{app.url}/{VIEWS[title]}".rstrip("/")
     page.wait_for_url(lambda url: url.split("?")[0].rstrip("/") == target)
     wait_rendered(page)
 
@@ -261,3 +269,71 @@ def test_a_views_own_filters_live_in_the_link(page, fleet_app):
     page.get_by_label("Purpose or parameters contain").press("Enter")
     wait_rendered(page)
     assert "log_text=SUP-9" in page.url and "log_actor=" in page.url
+
+
+def own_filters(page) -> tuple[str, bool, bool]:
+    """The own filters this walk sets, as each admin view shows them."""
+    main = page.locator('[data-testid="stMain"]')
+    actor = main.get_by_label("Engineer")
+    week = main.get_by_role("radiogroup", name="Range").get_by_role("radio", name="7d")
+    tables = main.get_by_role("tab", name="Tables and indexes")
+    return (
+        actor.input_value() if actor.count() else "",
+        week.count() > 0 and week.is_checked(),
+        tables.count() > 0 and tables.get_attribute("aria-selected") == "true",
+    )
+
+
+def test_admin_views_keep_the_state_and_their_own_filters(page, fleet_app):
+    """As admin: each Admin view to and from a Monitor view keeps tenant and range; then each
+    Admin view's own filter (access-log engineer, Queues history range, Database health
+    section) survives sidebar navigation away and back; the back button keeps tenant and
+    range."""
+    visit(page, fleet_app, f"?tenant={fleet.GLOBEX}&range=7d", role="admin")
+    monitor = list(MONITOR_VIEWS)
+    route = [monitor[0]]
+    for admin_view, next_monitor in zip(ADMIN_VIEWS, monitor[1:], strict=True):
+        route += [admin_view, next_monitor]
+    for source, target in itertools.pairwise(route):
+        sidebar_go(page, fleet_app, target)
+        assert_state(page, fleet.GLOBEX, "7d", f"{source} -> {target}")
+
+    main = page.locator('[data-testid="stMain"]')
+    sidebar_go(page, fleet_app, "Data access log")
+    main.get_by_label("Engineer").fill("support@test.example")
+    main.get_by_label("Engineer").press("Enter")
+    wait_rendered(page)
+    sidebar_go(page, fleet_app, "Queues and scaling")
+    main.get_by_role("radiogroup", name="Range").get_by_role("radio", name="7d").click()
+    wait_rendered(page)
+    sidebar_go(page, fleet_app, "Database health")
+    main.get_by_role("tab", name="Tables and indexes").click()
+    wait_rendered(page)
+    filters = {
+        "Data access log": ("support@test.example", False, False),
+        "Queues and scaling": ("", True, False),
+        "Database health": ("", False, True),
+    }
+    in_url = {
+        "Data access log": "log_actor=support%40test.example",
+        "Queues and scaling": "history=7d",
+        "Database health": "section=Tables",
+    }
+    # Away (to a Monitor view) and back to each, by the sidebar.
+    for view, shown in filters.items():
+        sidebar_go(page, fleet_app, "Tenant health")
+        sidebar_go(page, fleet_app, view)
+        assert in_url[view] in page.url, view
+        assert own_filters(page) == shown, view
+        assert_state(page, fleet.GLOBEX, "7d", f"back to {view}")
+    screenshot(page, "admin_filters_after_navigation")
+    # The back button walks the same views in reverse, with tenant and range. (A sidebar hop
+    # leaves more than one history entry, hence up to six presses per view.)
+    for view in ("Tenant health", "Queues and scaling", "Tenant health", "Data access log"):
+        for _ in range(6):
+            page.go_back()
+            wait_rendered(page)
+            if urlparse(page.url).path.strip("/") == VIEWS[view]:
+                break
+        assert urlparse(page.url).path.strip("/") == VIEWS[view], f"back to {view}"
+        assert_state(page, fleet.GLOBEX, "7d", f"back to {view}")

@@ -1,9 +1,12 @@
 """The stack set-up from a checkout anywhere, next to this checkout's running stack.
 
 Clones this repository's committed HEAD (as a user would) into a private `mktemp -d` folder and
-into a path with spaces, runs `make stack` in each while this checkout's stack runs, and checks
+into a path with spaces inside it, runs `make stack` in each while this checkout's stack runs
+(in the spaced clone with the real install: its own .venv, from pip's wheel cache), and checks
 that each clone's PostgreSQL, Redis and Prometheus answer on the ports its .stack/env records,
-that no two checkouts share a port, and that no folder's permissions were loosened.
+that no two checkouts share a port, and that no folder's permissions were loosened. Last, the
+spaced clone runs `make demo` (a small demo fleet, a dashboard port of its own) while this
+checkout's suite goes on, and stops cleanly.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,9 +30,10 @@ import psycopg
 import pytest
 import redis
 
-from tests.conftest import ROOT, read_stack_env
+from tests.conftest import ROOT, free_port, read_stack_env
 
-PORT_KEYS = ("PGPORT", "REDIS_PORT", "PROM_PORT")
+PORT_KEYS = ("PGPORT", "REDIS_PORT", "PROM_PORT", "EXPORTER_PORT", "IDP_PORT")
+SPACED = "my projects/ai agents"  # the clone with its own install
 
 
 @dataclass
@@ -36,6 +42,7 @@ class Clone:
     top: Path  # the private `mktemp -d` folder it sits in
     modes: dict[Path, int]  # the clone's folder and its parents up to `top`, before the set-up
     first_output: str = ""  # the log of its first `make stack`
+    set_up_s: float = 0.0  # how long its first `make stack` took (with the install)
 
     def env(self) -> dict[str, str]:
         return read_stack_env(self.path / ".stack" / "env")
@@ -52,7 +59,7 @@ def _clean_environment() -> dict[str, str]:
 
 
 def run(
-    clone: Path, *command: str, extra: dict[str, str] | None = None
+    clone: Path, *command: str, extra: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         command,
@@ -60,7 +67,7 @@ def run(
         env={**_clean_environment(), **(extra or {})},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 
@@ -74,13 +81,14 @@ def _modes(path: Path, top: Path) -> dict[Path, int]:
         path = path.parent
 
 
-def _clone(path: Path, top: Path) -> Clone:
+def _clone(path: Path, top: Path, install: bool) -> Clone:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(path)], check=True, timeout=60)
-    # Reuse this checkout's installed .venv (the install is path-independent and takes a minute):
-    # the clone's pyproject.toml gets the install marker's time, so `install` keeps it as it is.
-    (path / ".venv").symlink_to(ROOT / ".venv")
-    installed = (ROOT / ".venv" / ".installed").stat()
-    os.utime(path / "pyproject.toml", ns=(installed.st_atime_ns, installed.st_mtime_ns))
+    if not install:
+        # Reuse this checkout's installed .venv (the spaced clone runs the real install): the
+        # clone's pyproject.toml gets the install marker's time, so `install` keeps it.
+        (path / ".venv").symlink_to(ROOT / ".venv")
+        installed = (ROOT / ".venv" / ".installed").stat()
+        os.utime(path / "pyproject.toml", ns=(installed.st_atime_ns, installed.st_mtime_ns))
     return Clone(path, top, _modes(path, top))
 
 
@@ -95,11 +103,13 @@ def clones() -> Iterator[list[Clone]]:
     top = Path(tempfile.mkdtemp(prefix="aiagents-clone-"))  # mode 700, like /root
     made: list[Clone] = []
     try:
-        for relative in ("aiagents", "my projects/ai agents"):
-            made.append(_clone(top / relative, top))
-            done = run(made[-1].path, "make", "stack")
+        for relative in ("aiagents", SPACED):
+            made.append(_clone(top / relative, top, install=relative == SPACED))
+            started = time.monotonic()
+            done = run(made[-1].path, "make", "stack", timeout=600)
             assert done.returncode == 0, done.stdout + done.stderr
             made[-1].first_output = done.stderr
+            made[-1].set_up_s = time.monotonic() - started
         yield made
     finally:
         for clone in made:
@@ -140,7 +150,7 @@ def test_no_two_checkouts_share_a_port(clones: list[Clone]) -> None:
     ports = [os.environ[key] for key in PORT_KEYS]
     for clone in clones:
         ports += clone.ports()
-    assert len(set(ports)) == len(ports) == 9
+    assert len(set(ports)) == len(ports) == 15
     # The second clone found the defaults held by the first (or by this checkout): it says so.
     assert "is in use by another program: PostgreSQL uses" in clones[1].first_output
 
@@ -176,3 +186,79 @@ def test_rerun_and_restart_keep_the_ports(clones: list[Clone]) -> None:
     restarted = run(clone.path, "scripts/stack.sh", "start")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert clone.ports() == ports
+
+
+def test_the_spaced_clone_has_its_own_install(clones: list[Clone]) -> None:
+    clone = clones[1]
+    venv = clone.path / ".venv"
+    assert " " in str(clone.path) and not venv.is_symlink()
+    assert "installing the Python project into .venv" in clone.first_output
+    print(f"make stack with the install in {clone.path}: {clone.set_up_s:.0f} s")
+    # Its console scripts start (pip's shebangs for a path with spaces), and the project is
+    # installed from this clone, not from this checkout.
+    version = run(clone.path, str(venv / "bin" / "streamlit"), "version")
+    assert version.returncode == 0 and "Streamlit, version" in version.stdout, version.stderr
+    where = run(
+        clone.path,
+        str(venv / "bin" / "python"),
+        "-c",
+        "import services; print(services.__file__)",
+    )
+    assert where.stdout.strip() == str(clone.path / "services" / "__init__.py"), where.stderr
+
+
+def _health(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def test_a_clone_runs_make_demo_while_this_checkout_tests(clones: list[Clone]) -> None:
+    """`make demo` in the spaced clone (a week of runs, a day of Prometheus history) on a
+    dashboard port of its own, while this suite, on this checkout's stack, goes on."""
+    clone = clones[1]
+    port = free_port()
+    log = clone.path / ".stack" / "demo.out"
+    started = time.monotonic()
+    with log.open("w") as out:
+        demo = subprocess.Popen(
+            ["make", "demo", f"DASHBOARD_PORT={port}", "DEMO_DAYS=7", "DEMO_PROM_DAYS=1"],
+            cwd=clone.path,
+            env=_clean_environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped as a whole below
+        )
+    try:
+        own = redis.Redis(host="127.0.0.1", port=int(os.environ["REDIS_PORT"]), socket_timeout=5)
+        with psycopg.connect(
+            host=os.environ["PGHOST"], port=os.environ["PGPORT"], user="postgres", dbname="postgres"
+        ) as mine:
+            while _health(port) != "ok":
+                assert demo.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() - started < 420, log.read_text()[-3000:]
+                # This checkout's stack keeps answering while the clone loads its demo.
+                assert mine.execute("SELECT 1").fetchone() == (1,)
+                assert own.ping()
+                time.sleep(2)
+        print(f"make demo in {clone.path}: dashboard up after {time.monotonic() - started:.0f} s")
+        env = clone.env()
+        with psycopg.connect(
+            host=env["PGHOST"], port=env["PGPORT"], user="postgres", dbname="aiagents_demo"
+        ) as conn:
+            (tenants,) = conn.execute("SELECT count(*) FROM tenant_configs").fetchone()
+            (runs,) = conn.execute("SELECT count(*) FROM enhancement_history").fetchone()
+        assert tenants == 52 and runs > 1000
+        assert (clone.path / ".stack" / "demo-loaded").exists()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            assert page.status == 200
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(timeout=30)
+    stopped = run(clone.path, "make", "stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    for free in (port, *map(int, clone.ports())):
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", free), timeout=2).close()

@@ -62,7 +62,7 @@ def test_history_times_are_epoch_ms_on_a_date_axis_and_events_still_fall_inside(
     workers = charts.workers_history(frame)
     assert workers.layout.xaxis.type == "date"
     assert [t.name for t in workers.data] == [
-        "Requests received / min",
+        "Webhooks received / min",
         "HPA max",
         "HPA min",
         "HPA current",

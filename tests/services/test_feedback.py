@@ -192,8 +192,9 @@ def plant_signals(conn, tenant: str, other: str) -> None:
     found nothing similar and no IP (6 of them slow, with a kb_search error; half with the
     context stored as a JSON string), a 1-star without any run, a 2-star on a failed run (by
     its enhancement_id, though a newer completed run exists). 20 positive: fast morning runs
-    with full context (2 without an IP match). A 3-star is neutral. Another tenant's negative
-    feedback on empty-context runs never reaches this tenant's themes."""
+    with full context (2 without an IP match), on tickets resolved by clearing the mailbox
+    cache. A 3-star is neutral. Another tenant's negative feedback on empty-context runs never
+    reaches this tenant's themes, nor do its tickets with the same ids."""
     evening = DAY1 + timedelta(hours=9)  # 19:00 UTC
     for i in range(8):
         ticket = f"n{i}"
@@ -231,7 +232,8 @@ def plant_signals(conn, tenant: str, other: str) -> None:
         run_at = DAY2 + timedelta(minutes=i)  # 10:xx UTC
         context = {**FULL_CONTEXT, "ip_info": []} if i < 2 else FULL_CONTEXT
         add_run(conn, tenant, ticket, "completed", run_at, 20.0, None, context)
-        add_ticket(conn, tenant, ticket, "Outlook profile rebuild", DAY2)
+        add_ticket(conn, tenant, ticket, "Outlook profile rebuild", DAY2, "Mailbox cache cleared")
+        add_ticket(conn, other, ticket, "Aardvark", DAY2, "Aardvark aardvark")
         add_feedback(conn, tenant, ticket, "thumbs_up", run_at + timedelta(minutes=5))
     for i in range(5):
         run_at = DAY1 + timedelta(hours=2, minutes=i)
@@ -274,7 +276,7 @@ def test_themes_from_run_signals_with_counts_lift_and_examples(make_platform_db)
     assert positive.loc["time:fast", "label"] == "processing under 30 s"
     # 20 positive; 1 negative: the failed run of f0, chosen by its enhancement_id.
     assert positive.loc["time:fast", "lift"] == pytest.approx((21 / 21) / (2 / 11))
-    # Without consent no word is a signal; with it, descriptions and comments are.
+    # Without consent no word is a signal; with it, descriptions, resolutions and comments are.
     assert not any(s.startswith("word:") for s in found.negative["signal"])
     consented = themes.themes(tenant, PERIOD, consented=True)
     words = consented.negative.set_index("signal")
@@ -290,6 +292,17 @@ def test_themes_from_run_signals_with_counts_lift_and_examples(make_platform_db)
     assert words.loc["word:generic", "found_in"] == "feedback comment"
     assert words.loc["word:generic", "comments"] == ["Generic advice: the drops were not fixed"]
     assert "word:the" not in words.index and "word:with" not in words.index
+    # Resolution words, of this tenant's tickets only (the other's "aardvark" would sort first).
+    assert [s for s in consented.positive["signal"] if s.startswith("word:")] == [
+        "word:cache",
+        "word:cleared",
+        "word:mailbox",
+        "word:outlook",
+    ]
+    assert consented.positive.set_index("signal").loc["word:cache", "found_in"] == (
+        "ticket resolution"
+    )
+    assert not any(s.startswith("word:") for s in found.positive["signal"])
     fleet = themes.themes(None, PERIOD)
     assert fleet.negative_total == 15
     assert fleet.negative.set_index("signal").loc["empty:similar_tickets", "feedback"] == 13
@@ -310,6 +323,7 @@ def test_theme_ranking_is_pure_and_honest_about_small_counts():
             "negative": [9, 2],
             "positive": [1, 0],
             "in_description": [False, False],
+            "in_resolution": [False, False],
             "in_comment": [False, False],
             "negative_examples": [[["t", "1"], ["t", "1"], ["t", "2"]], [["t", "3"]]],
             "positive_examples": [[["t", "4"]], None],
@@ -337,6 +351,7 @@ def test_consented_words_take_at_most_half_the_rows():
             "negative": [9] * 8 + [5, 4],
             "positive": [0] * 10,
             "in_description": [True] * 8 + [False] * 2,
+            "in_resolution": [False] * 10,
             "in_comment": [False] * 10,
             "negative_examples": [[["t", "1"]]] * 10,
             "positive_examples": [None] * 10,

@@ -68,7 +68,7 @@ SELECT tenant_id, count(*) AS attempts, count(DISTINCT ticket_id) AS tickets,
 
 _WEEKS_REFERENCE_SQL = f"""
 SELECT tenant_id, this_week, day, GROUPING(tenant_id) AS g_tenant, GROUPING(day) AS g_day,
-       count(DISTINCT (tenant_id, ticket_id)) AS received, count(*) AS attempts,
+       count(DISTINCT (tenant_id, ticket_id)) AS tickets, count(*) AS attempts,
        count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) FILTER (WHERE status = 'failed') AS failed,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s)
@@ -217,14 +217,14 @@ def _assert_weeks_equal(db) -> None:
             continue
         key = (None if r["g_tenant"] else r["tenant_id"], bool(r["this_week"]))
         got = rows[key]
-        for column in ("received", "attempts", "completed", "failed"):
+        for column in ("tickets", "attempts", "completed", "failed"):
             assert int(got[column]) == r[column], (key, column)
         assert float(got["p95_s"]) == r["p95_s"], key
         assert [float(v) for v in got["p95_grid"]] == r["p95_grid"], key
     days_expected = sorted(
         (r for r in expected if r["g_day"] == 0 and r["day"] >= week.start), key=lambda r: r["day"]
     )
-    assert [int(v) for v in daily["received"]] == [r["received"] for r in days_expected]
+    assert [int(v) for v in daily["tickets"]] == [r["tickets"] for r in days_expected]
     assert [float(v) for v in daily["p95_s"]] == [r["p95_s"] for r in days_expected]
     assert [int(v) for v in daily["completed"]] == [r["completed"] for r in days_expected]
 

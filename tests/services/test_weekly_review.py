@@ -135,7 +135,7 @@ def test_a_share_fails_only_when_its_interval_says_so():
 def test_fleet_throughput_target_is_the_sum_of_the_tenants():
     fleet = next(c for c in criteria(tenants_in_fleet=4) if c.key == "throughput")
     assert (fleet.low, fleet.high) == (200, 400)
-    assert fleet.target_text == "200–400 / day"
+    assert fleet.target_text == "200–400 tickets / day"
 
 
 # --- week over week -------------------------------------------------------------------------
@@ -349,7 +349,7 @@ def test_tenant_review_matches_hand_computed_values(use):
     review = weekly_review.review(A, "2025-W11", AFTER)
     assert review.fleet is None and review.days == 7.0 and not review.in_progress
     (scope,) = review.tenants
-    assert (scope.received, scope.feedback) == (400, 15)
+    assert (scope.tickets, scope.feedback) == (400, 15)
     got = values(scope)
     assert got["success_rate"] == (pytest.approx(0.95), PASS, "↓")  # 380 / 400: on target
     assert got["p95_s"] == (pytest.approx(30.0), PASS, "↑")
@@ -367,7 +367,7 @@ def test_tenant_review_matches_hand_computed_values(use):
     assert not changes["positive_pct"].declined
     assert scope.escalation.level == HIGH
     assert [r.text for r in scope.escalation.reasons] == [
-        "p95 latency rose 50.0% week over week (a decline of more than 20%, beyond the "
+        "p95 processing time rose 50.0% week over week (a decline of more than 20%, beyond the "
         "noise): 20 s → 30 s (n = 380 this week)"
     ]
 
@@ -417,7 +417,7 @@ def test_tenant_review_never_counts_another_tenants_rows(use):
     assert [s.tenant_id for s in review.tenants] == [B]
     (scope,) = review.tenants
     got = values(scope)
-    assert scope.received == 200
+    assert scope.tickets == 200
     assert got["success_rate"][:2] == (0.5, FAIL)
     assert got["p95_s"][:2] == (pytest.approx(200.0), FAIL)
     assert got["satisfaction"][:2] == (1.0, NO_DATA)  # one rating: below the minimum sample
@@ -432,7 +432,7 @@ def test_fleet_review_adds_up_and_leaves_out_inactive_and_later_tenants(use):
     fleet = review.fleet
     # A: 400 runs, B: 200; GONE and LATE are not reviewed but their runs are the fleet's
     # traffic: 50 + 50 more.
-    assert fleet.received == 700
+    assert fleet.tickets == 700
     got = values(fleet)
     assert got["success_rate"][0] == pytest.approx((380 + 100) / 700)
     # 480 completed: 380 at 30 s then 100 at 200 s; p95 sits at position 0.95 * 479 = 455.05.
@@ -447,15 +447,15 @@ def test_fleet_review_adds_up_and_leaves_out_inactive_and_later_tenants(use):
 def test_a_week_with_no_traffic(use):
     review = weekly_review.review(QUIET, "2025-W11", AFTER)
     (scope,) = review.tenants
-    assert (scope.received, scope.feedback) == (0, 0)
+    assert (scope.tickets, scope.feedback) == (0, 0)
     got = values(scope)
     for key in ("satisfaction", "success_rate", "p95_s", "positive_pct"):
         assert got[key] == (None, NO_DATA, "")
     assert got["throughput"] == (0.0, FAIL, "↓")
     assert [r.text for r in scope.escalation.reasons] == [
-        "Throughput 0.0 / day (0 requests) is below the expected 50–100 / day",
+        "Throughput 0.0 tickets / day (0 tickets) is below the expected 50–100 tickets / day",
         "Throughput fell 100.0% week over week (a decline of more than 20%, beyond the noise): "
-        "4.3 / day → 0.0 / day (n = 0 this week)",
+        "4.3 tickets / day → 0.0 tickets / day (n = 0 this week)",
     ]
     assert review.daily.empty and review.themes.empty
     nothing = weekly_review.review(QUIET, "2025-W05", AFTER)  # no traffic either week
@@ -466,7 +466,7 @@ def test_a_week_in_progress_and_a_future_week(use):
     review = weekly_review.review(A, "2025-W11", START + timedelta(days=3, hours=12))
     assert review.in_progress and review.days == 3.5
     # Read up to now: completed runs every 25 min for 3.5 days (202), the 20 failed ones.
-    assert review.tenants[0].received == 222
+    assert review.tenants[0].tickets == 222
     assert values(review.tenants[0])["throughput"][0] == pytest.approx(222 / 3.5)
     with pytest.raises(InvalidInput):
         weekly_review.review(A, "2025-W12", AFTER - timedelta(days=2))
@@ -486,7 +486,7 @@ def test_exports_markdown_csv_and_html(use):
     assert "MARGINAL = within 5% of the target" in markdown
     table = pd.read_csv(io.StringIO(report.csv_text(review)))
     assert len(table) == 4 * 5  # fleet + 3 tenants, five criteria each
-    a_p95 = table[(table["tenant_id"] == A) & (table["criterion"] == "p95 latency")].iloc[0]
+    a_p95 = table[(table["tenant_id"] == A) & (table["criterion"] == "p95 processing time")].iloc[0]
     assert (a_p95["value"], a_p95["previous_week"], a_p95["change_pct"]) == (30, 20, 50)
     assert (a_p95["verdict"], a_p95["escalation"], a_p95["trend"]) == (PASS, HIGH, "↑")
     week = WEEK.range(AFTER)
@@ -502,6 +502,10 @@ def test_exports_markdown_csv_and_html(use):
     assert f"<h2>What changed this week</h2>\n<ul><li>{CONFIG_LINE}</li>" in html
     assert "ops.person" not in with_changes + html  # operators are never named
     assert "n = the finished attempts (success rate)" in markdown  # what the cells' n count
+    units = table[table["tenant_id"] == A].set_index("criterion")["sample_of"]
+    assert units["Throughput"] == "tickets" and units["p95 processing time"] == "completed attempts"
+    assert "request" not in markdown.lower() and "latency" not in markdown.lower()
+    assert "Throughput** counts tickets" in report.how_verdicts_are_decided()
     assert html.startswith("<!DOCTYPE html>") and html.count("<html") == 1
     assert "<script src=" not in html and len(html) > 1_000_000  # plotly.js inline: offline
     # scorecard, volume, latency, negative signals
@@ -582,7 +586,7 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     table = at.dataframe[1].value  # after the list of escalations
     assert table["Tenant"].tolist() == ["★ Fleet", f"Tenant {B}", f"Tenant {A}", f"Tenant {QUIET}"]
     assert table["Escalation"].tolist() == ["🔴 critical", "🔴 critical", "🟠 high", "🟠 high"]
-    assert table.iloc[2]["p95 latency (≤ 60 s)"] == "✅ 30 s (n = 380)  ↑ +50.0%"
+    assert table.iloc[2]["p95 processing time (≤ 60 s)"] == "✅ 30 s (n = 380)  ↑ +50.0%"
     escalations = at.dataframe[0].value
     assert escalations["Tenant"].tolist() == [
         "★ Fleet",
@@ -606,7 +610,7 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     assert table.loc["Success rate", "This week"] == "50.0%"
     assert table.loc["Success rate", "Verdict"] == "❌ FAIL"
     assert table.loc["Satisfaction", "Verdict"] == "▫️ NO DATA"
-    assert table.loc["Throughput", "Based on"] == "28.6 / day (200 requests)"
+    assert table.loc["Throughput", "Based on"] == "28.6 tickets / day (200 tickets)"
     assert "too few to judge (n = 1 ratings" in table.loc["Satisfaction", "Based on"]
     at = run_page("views/weekly_review.py", support, week="2025-W11", tenant=A)
     texts = " ".join(plain(m.value) for m in at.markdown)
