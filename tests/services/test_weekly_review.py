@@ -407,7 +407,7 @@ def test_a_p95_rise_escalates_only_beyond_its_interval(p95_edge, tenant, beyond)
     assert p95.verdict == PASS and p95.change.relative > 0.8
     assert p95.change.declined is beyond
     assert p95.change.text.endswith("(within noise)") is not beyond
-    rose = [r.text for r in scope.escalation.reasons if r.text.startswith("p95 latency rose")]
+    rose = [r.text for r in scope.escalation.reasons if r.text.startswith("p95 processing time rose")]
     assert bool(rose) is beyond
     assert f"95% interval {v} s–{v} s, n = 20 completed attempts" in p95.sample_text
 
