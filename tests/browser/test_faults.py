@@ -24,6 +24,7 @@ from tests.conftest import (
     app_test,
     screenshot,
     start_app,
+    use_config,
     visit,
     wait_rendered,
 )
@@ -148,6 +149,16 @@ def test_frozen_redis_is_an_error_within_5_s(use_cluster, redis_server):
             queues.snapshot()
         assert time.monotonic() - started < MESSAGE_WITHIN_S
     assert queues.snapshot().total == 0
+
+
+def test_the_redis_timeouts_come_from_the_config(use_cluster, redis_server, tmp_path, monkeypatch):
+    use_config(tmp_path, monkeypatch, "socket_timeout_s = 2 ", "socket_timeout_s = 0.3 ")
+    assert queues.snapshot().total == 0
+    with redis_server.frozen():
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable, match="Redis"):
+            queues.snapshot()
+        assert time.monotonic() - started < 1.5  # not the default 2 s per read
 
 
 # --- refusals, in the app -------------------------------------------------------------------
