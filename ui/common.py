@@ -96,13 +96,19 @@ def presentable(tenant_id: str | None) -> bool:
     return False
 
 
+# CommonMark: any ASCII punctuation character may be backslash-escaped, and is then literal.
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
 def md(value: object) -> str:
     """Any value from a user or the data, shown literally inside Markdown: no links, images,
-    emphasis or directives, whatever it holds."""
-    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(value))
+    HTML, emphasis, code, math, headings or directives, whatever it holds. One line: a line
+    break (or any control character) becomes a space, so it cannot start a block."""
+    one_line = re.sub(r"[\x00-\x1f\x7f]", " ", str(value))
+    escaped = _PUNCTUATION.sub(r"\\\1", one_line)
     # Bare URLs and e-mail addresses are linked after escaping (GFM autolinks): an invisible
     # word joiner before ':', '.' of www. and '@' keeps them text.
-    return re.sub(r"(?=\\:|@)|(?<=www)(?=\\\.)", "\u2060", escaped, flags=re.I)
+    return re.sub(r"(?=\\[:@])|(?<=www)(?=\\\.)", "\u2060", escaped, flags=re.I)
 
 
 def _tenant_picker(labels: dict[str, str]) -> str | None:
@@ -260,6 +266,12 @@ def investigation_link(tenant_id: str, ticket_id: str) -> str:
     """Relative link to one ticket in the investigation view (views/investigation.py), so it
     also works when the app is served under a base path."""
     return f"investigation?{urlencode({'tenant': tenant_id, 'ticket': ticket_id})}"
+
+
+def ticket_link(tenant_id: str, ticket_id: str, name_tenant: bool) -> str:
+    """A Markdown link to that ticket, its text escaped (ids are platform data)."""
+    text = f"{md(tenant_id)} #{md(ticket_id)}" if name_tenant else f"#{md(ticket_id)}"
+    return f"[{text}]({investigation_link(tenant_id, ticket_id)})"
 
 
 def custom_days(ctx: ViewContext, key: str) -> TimeRange:

@@ -341,6 +341,7 @@ def test_feedback_page_fleet_only_for_admins(use):
     from streamlit.testing.v1 import AppTest
 
     from tests.conftest import app_test
+    from ui.common import md
     from ui.identity import ADMIN, SESSION_KEY, SUPPORT, User
 
     def run(user: User, **query: str) -> AppTest:
@@ -358,7 +359,7 @@ def test_feedback_page_fleet_only_for_admins(use):
     assert "fleet view is for admins" in at.info[0].value
     at = run(support, tenant=A, range="30d")
     assert not at.exception and not at.error
-    assert at.title[0].value == f"Feedback · Tenant {A}"
+    assert at.title[0].value == f"Feedback · Tenant {md(A)}"  # the name is shown as text
     consent = at.checkbox(key=f"feedback_comments_consent_{A}_None")
     assert consent.disabled  # no support case in the purpose: no comments
     at = run(User("lead@example.com", "lead", ADMIN), range="30d")
