@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from services import access_log
+from services import access_log, db
 from services.db import TENANT_ID_PATTERN
-from services.errors import DashboardError
+from services.errors import DashboardError, UnsafeRole
 from services.investigation.model import case_reference
 from services.tenants import Tenant
 from services.timerange import DEFAULT_RANGE, RANGES, TimeRange
@@ -48,6 +48,20 @@ def guard(what: str = "this view", public: bool = False) -> Iterator[None]:
                 f"Something went wrong while loading {what}. It has been logged as ref {ref}.",
                 icon=":material/error:",
             )
+
+
+def refuse_unsafe_roles(public: bool = False) -> None:
+    """Fail closed: while a configured database role is one RLS does not apply to, no page
+    shows anything but what is wrong (a client screen: only that data is unavailable)."""
+    try:
+        db.check_roles()
+    except UnsafeRole as exc:
+        if public:
+            log.error("client screen refused: %s", exc)
+            st.info("This information is temporarily unavailable. Please check back shortly.")
+        else:
+            st.error(str(exc), icon=":material/gpp_bad:")
+        st.stop()
 
 
 def session_replaced() -> bool:
