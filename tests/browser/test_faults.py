@@ -222,7 +222,8 @@ def test_an_unsafe_role_is_refused_on_every_view(use_cluster, monkeypatch, varia
         monkeypatch.setenv(variable, url)
         db.dispose_engines()
         at = app_test(role="admin")
-        for view in VIEWS:
+        # One check in app.py refuses for every page: each page once, the other kinds on two.
+        for view in VIEWS if kind == "owner" else VIEWS[:1] + VIEWS[-1:]:
             if view != "tenant_health":  # the landing view
                 at.switch_page(f"views/{view}.py")
             at.query_params["tenant"] = TENANT

@@ -31,6 +31,7 @@ from services.weekly_review import (
     week_over_week,
 )
 from tests.planting import add_feedback, add_history, add_run, add_runs, add_tenant
+from ui.common import md
 
 WEEK = Week(date(2025, 3, 10))  # 2025-W11; the week before is 2025-W10
 START, PREVIOUS = WEEK.start, WEEK.previous.start
@@ -489,7 +490,7 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     assert not at.exception and not at.error
     # Critical escalations stand out above the list (the fleet and B).
     critical = [m.value for m in at.markdown if m.value.startswith(":red-badge")]
-    assert [text.split("**")[1] for text in critical] == ["Fleet", f"Tenant {B}"]
+    assert [text.split("**")[1] for text in critical] == ["Fleet", md(f"Tenant {B}")]  # as text
     assert any("compared with 2025-W10" in c.value for c in at.caption)
     table = at.dataframe[1].value  # after the list of escalations
     assert table["Tenant"].tolist() == ["★ Fleet", f"Tenant {B}", f"Tenant {A}", f"Tenant {QUIET}"]
