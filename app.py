@@ -6,7 +6,14 @@ import streamlit as st
 
 from services import timing
 from services.config import rules
-from ui.common import context, presentable, record_refusal, session_replaced, sidebar
+from ui.common import (
+    context,
+    presentable,
+    record_refusal,
+    refuse_unsafe_roles,
+    session_replaced,
+    sidebar,
+)
 from ui.identity import CLIENT, current_user, requested_page_path, session_ended, signed_in_email
 from ui.sign_in import follow_requested_link, no_access_page, sign_in_page
 
@@ -46,10 +53,12 @@ if user is None:
     only_page(sign_in_page, "Sign in")
 follow_requested_link()
 watch_session()
+screenshare = user.role == CLIENT or st.query_params.get("view") == "client"
+refuse_unsafe_roles(public=screenshare)
 
 # Screenshare: a client user always; anyone else with ?view=client. One tenant, no sidebar,
 # no navigation, so nothing of another tenant is even sent to the browser.
-if user.role == CLIENT or st.query_params.get("view") == "client":
+if screenshare:
     wanted = user.tenant_id if user.role == CLIENT else st.query_params.get("tenant")
     asked = st.query_params.get("tenant")
     if user.role == CLIENT and asked and asked != wanted:  # a client never leaves its tenant

@@ -35,7 +35,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services import timing
 from services.config import rules, settings
-from services.errors import Busy, InvalidInput, QueryTimeout, SourceUnavailable, UnsafeRole
+from services.errors import (
+    Busy,
+    DashboardError,
+    InvalidInput,
+    QueryTimeout,
+    SourceUnavailable,
+    UnsafeRole,
+)
 
 # Tenant ids are opaque VARCHAR(100): slugs (msp-acme-corp) or UUID strings.
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
@@ -283,6 +290,34 @@ def _check_role(conn: Connection, pool: _Pool) -> None:
         pool.role_checked = True
     if pool.role_problem:
         raise UnsafeRole(pool.role_problem)
+
+
+def check_roles() -> None:
+    """Raise UnsafeRole when any configured role is one RLS does not apply to, so a page can
+    refuse as a whole (fail closed) whichever role its own reads use. Each role is checked
+    once per process; a database that cannot be reached is left to the views to report."""
+    config = settings()
+    urls: dict[str, str] = {}  # a write URL left unset is its read URL: named as that
+    for url, variable in (
+        (config.database_url, "DATABASE_URL"),
+        (config.admin_database_url, "ADMIN_DATABASE_URL"),
+        (config.dashboard_write_url, "DASHBOARD_WRITE_URL"),
+        (config.admin_write_url, "ADMIN_WRITE_URL"),
+    ):
+        if url:
+            urls.setdefault(url, variable)
+    for url, variable in urls.items():
+        pool = _pool(url, variable)
+        if not pool.role_checked:
+            try:
+                with _transaction(pool):
+                    pass
+            except UnsafeRole:
+                raise
+            except (DashboardError, DBAPIError):
+                continue  # unreachable or busy: each view says so itself
+        if pool.role_problem:
+            raise UnsafeRole(pool.role_problem)
 
 
 _SETUP_SQL = (

@@ -115,7 +115,13 @@ def display_name(key: str) -> str:
 
 def _connect(url: str) -> redis.Redis:
     # Short timeouts and no retries: the page must answer even when Redis does not.
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, retry=None)
+    q = rules("queue")
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=float(q["socket_timeout_s"]),
+        socket_connect_timeout=float(q["socket_connect_timeout_s"]),
+        retry=None,
+    )
 
 
 def _execute(pipe: redis.client.Pipeline, which: str) -> list[Any]:

@@ -170,7 +170,7 @@ def _role_checks(conn: Connection, role: str) -> list[Check]:
         for p in privileged
     ]
     if owned:
-        problems.append(f"owns {owned} relations")
+        problems.append(f"owns {owned} relation{'' if owned == 1 else 's'}")
     return [
         Check(
             f"role {role}: not superuser, not BYPASSRLS, owns nothing",

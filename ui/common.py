@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from services import access_log
+from services import access_log, db
 from services.db import TENANT_ID_PATTERN
-from services.errors import DashboardError
+from services.errors import DashboardError, UnsafeRole
 from services.investigation.model import case_reference
 from services.tenants import Tenant
 from services.timerange import DEFAULT_RANGE, RANGES, TimeRange
@@ -48,6 +48,20 @@ def guard(what: str = "this view", public: bool = False) -> Iterator[None]:
                 f"Something went wrong while loading {what}. It has been logged as ref {ref}.",
                 icon=":material/error:",
             )
+
+
+def refuse_unsafe_roles(public: bool = False) -> None:
+    """Fail closed: while a configured database role is one RLS does not apply to, no page
+    shows anything but what is wrong (a client screen: only that data is unavailable)."""
+    try:
+        db.check_roles()
+    except UnsafeRole as exc:
+        if public:
+            log.error("client screen refused: %s", exc)
+            st.info("This information is temporarily unavailable. Please check back shortly.")
+        else:
+            st.error(str(exc), icon=":material/gpp_bad:")
+        st.stop()
 
 
 def session_replaced() -> bool:
@@ -96,13 +110,19 @@ def presentable(tenant_id: str | None) -> bool:
     return False
 
 
+# CommonMark: any ASCII punctuation character may be backslash-escaped, and is then literal.
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
 def md(value: object) -> str:
     """Any value from a user or the data, shown literally inside Markdown: no links, images,
-    emphasis or directives, whatever it holds."""
-    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(value))
+    HTML, emphasis, code, math, headings or directives, whatever it holds. One line: a line
+    break (or any control character) becomes a space, so it cannot start a block."""
+    one_line = re.sub(r"[\x00-\x1f\x7f]", " ", str(value))
+    escaped = _PUNCTUATION.sub(r"\\\1", one_line)
     # Bare URLs and e-mail addresses are linked after escaping (GFM autolinks): an invisible
     # word joiner before ':', '.' of www. and '@' keeps them text.
-    return re.sub(r"(?=\\:|@)|(?<=www)(?=\\\.)", "\u2060", escaped, flags=re.I)
+    return re.sub(r"(?=\\[:@])|(?<=www)(?=\\\.)", "\u2060", escaped, flags=re.I)
 
 
 def _tenant_picker(labels: dict[str, str]) -> str | None:
@@ -260,6 +280,12 @@ def investigation_link(tenant_id: str, ticket_id: str) -> str:
     """Relative link to one ticket in the investigation view (views/investigation.py), so it
     also works when the app is served under a base path."""
     return f"investigation?{urlencode({'tenant': tenant_id, 'ticket': ticket_id})}"
+
+
+def ticket_link(tenant_id: str, ticket_id: str, name_tenant: bool) -> str:
+    """A Markdown link to that ticket, its text escaped (ids are platform data)."""
+    text = f"{md(tenant_id)} #{md(ticket_id)}" if name_tenant else f"#{md(ticket_id)}"
+    return f"[{text}]({investigation_link(tenant_id, ticket_id)})"
 
 
 def custom_days(ctx: ViewContext, key: str) -> TimeRange:

@@ -18,8 +18,10 @@ from ui.common import (
     custom_days,
     guard,
     investigation_link,
+    md,
     record_view,
     tenants,
+    ticket_link,
 )
 
 ctx: ViewContext = st.session_state["view_context"]
@@ -121,7 +123,7 @@ def show_worst(worst: pd.DataFrame, fleet: bool, consented: bool) -> None:
         st.page_link(
             "views/investigation.py",
             icon=":material/troubleshoot:",
-            label=f"Investigate ticket {row['ticket_id']} of {row['tenant_name']}",
+            label=f"Investigate ticket {md(row['ticket_id'])} of {md(row['tenant_name'])}",
             query_params={"tenant": row["tenant_id"], "ticket": row["ticket_id"]},
         )
     else:
@@ -171,10 +173,7 @@ def show_themes(found: themes.Themes, fleet: bool, consented: bool) -> None:
     if examples := themes.negative_examples(found):
         st.caption(
             "Open a negative-theme example: "
-            + " · ".join(
-                f"[{(t + ' ') if fleet else ''}#{k}]({investigation_link(t, k)})"
-                for t, k in examples
-            )
+            + " · ".join(ticket_link(t, k, name_tenant=fleet) for t, k in examples)
         )
 
 
@@ -240,7 +239,9 @@ def show(tenant_id: str | None, period: TimeRange) -> None:
 
 names = {t.tenant_id: t.name for t in tenants()}
 st.title(
-    f"Feedback · {names.get(ctx.tenant_id, ctx.tenant_id)}" if ctx.tenant_id else "Feedback · fleet"
+    f"Feedback · {md(names.get(ctx.tenant_id, ctx.tenant_id))}"
+    if ctx.tenant_id
+    else "Feedback · fleet"
 )
 with guard("feedback"):
     if ctx.tenant_id or ctx.user.is_admin:

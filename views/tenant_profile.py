@@ -24,7 +24,7 @@ def show(tenant_id: str) -> None:
     config = profile.config
     st.title(f"{md(config['name'])} · profile")
     st.caption(
-        f"`{tenant_id}` · {config['tool_type']} · created {config['created_at']:%Y-%m-%d}"
+        f"`{tenant_id}` · {md(config['tool_type'])} · created {config['created_at']:%Y-%m-%d}"
         f" · configuration updated {config['updated_at']:%Y-%m-%d %H:%M} UTC"
     )
 
@@ -36,9 +36,9 @@ def show(tenant_id: str) -> None:
     with right:
         st.subheader("Configuration")
         st.markdown(
-            f"- **ServiceDesk Plus URL:** {config['servicedesk_url']}\n"
+            f"- **ServiceDesk Plus URL:** {md(config['servicedesk_url'])}\n"
             f"- **Active:** {'yes' if config['is_active'] else 'no'}\n"
-            f"- **Jira:** {config['jira_url'] or '–'} {config['jira_project_key'] or ''}"
+            f"- **Jira:** {md(config['jira_url'] or '–')} {md(config['jira_project_key'] or '')}"
         )
         st.markdown("**Secrets** (never read, only whether they are stored)")
         st.markdown(
@@ -49,7 +49,9 @@ def show(tenant_id: str) -> None:
         )
         st.markdown("**Enhancement preferences**")
         st.markdown(
-            "\n".join(f"- {mark(p.ok)} `{p.name}`: {p.detail}" for p in profile.preferences)
+            "\n".join(
+                f"- {mark(p.ok)} **{md(p.name)}**: {md(p.detail)}" for p in profile.preferences
+            )
         )
         st.markdown("**Rate limits** (per minute)")
         st.code(json.dumps(config["rate_limits"], indent=2), language="json")

@@ -8,7 +8,7 @@ from services import events, report, weekly_review
 from services.config import rules
 from services.weekly_review import CRITICAL, HIGH, MEDIUM, NONE, WeeklyReview
 from ui import figures, reads
-from ui.common import ViewContext, guard, investigation_link, md, record_view, tenants
+from ui.common import ViewContext, guard, md, record_view, tenants, ticket_link
 
 ctx: ViewContext = st.session_state["view_context"]
 health_rules = rules("health")
@@ -51,7 +51,7 @@ def show_escalations(review: WeeklyReview) -> None:
     for scope in (s for s in escalated if s.escalation.level == CRITICAL):
         with st.container(border=True):
             st.markdown(
-                f"{LEVEL_BADGE[CRITICAL]} **{scope.name}**: "
+                f"{LEVEL_BADGE[CRITICAL]} **{md(scope.name)}**: "
                 + "; ".join(r.text for r in scope.escalation.reasons)
             )
     st.dataframe(
@@ -132,9 +132,7 @@ def show_themes(review: WeeklyReview) -> None:
                 continue
             for t in frame.head(5).itertuples():
                 examples = " ".join(
-                    f"[{(tenant + ' ') if fleet else ''}#{ticket}]"
-                    f"({investigation_link(tenant, ticket)})"
-                    for tenant, ticket in t.examples
+                    ticket_link(tenant, ticket, name_tenant=fleet) for tenant, ticket in t.examples
                 )
                 st.markdown(
                     f"- **{t.label}**: {t.feedback} entries ({t.share:.0%} against "
@@ -229,7 +227,7 @@ with guard("the weekly review"):
         week_label = pick_week()
         scope = names.get(ctx.tenant_id, ctx.tenant_id) if ctx.tenant_id else "the fleet"
         st.caption(
-            f"Scope: **{scope}** (pick a tenant in the sidebar for one tenant's review) · "
+            f"Scope: **{md(scope)}** (pick a tenant in the sidebar for one tenant's review) · "
             f"compared with {weekly_review.Week.parse(week_label).previous.label}"
         )
         as_of = weekly_review.as_of(week_label, ctx.now)

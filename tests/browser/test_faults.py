@@ -24,6 +24,7 @@ from tests.conftest import (
     app_test,
     screenshot,
     start_app,
+    use_config,
     visit,
     wait_rendered,
 )
@@ -150,6 +151,16 @@ def test_frozen_redis_is_an_error_within_5_s(use_cluster, redis_server):
     assert queues.snapshot().total == 0
 
 
+def test_the_redis_timeouts_come_from_the_config(use_cluster, redis_server, tmp_path, monkeypatch):
+    use_config(tmp_path, monkeypatch, "socket_timeout_s = 2 ", "socket_timeout_s = 0.3 ")
+    assert queues.snapshot().total == 0
+    with redis_server.frozen():
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable, match="Redis"):
+            queues.snapshot()
+        assert time.monotonic() - started < 1.5  # not the default 2 s per read
+
+
 # --- refusals, in the app -------------------------------------------------------------------
 
 
@@ -161,18 +172,74 @@ def page_text(at) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+VIEWS = (
+    "tenant_health",
+    "tenant_profile",
+    "investigation",
+    "feedback",
+    "weekly_review",
+    "rls_check",
+    "access_log",
+    "queues",
+    "slow_queries",
+)
+UNSAFE = {  # how a role escapes RLS: what the refusal says
+    "superuser": "is a superuser",
+    "bypassrls": "has BYPASSRLS",
+    "owner": "owns platform tables (enhancement_history)",
+}
+
+
+@contextmanager
+def unsafe_role(cluster: PrivatePostgres, kind: str) -> Iterator[str]:
+    """A URL of a role RLS does not apply to, with the dashboard roles' privileges; gone after."""
+    if kind == "superuser":
+        yield cluster.superuser_url(DATABASE)
+        return
+    role = f"fault_{kind}"
+    with psycopg.connect(cluster.superuser_url(DATABASE), autocommit=True) as conn:
+        owner = conn.execute(
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'enhancement_history'"
+        ).fetchone()[0]
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+        conn.execute(f"GRANT dashboard_reader, dashboard_admin TO {role}")
+        if kind == "bypassrls":
+            conn.execute(f"ALTER ROLE {role} BYPASSRLS")
+        else:
+            conn.execute(f"ALTER TABLE enhancement_history OWNER TO {role}")
+        try:
+            yield cluster.role_url(role, "pw", DATABASE)
+        finally:
+            db.dispose_engines()
+            conn.execute(f"ALTER TABLE enhancement_history OWNER TO {owner}")
+            conn.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize("kind", UNSAFE)
 @pytest.mark.parametrize("variable", ["DATABASE_URL", "ADMIN_DATABASE_URL"])
-def test_superuser_database_url_is_refused_not_shown(use_cluster, monkeypatch, variable):
-    monkeypatch.setenv(variable, use_cluster.superuser_url(DATABASE))
-    db.dispose_engines()
-    at = app_test(role="admin")
-    if variable == "DATABASE_URL":
-        at.query_params["tenant"] = TENANT
-    at.run()
-    errors = " ".join(e.value for e in at.error)
-    assert "superuser" in errors and variable in errors
-    assert not at.metric, "no tile may show data read through an unsafe role"
-    assert "Globex Fault Drill" not in page_text(at)
+def test_an_unsafe_role_is_refused_on_every_view(use_cluster, monkeypatch, variable, kind):
+    with unsafe_role(use_cluster, kind) as url:
+        monkeypatch.setenv(variable, url)
+        db.dispose_engines()
+        at = app_test(role="admin")
+        # One check in app.py refuses for every page: each page once, the other kinds on two.
+        for view in VIEWS if kind == "owner" else VIEWS[:1] + VIEWS[-1:]:
+            if view != "tenant_health":  # the landing view
+                at.switch_page(f"views/{view}.py")
+            at.query_params["tenant"] = TENANT
+            at.run()
+            assert not at.exception, view
+            errors = " ".join(e.value for e in at.error)
+            assert UNSAFE[kind] in errors and variable in errors, (view, errors)
+            assert not at.metric and not at.dataframe, f"{view} showed data"
+            assert "Fault Drill" not in page_text(at), view  # no tenant's name either
+        # The client screen says only that its data is unavailable.
+        screen = app_test(role="admin")
+        screen.query_params.update(view="client", tenant=TENANT)
+        screen.run()
+        shown = page_text(screen)
+        assert "temporarily unavailable" in shown and "Fault Drill" not in shown
+        assert variable not in shown and "RLS" not in shown and not screen.metric
 
 
 def test_access_that_cannot_be_recorded_shows_no_data_even_from_cache(use_cluster):

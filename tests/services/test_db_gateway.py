@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from services import db
 from services.errors import Busy, InvalidInput, QueryTimeout, SourceUnavailable
-from tests.conftest import ROOT
+from tests.conftest import ROOT, use_config
 from tests.planting import add_feedback, add_runs, add_tenant
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -170,14 +170,68 @@ def test_a_slow_statement_on_a_live_server_is_left_to_finish(two_tenants):
         assert conn.execute(text("SELECT 1 FROM pg_sleep(3.2)")).scalar_one() == 1
 
 
-def test_the_roles_timeouts_are_set_per_transaction(two_tenants):
+@pytest.fixture
+def loose_reader(use_db):
+    """The reader's defaults in this database opened wide (no timeout, read-write), as a DBA
+    or a session could leave them; restored after. IN DATABASE: no other database sees it."""
+    alter = f'ALTER ROLE dashboard_reader IN DATABASE "{use_db.name}"'
+    with use_db.superuser() as conn:
+        conn.execute(f"{alter} SET statement_timeout = 0")
+        conn.execute(f"{alter} SET default_transaction_read_only = off")
+    db.dispose_engines()  # new connections take the new defaults
+    yield use_db
+    with use_db.superuser() as conn:
+        conn.execute(f"{alter} RESET ALL")
+    db.dispose_engines()
+
+
+RECORD = (
+    "SELECT dashboard.record_access('eng@test.example', 'support', :tenant, 'SUP-1 drill',"
+    " 'tenant_health', '{}'::jsonb, 0, false)"
+)
+
+
+def test_the_gateway_sets_its_limits_per_transaction_whatever_the_role_defaults(
+    two_tenants, loose_reader, tmp_path, monkeypatch
+):
     mine, _ = two_tenants
-    with db.tenant_scope(mine) as conn:
-        reader = conn.execute(text("SHOW statement_timeout")).scalar_one()
-        read_only = conn.execute(text("SHOW transaction_read_only")).scalar_one()
-    with db.admin_scope() as conn:
-        admin = conn.execute(text("SHOW statement_timeout")).scalar_one()
-    assert (reader, admin, read_only) == ("5s", "10s", "on")
+    use_config(
+        tmp_path,
+        monkeypatch,
+        "reader_statement_timeout_ms = 5000",
+        "reader_statement_timeout_ms = 300",
+    )
+    engine = db._pool(loose_reader.reader_url, "DATABASE_URL").engine
+
+    def bare() -> tuple:
+        """A transaction on the pooled connection without the gateway: the role's defaults."""
+        with engine.connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT pg_backend_pid(), current_setting('statement_timeout'),"
+                    " current_setting('transaction_read_only')"
+                )
+            ).one()
+
+    pid, *defaults = bare()
+    assert defaults == ["0", "off"]  # nothing but the gateway limits these transactions
+    started = time.monotonic()
+    with pytest.raises(QueryTimeout), db.tenant_scope(mine) as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == pid  # the same one
+        conn.execute(text("SELECT pg_sleep(3)"))
+    assert time.monotonic() - started < 2  # cut off at the configured 0.3 s
+    with (
+        pytest.raises(DBAPIError, match="read-only transaction"),
+        db.tenant_scope(mine) as conn,
+    ):
+        conn.execute(text(RECORD), {"tenant": mine})  # a write the reader may do, read-write
+    with db.write_scope() as conn:  # ...as here, on the same connection
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == pid
+        conn.execute(text(RECORD), {"tenant": mine})
+    with db.tenant_scope(mine) as conn:  # read-write did not carry over to the next read
+        assert conn.execute(text("SHOW transaction_read_only")).scalar() == "on"
+    # Nothing of the gateway's outlives its transactions: the connection is as it was.
+    assert bare() == (pid, *defaults)
 
 
 def test_busy_connections_are_waited_for_then_named_not_called_down(

@@ -379,7 +379,7 @@ def run_page(user, **query: str):
 
 
 def test_feedback_page_fleet_only_for_admins(use):
-
+    from ui.common import md
     from ui.identity import ADMIN, SUPPORT, User
 
     support = User("eng@example.com", "eng", SUPPORT)
@@ -388,7 +388,7 @@ def test_feedback_page_fleet_only_for_admins(use):
     assert "fleet view is for admins" in at.info[0].value
     at = run_page(support, tenant=A, range="30d")
     assert not at.exception and not at.error
-    assert at.title[0].value == f"Feedback · Tenant {A}"
+    assert at.title[0].value == f"Feedback · Tenant {md(A)}"  # the name is shown as text
     consent = at.checkbox(key=f"feedback_comments_consent_{A}_None")
     assert consent.disabled  # no support case in the purpose: no comments
     at = run_page(User("lead@example.com", "lead", ADMIN), range="30d")

@@ -114,6 +114,24 @@ def test_bypassrls_reader_fails(checked_db):
             conn.execute(f"DROP ROLE {role}")
 
 
+def test_a_dashboard_role_owning_a_table_fails(checked_db, capsys):
+    # The table lives in this test's own database only: the role itself is not altered.
+    with checked_db.superuser() as conn:
+        conn.execute("CREATE TABLE public.rls_owned_probe (x int)")
+        conn.execute("ALTER TABLE public.rls_owned_probe OWNER TO dashboard_reader")
+    checks = rls_check.run_checks()
+    assert [(c.name, c.detail) for c in checks if not c.passed] == [
+        ("role dashboard_reader: not superuser, not BYPASSRLS, owns nothing", "owns 1 relation")
+    ]
+    # The CLI's report (main() is what `python -m services.rls_check` runs).
+    assert rls_check.main(lambda: checks) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  role dashboard_reader: not superuser, not BYPASSRLS, owns nothing" in out
+    assert "fix: Connect as the roles `schema/grants.sql` creates" in out
+    assert "`REASSIGN OWNED BY` it to the platform's owner" in out
+    assert "1 check(s) FAILED" in out and "IMMEDIATE ESCALATION" in out
+
+
 def test_unreachable_database_exits_2(checked_db):
     done = run_cli(checked_db, "postgresql://dashboard_reader:x@127.0.0.1:1/x")
     assert done.returncode == 2

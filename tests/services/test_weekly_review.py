@@ -32,6 +32,7 @@ from services.weekly_review import (
     week_over_week,
 )
 from tests.planting import add_feedback, add_history, add_run, add_runs, add_tenant
+from ui.common import md
 
 WEEK = Week(date(2025, 3, 10))  # 2025-W11; the week before is 2025-W10
 START, PREVIOUS = WEEK.start, WEEK.previous.start
@@ -407,7 +408,9 @@ def test_a_p95_rise_escalates_only_beyond_its_interval(p95_edge, tenant, beyond)
     assert p95.verdict == PASS and p95.change.relative > 0.8
     assert p95.change.declined is beyond
     assert p95.change.text.endswith("(within noise)") is not beyond
-    rose = [r.text for r in scope.escalation.reasons if r.text.startswith("p95 processing time rose")]
+    rose = [
+        r.text for r in scope.escalation.reasons if r.text.startswith("p95 processing time rose")
+    ]
     assert bool(rose) is beyond
     assert f"95% interval {v} s–{v} s, n = 20 completed attempts" in p95.sample_text
 
@@ -581,7 +584,7 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     assert not at.exception and not at.error
     # Critical escalations stand out above the list (the fleet and B).
     critical = [m.value for m in at.markdown if m.value.startswith(":red-badge")]
-    assert [text.split("**")[1] for text in critical] == ["Fleet", f"Tenant {B}"]
+    assert [text.split("**")[1] for text in critical] == ["Fleet", md(f"Tenant {B}")]  # as text
     assert any("compared with 2025-W10" in c.value for c in at.caption)
     table = at.dataframe[1].value  # after the list of escalations
     assert table["Tenant"].tolist() == ["★ Fleet", f"Tenant {B}", f"Tenant {A}", f"Tenant {QUIET}"]

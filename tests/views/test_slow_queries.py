@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PlatformDb, app_test
 from tests.dbhealth_workload import SLOW_RUNS, in_use
+from ui.common import md
 
 
 def open_page(section: str) -> AppTest:
@@ -49,6 +50,13 @@ def test_the_page_ranks_explains_and_records(hdb):
     assert any("Only one statement" in e.value for e in at.error)
     refused = [p for k, _, p in access_kinds(hdb) if k == "explain_refused"]
     assert refused[-1]["statement"] == trick and "Only one statement" in refused[-1]["reason"]
+    # PostgreSQL's reason quotes what was pasted: shown as text, never as a link.
+    at.text_area(key="dbh_explain").input('SELECT * FROM "[x](http://evil.example/x)"')
+    next(b for b in at.button if b.label == "Explain").click().run()
+    reason = 'relation "[x](http://evil.example/x)" does not exist'
+    assert [e.value for e in at.error if "could not plan" in e.value] == [
+        md(f"PostgreSQL could not plan that statement: {reason}")
+    ]
 
 
 def test_the_connections_and_tables_tabs(hdb):

@@ -6,8 +6,8 @@ import streamlit as st
 
 from services import access_log
 from services.dbhealth import explain
-from services.errors import DashboardError
-from ui.common import ViewContext, guard, record_view
+from services.errors import DashboardError, InvalidInput
+from ui.common import ViewContext, guard, md, record_view
 
 
 def show_explain(ctx: ViewContext, cfg: dict[str, Any]) -> None:
@@ -29,9 +29,13 @@ def show_explain(ctx: ViewContext, cfg: dict[str, Any]) -> None:
             except DashboardError as exc:
                 # Refused or failed attempts are recorded too: probing shows in the record.
                 record_view(ctx, access_log.EXPLAIN_REFUSED, "*", {**params, "reason": str(exc)})
-                raise
-            record_view(ctx, "db_explain", "*", params)
-            # Kept for the session, so the plan stays on screen through later reruns.
-            st.session_state["dbh_plan"] = plan
+                if not isinstance(exc, InvalidInput):
+                    raise
+                # The reason may quote the statement (a relation name): text, never markup.
+                st.error(md(exc), icon=":material/error:")
+            else:
+                record_view(ctx, "db_explain", "*", params)
+                # Kept for the session, so the plan stays on screen through later reruns.
+                st.session_state["dbh_plan"] = plan
     if "dbh_plan" in st.session_state:
         st.code(st.session_state["dbh_plan"], language="text")
