@@ -22,6 +22,7 @@ from services.errors import SourceUnavailable
 from tests.conftest import (
     RunningApp,
     app_test,
+    page_text,
     screenshot,
     start_app,
     visit,
@@ -151,14 +152,6 @@ def test_frozen_redis_is_an_error_within_5_s(use_cluster, redis_server):
 
 
 # --- refusals, in the app -------------------------------------------------------------------
-
-
-def page_text(at) -> str:
-    parts = [e.value for kind in ("error", "warning", "info", "success") for e in getattr(at, kind)]
-    parts += (
-        [m.value for m in at.metric] + [t.value for t in at.title] + [m.value for m in at.markdown]
-    )
-    return "\n".join(str(p) for p in parts)
 
 
 @pytest.mark.parametrize("variable", ["DATABASE_URL", "ADMIN_DATABASE_URL"])
