@@ -68,6 +68,7 @@ def test_the_image_is_slim_non_root_healthchecked_and_holds_the_app_only(dockerf
     assert instructions(dockerfile, "EXPOSE") == ["8501"]
     sources = copied(dockerfile)
     assert "app.py" in sources and "services" in sources and "views" in sources
+    assert [s for s in sources if not (ROOT / s).exists()] == []  # a COPY of nothing fails
     assert not [s for s in sources if s.split("/")[0] in NEVER_IN_THE_IMAGE]
     # No configuration baked in beyond the server's own: URLs and secrets come at run time.
     assert not [key for key in dockerfile.envs if key.endswith("_URL") or "SECRET" in key]
