@@ -12,7 +12,7 @@ DEMO_PROM_DAYS ?= 60
 PY := .venv/bin/python
 
 .PHONY: demo test test-unit stack stop clean install dashboard-port demo-loaded demo-data bench lint \
-	bench-10m bench-10m-data bench-load
+	bench-10m bench-10m-data bench-load image-check
 
 install:
 	scripts/stack.sh install
@@ -68,6 +68,11 @@ test: stack
 
 test-unit: install
 	$(PY) -m pytest -q -m unit
+
+# A real build of the Dockerfile with buildah on a stand-in base built from Debian packages, and
+# the image run as the Deployment runs it (docs/deploy.md; minutes, not part of `make test`).
+image-check: stack
+	scripts/image_check.sh
 
 # Benchmarks (bench/, docs/performance.md; not part of `make test`). Each writes its table into
 # its section of docs/performance.md (the bench extra of pyproject.toml: locust, websocket-client).

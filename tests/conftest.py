@@ -371,6 +371,17 @@ def chart_labels(at) -> list[list[str]]:
     return [[a.get("text", "") for a in s.get("layout", {}).get("annotations", [])] for s in specs]
 
 
+def page_text(at) -> str:
+    """Everything an AppTest run shows as text (main area and sidebar): titles, headers,
+    markdown, captions, code, text areas, alerts, metrics and tables."""
+    parts = [e.value for e in (*at.title, *at.subheader, *at.markdown, *at.caption, *at.code)]
+    parts += [e.value for e in at.text_area]
+    parts += [str(e.body) for e in (*at.error, *at.warning, *at.info, *at.success)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    parts += [frame.value.to_string() for frame in at.dataframe]
+    return "\n".join(str(p) for p in parts)
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright

@@ -22,6 +22,7 @@ from services.errors import SourceUnavailable
 from tests.conftest import (
     RunningApp,
     app_test,
+    page_text,
     screenshot,
     start_app,
     use_config,
@@ -162,14 +163,6 @@ def test_the_redis_timeouts_come_from_the_config(use_cluster, redis_server, tmp_
 
 
 # --- refusals, in the app -------------------------------------------------------------------
-
-
-def page_text(at) -> str:
-    parts = [e.value for kind in ("error", "warning", "info", "success") for e in getattr(at, kind)]
-    parts += (
-        [m.value for m in at.metric] + [t.value for t in at.title] + [m.value for m in at.markdown]
-    )
-    return "\n".join(str(p) for p in parts)
 
 
 VIEWS = (

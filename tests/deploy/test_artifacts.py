@@ -4,6 +4,7 @@ way the image runs it: only what the Dockerfile copies, configured by environmen
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -67,6 +68,7 @@ def test_the_image_is_slim_non_root_healthchecked_and_holds_the_app_only(dockerf
     assert instructions(dockerfile, "EXPOSE") == ["8501"]
     sources = copied(dockerfile)
     assert "app.py" in sources and "services" in sources and "views" in sources
+    assert [s for s in sources if not (ROOT / s).exists()] == []  # a COPY of nothing fails
     assert not [s for s in sources if s.split("/")[0] in NEVER_IN_THE_IMAGE]
     # No configuration baked in beyond the server's own: URLs and secrets come at run time.
     assert not [key for key in dockerfile.envs if key.endswith("_URL") or "SECRET" in key]
@@ -161,28 +163,68 @@ def test_the_image_file_set_runs_from_environment_only(image_like, dockerfile, b
 # --- Kubernetes ----------------------------------------------------------------------------------
 
 
+@functools.cache
+def built() -> str:
+    """What `kubectl apply -k deploy/` applies: the kustomization built by kubectl's own
+    kustomize (the machine's kubectl; Debian's kubernetes-client 1.20 is too old for `labels`)."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl (1.21 or newer, for its kustomize) is needed to build deploy/"
+    done = subprocess.run(
+        [kubectl, "kustomize", str(DEPLOY)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def documents() -> list[dict]:
-    return [doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
+    """The built manifests and the example Secrets (created from a vault, never applied from
+    here, so not in the kustomization)."""
+    secrets = (DEPLOY / "secrets.example.yaml").read_text()
+    return [doc for text in (built(), secrets) for doc in yaml.safe_load_all(text) if doc]
 
 
 def by_kind(kind: str) -> list[dict]:
     return [doc for doc in documents() if doc["kind"] == kind]
 
 
+def pod_templates() -> list[dict]:
+    """The pod template of the Deployment and of every CronJob."""
+    [deployment] = by_kind("Deployment")
+    jobs = [job["spec"]["jobTemplate"]["spec"]["template"] for job in by_kind("CronJob")]
+    return [deployment["spec"]["template"], *jobs]
+
+
 @pytest.mark.unit
-def test_manifests_validate_against_the_kubernetes_schemas():
+def test_manifests_build_and_validate_against_the_kubernetes_schemas(tmp_path):
+    output = tmp_path / "built.yaml"
+    output.write_text(built())
     # Bundled schemas (offline), strict: an unknown or misspelt field fails too.
     done = subprocess.run(
-        [str(BIN / "kubernetes-validate"), "--strict", "-k", "1.30.0", *map(str, MANIFESTS)],
+        [
+            str(BIN / "kubernetes-validate"), "--strict", "-k", "1.30.0",
+            str(output), str(DEPLOY / "secrets.example.yaml"),
+        ],
         capture_output=True,
         text=True,
-    )
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "passed" in done.stdout
-    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-    # Everything but the example secrets (created from a vault, never applied from here).
-    applied = {p.name for p in MANIFESTS} - {"secrets.example.yaml"}
-    assert set(kustomization["resources"]) == applied
+    # The build holds every manifest file but the example Secrets, each labelled as part of
+    # the platform by the kustomization.
+    sources = [d for p in MANIFESTS if p.name != "secrets.example.yaml" for d in load_all(p)]
+    applied = [doc for doc in yaml.safe_load_all(built()) if doc]
+    assert sorted(kinds_and_names(applied)) == sorted(kinds_and_names(sources))
+    assert {doc["metadata"]["labels"]["app.kubernetes.io/part-of"] for doc in applied} == {
+        "ai-agents"
+    }
+
+
+def load_all(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def kinds_and_names(docs: list[dict]) -> list[tuple[str, str]]:
+    return [(doc["kind"], doc["metadata"]["name"]) for doc in docs]
 
 
 @pytest.mark.unit
@@ -193,7 +235,8 @@ def test_two_replicas_with_probes_resources_and_secrets(dockerfile):
     [container] = pod["containers"]
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["path"] == "/_stcore/health"
-    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    # The sizing in docs/deploy.md: a quarter core and 512 MiB requested per replica.
+    assert container["resources"]["requests"] == {"cpu": "250m", "memory": "512Mi"}
     assert pod["securityContext"]["runAsNonRoot"]
     assert str(pod["securityContext"]["runAsUser"]) == instructions(dockerfile, "USER")[-1]
     secret_names = {s["metadata"]["name"] for s in by_kind("Secret")}
@@ -243,7 +286,34 @@ def test_cronjobs_run_each_scheduled_command_once_at_a_time():
 def test_the_network_policy_allows_only_the_data_sources_the_idp_and_dns():
     [policy] = by_kind("NetworkPolicy")
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-    ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
-    # DNS, PostgreSQL, PgBouncer, Redis, Prometheus, the identity provider (HTTPS).
-    assert ports == {53, 5432, 6432, 6379, 9090, 443}
-    assert all(rule.get("to") for rule in policy["spec"]["egress"])  # never "anywhere"
+    # It covers the web pods and every scheduled job's pods.
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    for template in pod_templates():
+        assert selector.items() <= template["metadata"]["labels"].items()
+    # Each destination by what it selects, with the ports it may reach there.
+    allowed = set()
+    for rule in policy["spec"]["egress"]:
+        assert rule.get("to"), "an egress rule without `to` allows anywhere"
+        ports = frozenset(p["port"] for p in rule["ports"])
+        for peer in rule["to"]:
+            if "ipBlock" in peer:
+                assert not peer["ipBlock"].get("except") and peer["ipBlock"]["cidr"] != "0.0.0.0/0"
+                allowed.add(("ip block", ports))
+            else:
+                labels = peer["podSelector"]["matchLabels"]
+                allowed.add((labels.get("app.kubernetes.io/name") or labels["k8s-app"], ports))
+    assert allowed == {
+        ("kube-dns", frozenset({53})),
+        ("postgresql", frozenset({5432, 6432})),  # the primary, the read replica
+        ("pgbouncer", frozenset({5432, 6432})),
+        ("redis", frozenset({6379})),
+        ("prometheus", frozenset({9090})),
+        ("ip block", frozenset({443})),  # the identity provider, over HTTPS
+    }
+    # Only the ingress controller reaches the pods, on the app's port.
+    [inbound] = policy["spec"]["ingress"]
+    [source] = inbound["from"]
+    assert source["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "ingress-nginx"
+    }
+    assert [p["port"] for p in inbound["ports"]] == [8501]

@@ -11,21 +11,27 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 import pytest
+import streamlit as st
 
 from demo import dbsetup
 from services import access_log, db
 from services.dbhealth import connections
 from services.errors import SourceUnavailable
-from tests.conftest import app_test, free_port, screenshot, start_app, visit
+from services.weekly_review import Week
+from tests.conftest import app_test, free_port, page_text, screenshot, start_app, visit
 from tests.faults import PG_BIN, PrivatePostgres, _as_postgres
-from tests.planting import add_runs, add_tenant
+from tests.planting import add_feedback, add_run, add_runs, add_tenant
 
 DATABASE = "replicated"
 URL_VARIABLES = ("DATABASE_URL", "ADMIN_DATABASE_URL", "DASHBOARD_WRITE_URL", "ADMIN_WRITE_URL")
 TENANT = "replica-acme"
+TICKET = "67890"
+OTHER = "replica-globex"
+LAST_WEEK_RUNS = 13
 
 
 def make_standby(primary: PrivatePostgres) -> PrivatePostgres:
@@ -81,7 +87,17 @@ def clusters() -> Iterator[tuple[PrivatePostgres, PrivatePostgres]]:
             dbsetup.prepare(DATABASE)
         with superuser(primary) as conn:
             add_tenant(conn, TENANT, "Replica Acme")
-            add_runs(conn, TENANT, 20, "completed", datetime.now(UTC) - timedelta(hours=2))
+            now = datetime.now(UTC)
+            add_runs(conn, TENANT, 20, "completed", now - timedelta(hours=2))
+            add_run(conn, TENANT, TICKET, "completed", now - timedelta(hours=3), 21)
+            add_feedback(conn, TENANT, TICKET, "rating", now - timedelta(hours=2), rating=2)
+            # The weekly review's default is the last complete week: the tenant existed then.
+            conn.execute("UPDATE tenant_configs SET created_at = %s", (now - timedelta(days=30),))
+            last_week = Week.of(now).start - timedelta(days=6)
+            add_runs(conn, TENANT, LAST_WEEK_RUNS, "completed", last_week)
+            # The RLS self-test compares two tenants that both have rows.
+            add_tenant(conn, OTHER, "Replica Globex")
+            add_runs(conn, OTHER, 5, "failed", now - timedelta(hours=1))
         standby = make_standby(primary)
         wait_replayed(primary, standby)
         yield primary, standby
@@ -111,18 +127,75 @@ def records(cluster: PrivatePostgres) -> list[tuple[str, str]]:
         ).fetchall()
 
 
-def test_views_read_the_standby_and_record_on_the_primary(reads_on_standby):
+class View(NamedTuple):
+    """A view as a user opens it, the access record it must write (on the primary) and a text
+    only the data it read (on the standby) can put on the page."""
+
+    page: str | None  # None: the home page
+    query: dict[str, str]
+    record: tuple[str, str]
+    shown: str
+    state: dict[str, str] = {}
+
+
+VIEWS = {
+    "fleet health": View(None, {}, ("fleet_health", "*"), "Replica Acme"),
+    "tenant detail": View(None, {"tenant": TENANT}, ("tenant_health", TENANT), "Replica Acme"),
+    "tenant profile": View(
+        "tenant_profile", {"tenant": TENANT}, ("tenant_profile", TENANT), "replica-acme.example.com"
+    ),
+    "investigation lookup": View(
+        "investigation",
+        {"tenant": TENANT, "ticket": TICKET},
+        ("ticket_lookup", TENANT),
+        "Enhancement delivered",
+        {"purpose": "SUP-9 replica"},
+    ),
+    "feedback": View(
+        "feedback", {"tenant": TENANT}, ("tenant_feedback", TENANT), "Average rating 2.00"
+    ),
+    "weekly review": View(
+        "weekly_review",
+        {"tenant": TENANT},
+        ("weekly_review", TENANT),
+        f"({LAST_WEEK_RUNS} requests)",
+    ),
+    "queues": View("queues", {}, ("capacity", "*"), "Replica Acme"),
+    # The home page's record, replayed to the standby the log is read from.
+    "access log": View("access_log", {}, ("access_log", "*"), "fleet_health"),
+    "RLS self-test": View(
+        "rls_check", {}, ("rls_self_test", "*"), "checks passed: each tenant sees only its own"
+    ),
+    "client screen": View(
+        None,
+        {"view": "client", "tenant": TENANT},
+        ("client_screenshare", TENANT),
+        "Replica Acme: ticket enhancement service",
+    ),
+}
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_views_read_the_standby_and_record_on_the_primary(reads_on_standby, redis_url, view):
     primary, standby = reads_on_standby
+    case = VIEWS[view]
     with superuser(standby) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+    st.cache_data.clear()
     before = len(records(primary))
     at = app_test(role="admin")
-    at.query_params["tenant"] = TENANT
-    at.run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.title[0].value == "Replica Acme"  # the tenant's rows, read on the standby
-    assert ("tenant_health", TENANT) in records(primary)[before:]
-    # The record is the primary's, and streams to the standby like everything else.
+    for key, value in case.query.items():
+        at.query_params[key] = value
+    for key, value in case.state.items():
+        at.session_state[key] = value
+    at.run()  # the home page first, as a browser opens the app
+    if case.page:
+        wait_replayed(primary, standby)  # so the access log has the home page's record to show
+        at = at.switch_page(f"views/{case.page}.py").run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert case.shown in page_text(at)
+    # The record is the primary's (the standby is read-only), and streams to the standby.
+    assert case.record in records(primary)[before:]
     wait_replayed(primary, standby)
     assert records(standby) == records(primary)
 

@@ -9,7 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import app_test
+from tests.conftest import app_test, page_text
 from tests.investigation_data import (
     SECRET_COMMENT,
     SECRET_OUTPUT,
@@ -71,12 +71,6 @@ def access_records(db, tenant_id: str) -> list[tuple]:
             " AND query_kind IN ('ticket_lookup', 'ticket_search') ORDER BY id",
             (tenant_id,),
         ).fetchall()
-
-
-def page_text(at: AppTest) -> str:
-    parts = [e.value for e in (*at.markdown, *at.caption, *at.code, *at.text_area)]
-    parts += [str(e.body) for e in (*at.error, *at.warning, *at.info, *at.success)]
-    return "\n".join(str(p) for p in parts)
 
 
 def test_nothing_is_read_before_a_case_is_named(use_db, low_rated, fresh_caches):
