@@ -27,6 +27,8 @@ from ui.identity import User, current_user, sign_out
 
 log = logging.getLogger("dashboard")
 F = TypeVar("F", bound=Callable[..., Any])
+# What a client screen says when anything is missing: no cause, no host, nothing internal.
+PUBLIC_UNAVAILABLE = "This information is temporarily unavailable. Please check back shortly."
 
 
 @contextmanager
@@ -39,7 +41,7 @@ def guard(what: str = "this view", public: bool = False) -> Iterator[None]:
         ref = uuid.uuid4().hex[:8]
         if public:
             log.warning("error on a client screen in %s (ref %s): %s", what, ref, exc)
-            st.info("This information is temporarily unavailable. Please check back shortly.")
+            st.info(PUBLIC_UNAVAILABLE)
         elif isinstance(exc, DashboardError):
             st.error(str(exc), icon=":material/error:")
         else:

@@ -7,7 +7,7 @@ from services import formatting, health, queues, stats
 from services.config import rules
 from services.timerange import TimeRange
 from ui import figures, reads
-from ui.common import ViewContext, guard, md, record_view
+from ui.common import PUBLIC_UNAVAILABLE, ViewContext, guard, log, md, record_view
 from ui.identity import CLIENT, sign_out
 from ui.style import use_style
 
@@ -57,7 +57,8 @@ def show() -> None:
         snapshot = queues.snapshot()
         waiting = snapshot.tenant_counts().get(tenant_id, 0)
         longest = snapshot.oldest_age_seconds(tenant_id)
-    except Exception:  # noqa: BLE001 - the queue tile is optional on a client screen
+    except Exception as exc:  # noqa: BLE001 - the queue tile is optional on a client screen
+        log.warning("queue tile unavailable on a client screen: %s", exc)
         snapshot = None
     verdict = health.assess(row, queue_oldest_s=longest)
     record_view(ctx, "client_screenshare", tenant_id, {"range": RANGES[choice]}, row_count=1)
@@ -117,6 +118,8 @@ def show() -> None:
         delta_color="off",
         delta_arrow="off",
     )
+    if snapshot is None:  # a dash alone would read as "nothing waiting"
+        bottom[2].caption(PUBLIC_UNAVAILABLE)
 
     trend = reads.health_trend(tenant_id, period)
     # this tenant's own events only: no platform operations, no internal names

@@ -129,6 +129,16 @@ def show_history() -> metrics.History | None:
         )
     with guard("the queue history"):
         history = reads.queue_history(range_key, ctx.now)
+        # platform operations (pause, resume, clear queue, sync) for admins: audit_log
+        marks = (
+            reads.platform_events(
+                TimeRange(ctx.now - metrics.history_ranges()[range_key], ctx.now, range_key)
+            )
+            if ctx.user.is_admin
+            else events.combined()
+        )
+        # Like the live queue, a cross-tenant read on record before anything of it is drawn.
+        record_view(ctx, "queue_history", "*", {"range": range_key}, row_count=len(history.frame))
         for key, why in history.missing.items():
             st.warning(
                 f"{metrics.SERIES[key]}: {why} (query `{rules('promql')[key]}`).",
@@ -144,14 +154,6 @@ def show_history() -> metrics.History | None:
             queue_rules["not_draining_tolerance"],
         )
         left, right = st.columns(2)
-        # platform operations (pause, resume, clear queue, sync) for admins: audit_log
-        marks = (
-            reads.platform_events(
-                TimeRange(ctx.now - metrics.history_ranges()[range_key], ctx.now, range_key)
-            )
-            if ctx.user.is_admin
-            else events.combined()
-        )
         left.plotly_chart(
             figures.queue_history(frame, queues.band_frame(), found, marks),
             width="stretch",
