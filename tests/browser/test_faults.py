@@ -168,7 +168,7 @@ def test_the_redis_timeouts_come_from_the_config(use_cluster, redis_server, tmp_
 # --- refusals, in the app -------------------------------------------------------------------
 
 
-VIEWS = (
+PAGE_FILES = (  # views/<name>.py, for AppTest
     "tenant_health",
     "tenant_profile",
     "investigation",
@@ -219,7 +219,7 @@ def test_an_unsafe_role_is_refused_on_every_view(use_cluster, monkeypatch, varia
         db.dispose_engines()
         at = app_test(role="admin")
         # One check in app.py refuses for every page: each page once, the other kinds on two.
-        for view in VIEWS if kind == "owner" else VIEWS[:1] + VIEWS[-1:]:
+        for view in PAGE_FILES if kind == "owner" else PAGE_FILES[:1] + PAGE_FILES[-1:]:
             if view != "tenant_health":  # the landing view
                 at.switch_page(f"views/{view}.py")
             at.query_params["tenant"] = TENANT
