@@ -238,6 +238,18 @@ class RunningApp:
     users_file: Path
 
 
+def stop_process(process: subprocess.Popen, grace_s: float = 30) -> None:
+    """Terminate a server the tests started; kill it if it has not exited in `grace_s` (a
+    loaded machine can take longer than a few seconds to shut a Streamlit server down)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def _users_file(default_email: str, default_role: str, default_tenant: str | None) -> Path:
     from services import users
 
@@ -477,5 +489,4 @@ def fleet_app(
         }
     )
     yield app
-    app.process.terminate()
-    app.process.wait(timeout=10)
+    stop_process(app.process)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -139,8 +139,7 @@ class PrivateRedis:
     def stop(self) -> None:
         if self.process is not None:
             self.process.send_signal(signal.SIGCONT)
-            self.process.terminate()
-            self.process.wait(timeout=10)
+            stop_process(self.process)
             self.process = None
 
     def url(self, db: int = 0) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
 
@@ -73,6 +73,5 @@ class PgBouncer:
         return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        stop_process(self.process)
         shutil.rmtree(self.base, ignore_errors=True)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from demo.backfill_prometheus import backfill
-from tests.conftest import free_port, wait_for_http
+from tests.conftest import free_port, stop_process, wait_for_http
 
 HOURS = 26
 HPA_MIN, HPA_MAX = 2, 10
@@ -93,8 +93,7 @@ class RunningPrometheus:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
+            stop_process(self.process)
 
     def close(self) -> None:
         self.stop()

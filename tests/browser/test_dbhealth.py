@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.dbhealth import statements
-from tests.conftest import PlatformDb, screenshot, start_app, visit, wait_rendered
+from tests.conftest import PlatformDb, screenshot, start_app, stop_process, visit, wait_rendered
 from tests.dbhealth_workload import plant_workload
 
 pytestmark = pytest.mark.browser
@@ -40,8 +40,7 @@ def app(workload_db, browser):
         }
     )
     yield running
-    running.process.terminate()
-    running.process.wait(timeout=20)
+    stop_process(running.process)
 
 
 VIEWPORT = {"width": 1500, "height": 1700}

@@ -25,6 +25,7 @@ from tests.conftest import (
     page_text,
     screenshot,
     start_app,
+    stop_process,
     use_config,
     visit,
     wait_rendered,
@@ -351,8 +352,7 @@ MAIN = '[data-testid="stMain"]'
 def fault_app(cluster, redis_server) -> Iterator[RunningApp]:
     app = start_app({**urls(cluster), **redis_urls(redis_server)})
     yield app
-    app.process.terminate()
-    app.process.wait(timeout=10)
+    stop_process(app.process)
 
 
 def timed_run(page, start: Callable[[], object]) -> float:

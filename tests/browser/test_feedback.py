@@ -19,6 +19,7 @@ from tests.conftest import (
     RunningApp,
     screenshot,
     start_app,
+    stop_process,
     visit,
     wait_rendered,
 )
@@ -41,8 +42,7 @@ def app(demo_db, browser) -> Iterator[RunningApp]:
         {"DATABASE_URL": demo_db.reader_url, "ADMIN_DATABASE_URL": demo_db.admin_url}
     )
     yield served
-    served.process.terminate()
-    served.process.wait(timeout=10)
+    stop_process(served.process)
 
 
 VIEWPORT = {"width": 1500, "height": 3000}

@@ -11,7 +11,7 @@ import redis
 from demo import fleet
 from demo.seed_redis import celery_app, seed, send_enhancement
 from services import queues
-from tests.conftest import screenshot, start_app, visit, wait_rendered
+from tests.conftest import screenshot, start_app, stop_process, visit, wait_rendered
 from tests.queue_history import start_demo_prometheus
 
 pytestmark = pytest.mark.browser
@@ -97,6 +97,5 @@ def test_live_tiles_history_and_prometheus_going_away(browser, fleet_db, redis_u
         screenshot(page, "queues-prometheus-down")
     finally:
         page.close()
-        app.process.terminate()
-        app.process.wait(timeout=10)
+        stop_process(app.process)
         prometheus.close()

@@ -25,6 +25,7 @@ from tests.conftest import (
     screenshot,
     sign_in,
     start_app,
+    stop_process,
     wait_for_http,
     wait_rendered,
 )
@@ -83,8 +84,7 @@ def replicas(use_db, redis_url, balancer_port) -> Iterator[dict[str, RunningApp]
         yield apps
     finally:
         for app in apps.values():
-            app.process.terminate()
-            app.process.wait(timeout=10)
+            stop_process(app.process)
 
 
 @pytest.fixture
@@ -101,8 +101,7 @@ def balancer(replicas: dict[str, RunningApp], balancer_port: int) -> Iterator[st
         wait_for_http(f"{url}/_stcore/health")
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 def served_by(page) -> str:

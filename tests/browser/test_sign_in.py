@@ -24,6 +24,7 @@ from tests.conftest import (
     screenshot,
     sign_in,
     start_app,
+    stop_process,
     visit,
     wait_for_link,
     wait_rendered,
@@ -190,8 +191,7 @@ def short_session_app(fleet_db, fleet_redis_url, tmp_path: Path):
         }
     )
     yield app
-    app.process.terminate()
-    app.process.wait(timeout=10)
+    stop_process(app.process)
 
 
 def test_session_expires_after_the_configured_time(page, short_session_app, fleet_db):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from demo import fleet
-from tests.conftest import screenshot, start_app, visit
+from tests.conftest import screenshot, start_app, stop_process, visit
 from tests.queue_history import start_demo_prometheus
 
 pytestmark = pytest.mark.browser
@@ -27,8 +27,7 @@ def app_with_prometheus(fleet_db, fleet_redis_url):
         }
     )
     yield app
-    app.process.terminate()
-    app.process.wait(timeout=10)
+    stop_process(app.process)
     prometheus.close()
 
 

@@ -23,6 +23,7 @@ from tests.conftest import (
     free_port,
     identity_provider,
     sign_in,
+    stop_process,
     wait_for_http,
     wait_rendered,
 )
@@ -156,8 +157,7 @@ def test_the_image_file_set_runs_from_environment_only(image_like, dockerfile, b
         assert "Traceback" not in page.inner_text("body")
         page.close()
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 # --- Kubernetes ----------------------------------------------------------------------------------

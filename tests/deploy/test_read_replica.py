@@ -22,7 +22,15 @@ from services import access_log, db
 from services.dbhealth import connections
 from services.errors import SourceUnavailable
 from services.weekly_review import Week
-from tests.conftest import app_test, free_port, page_text, screenshot, start_app, visit
+from tests.conftest import (
+    app_test,
+    free_port,
+    page_text,
+    screenshot,
+    start_app,
+    stop_process,
+    visit,
+)
 from tests.faults import PG_BIN, PrivatePostgres, _as_postgres
 from tests.planting import add_feedback, add_run, add_runs, add_tenant
 
@@ -250,5 +258,4 @@ def test_the_lag_in_the_browser(reads_on_standby, browser):
         screenshot(page, "db_health_replication")
         page.close()
     finally:
-        app.process.terminate()
-        app.process.wait(timeout=10)
+        stop_process(app.process)

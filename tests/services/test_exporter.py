@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from services import health
-from tests.conftest import free_port, wait_for_http
+from tests.conftest import free_port, stop_process, wait_for_http
 from tests.planting import add_history, add_runs, add_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +70,7 @@ def exporter(planted, redis_url) -> Iterator[str]:
         wait_for_http(f"http://127.0.0.1:{port}/metrics", seconds=60)
         yield f"127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop_process(process)
 
 
 def _get(url: str) -> str:
@@ -138,8 +137,7 @@ def test_prometheus_scrapes_the_exporter_and_the_alert_fires(exporter):
         statuses = {r["metric"]["tenant_id"]: r["value"][1] for r in scraped["data"]["result"]}
         assert statuses == {SICK: "2", WELL: "0", FEW: "0", SLOW: "1"}
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop_process(process)
         shutil.rmtree(directory, ignore_errors=True)
 
 

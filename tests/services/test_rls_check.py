@@ -13,7 +13,7 @@ import streamlit as st
 
 from demo import dbsetup
 from services import db, rls_check
-from tests.conftest import ROOT, PlatformDb, app_test, screenshot, start_app, visit
+from tests.conftest import ROOT, PlatformDb, app_test, screenshot, start_app, stop_process, visit
 from tests.planting import add_feedback, add_runs, add_tenant
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -290,5 +290,4 @@ def test_the_failing_page_in_the_browser(browser, unhardened_db):
         assert body.count("Run schema/hardening.sql") == 3
     finally:
         page.close()
-        app.process.terminate()
-        app.process.wait(timeout=10)
+        stop_process(app.process)
