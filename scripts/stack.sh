@@ -7,9 +7,12 @@
 # postgres user, which may not enter the checkout (a 700 home folder, a `mktemp -d` folder), so
 # its cluster (data, socket, log) lives in /var/lib/postgresql/aiagents-stack-<hash of the
 # checkout's path>/, mode 700, and the checkout's own permissions are left alone.
-# Ports: PG_PORT, REDIS_PORT, PROM_PORT when set (a port in use is then an error); otherwise the
-# ones recorded in .stack/env, else 55432/56379/59090, each moved to the next free port when
-# another program holds it. The chosen ports go to .stack/env, read by make, the app and tests.
+# Ports: PG_PORT, REDIS_PORT, PROM_PORT, EXPORTER_PORT, IDP_PORT when set (a port in use is then
+# an error); otherwise the ones recorded in .stack/env, else 55432/56379/59090/59464/59400, each
+# moved to the next free port when another program holds it. The chosen ports go to .stack/env, read by make, the app and tests.
+# Each service counts as started only when the process this script started is alive and alone
+# on its port (ss); another program that took the port in between (another checkout's stack
+# starting in the same second) moves it to the next free port, or is an error for a set port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd -P)
@@ -20,6 +23,8 @@ PG_DATA=$PG_BASE/data
 PG_RUN=$PG_BASE/run
 
 log() { printf '[stack] %s\n' "$*" >&2; }
+TAKEN=""  # set by settle: another program holds the port of the service being started
+FIXED=""  # the port variables set by the user: those ports are never moved
 
 install() {
     local missing=()
@@ -34,6 +39,7 @@ install() {
     command -v runuser >/dev/null || missing+=(util-linux)
     command -v make >/dev/null || missing+=(make)
     command -v curl >/dev/null || missing+=(curl)
+    command -v ss >/dev/null || missing+=(iproute2)
     # The deployment tests: a load balancer in front of two replicas, a connection pooler.
     [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
     [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
@@ -69,6 +75,61 @@ recorded() {  # a value an earlier start wrote to .stack/env
 port_taken() { (: </dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+listeners() { ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u; }
+
+unbindable() {  # a socket merely bound (not listening) also keeps a service from the port
+    ! python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
+# Waits up to $3 s for process $2 to be alive and the only listener on port $1: a health check
+# alone could be answered by another checkout's service on that port. When another program
+# holds the port, stops process $2 and sets TAKEN; else the service failed: says $4 and exits.
+settle() {
+    local port=$1 pid=$2 others
+    TAKEN=""
+    for _ in $(seq $(($3 * 10))); do
+        kill -0 "$pid" 2>/dev/null || break
+        [ "$(listeners "$port")" = "$pid" ] && return 0
+        sleep 0.1
+    done
+    others=$(listeners "$port" | grep -vx "$pid" || true)
+    if [ -n "$others" ] || { ! kill -0 "$pid" 2>/dev/null && unbindable "$port"; }; then
+        TAKEN=1
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        return 0
+    fi
+    log "$4"; exit 1
+}
+
+# Runs start_$1 until its service is this stack's on its port, moving a port that another
+# program took between its choice and the bind to the next free one (5 tries).
+launch() {
+    local svc=$1 name=$2 var=$3 port next
+    for _ in 1 2 3 4 5; do
+        TAKEN=""
+        "start_$svc"
+        if [ -z "$TAKEN" ]; then return 0; fi
+        port=${!var}
+        if [[ " $FIXED " == *" $var "* ]]; then
+            log "port $port ($var) was taken by another program as $name started (another" \
+                "checkout's stack?): set $var to a free port"
+            exit 1
+        fi
+        next=$((port + 1))
+        while port_taken "$next"; do next=$((next + 1)); done
+        log "port $port was taken by another program as $name started: $name uses $next" \
+            "(recorded in .stack/env; set $var to choose)"
+        printf -v "$var" %s "$next"
+        write_env
+    done
+    log "$name found no free port in 5 tries, the last $port: set $var to a free port"
+    exit 1
+}
 
 # The port of one service: the one it already runs on; else $var when set; else the recorded one
 # or the default, moved to the next free port when another program holds it.
@@ -129,17 +190,22 @@ CONF
     fi
     if pg_alive; then log "PostgreSQL already running on $PG_PORT"; return; fi
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-    pg pg_ctl -D "$PG_DATA" -o "-p $PG_PORT" -l "$PG_BASE/postgres.log" -w -t 60 start \
-        >/dev/null || { log "PostgreSQL did not start: see $PG_BASE/postgres.log"; exit 1; }
+    local pid=""
+    if pg pg_ctl -D "$PG_DATA" -o "-p $PG_PORT" -l "$PG_BASE/postgres.log" -w -t 60 start \
+        >/dev/null; then pid=$(head -1 "$PG_DATA/postmaster.pid"); fi
+    settle "$PG_PORT" "$pid" 10 "PostgreSQL did not start: see $PG_BASE/postgres.log"
 }
 
 start_redis() {
     if alive "$STACK/redis.pid"; then log "Redis already running on $REDIS_PORT"; return; fi
     log "starting Redis on 127.0.0.1:$REDIS_PORT"
     mkdir -p "$STACK/redis"
-    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
-        --appendonly no --dir "$STACK/redis" --pidfile "$STACK/redis.pid" \
-        --logfile "$STACK/redis.log"
+    # In the foreground (of nohup), so that its pid is known before it binds the port.
+    nohup redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+        --dir "$STACK/redis" --logfile "$STACK/redis.log" >/dev/null 2>&1 &
+    echo $! > "$STACK/redis.pid"
+    settle "$REDIS_PORT" $! 10 "Redis did not start: see .stack/redis.log"
+    if [ -n "$TAKEN" ]; then return 0; fi
     for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return; sleep 0.1; done
     log "Redis did not start: see .stack/redis.log"; exit 1
 }
@@ -172,6 +238,8 @@ start_prometheus() {
         --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-admin-api \
         > "$STACK/prometheus.log" 2>&1 &
     echo $! > "$STACK/prometheus.pid"
+    settle "$PROM_PORT" $! 20 "Prometheus did not start: see .stack/prometheus.log"
+    if [ -n "$TAKEN" ]; then return 0; fi
     for _ in $(seq 100); do
         curl -sf "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1 && return; sleep 0.2; done
     log "Prometheus did not become ready: see .stack/prometheus.log"; exit 1
@@ -186,6 +254,8 @@ start_exporter() {  # the verdict exporter (services/exporter.py) on the demo da
             > "$STACK/exporter.log" 2>&1 &
         echo $! > "$STACK/exporter.pid"
     )
+    settle "$EXPORTER_PORT" "$(cat "$STACK/exporter.pid")" 30 \
+        "the verdict exporter did not start: see .stack/exporter.log"
 }
 
 # The demo's OpenID Connect provider (demo/idp.py, demo only); its accounts are in .stack/idp.json.
@@ -195,6 +265,8 @@ start_idp() {
     nohup .venv/bin/python -m demo.idp --state "$STACK/idp.json" serve --port "$IDP_PORT" \
         > "$STACK/idp.log" 2>&1 &
     echo $! > "$STACK/idp.pid"
+    settle "$IDP_PORT" $! 20 "the identity provider did not start: see .stack/idp.log"
+    if [ -n "$TAKEN" ]; then return 0; fi
     for _ in $(seq 50); do
         curl -sf "http://127.0.0.1:$IDP_PORT/health" >/dev/null 2>&1 && return; sleep 0.2; done
     log "the identity provider did not start: see .stack/idp.log"; exit 1
@@ -228,7 +300,10 @@ ENV
 
 start() {
     mkdir -p "$STACK"
-    local pg_running=""
+    local var pg_running=""
+    for var in PG_PORT REDIS_PORT PROM_PORT EXPORTER_PORT IDP_PORT; do
+        if [ -n "${!var:-}" ]; then FIXED+=" $var"; fi
+    done
     pg_alive && pg_running=$(sed -n 4p "$PG_DATA/postmaster.pid")
     PG_PORT=$(choose_port PostgreSQL PG_PORT "$pg_running" "$(recorded PGPORT)" 55432)
     REDIS_PORT=$(choose_port Redis REDIS_PORT "$(alive "$STACK/redis.pid" && recorded REDIS_PORT)" \
@@ -241,13 +316,18 @@ start() {
         "$(alive "$STACK/idp.pid" && recorded IDP_PORT)" "$(recorded IDP_PORT)" 59400)
     # Written first, so the recorded ports are those of whatever runs, even after a failed start.
     write_env
-    start_postgres; start_redis; start_prometheus; start_exporter; start_idp
+    launch postgres PostgreSQL PG_PORT
+    launch redis Redis REDIS_PORT
+    # The exporter before Prometheus, whose configuration names the exporter's final port.
+    launch exporter "the verdict exporter" EXPORTER_PORT
+    launch idp "the identity provider" IDP_PORT
+    launch prometheus Prometheus PROM_PORT
 }
 
 stop_pid() {
     local name=$1 file=$2 pid
     if alive "$file"; then
-        pid=$(cat "$file")  # read once: Redis removes its pid file as it exits
+        pid=$(cat "$file")
         log "stopping $name"; kill "$pid"
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi

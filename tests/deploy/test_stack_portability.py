@@ -4,22 +4,26 @@ Clones this repository's committed HEAD (as a user would) into a private `mktemp
 into a path with spaces inside it, runs `make stack` in each while this checkout's stack runs
 (in the spaced clone with the real install: its own .venv, from pip's wheel cache), and checks
 that each clone's PostgreSQL, Redis and Prometheus answer on the ports its .stack/env records,
-that no two checkouts share a port, and that no folder's permissions were loosened. Last, the
+that no two checkouts share a port, and that no folder's permissions were loosened; a port that
+another program takes between the stack's choice and its bind moves the service. Last, the
 spaced clone runs `make demo` (a small demo fleet, a dashboard port of its own) while this
 checkout's suite goes on, and stops cleanly.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -186,6 +190,94 @@ def test_rerun_and_restart_keep_the_ports(clones: list[Clone]) -> None:
     restarted = run(clone.path, "scripts/stack.sh", "start")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert clone.ports() == ports
+
+
+def _listener_pids(port: int) -> set[int]:
+    out = subprocess.run(
+        ["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", out)}
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    """Another checkout's identity provider: answers any health check."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_port_taken_after_its_choice_moves_the_service(clones: list[Clone]) -> None:
+    """The race of two stacks starting in the same second, made certain: the ports the clone
+    will choose for its exporter and identity provider (those its env file records) are bound
+    by another program, unseen by the choice (bound, not listening); the identity provider's
+    one then answers health checks from the moment the exporter starts. Each service must end
+    on a new recorded port of its own."""
+    clone = clones[0]
+    stack = clone.path / ".stack"
+    for name in ("exporter", "idp"):  # only these two restart; the rest keeps running
+        pid = int((stack / f"{name}.pid").read_text())
+        os.kill(pid, signal.SIGTERM)
+        while Path(f"/proc/{pid}").exists():
+            time.sleep(0.05)
+    # Fresh ports (the old ones may still have connections in TIME_WAIT), bound without
+    # SO_REUSEADDR, so that no service can bind them, and recorded as the clone's choice.
+    exporter_holder = socket.socket()
+    exporter_holder.bind(("127.0.0.1", 0))
+    idp_holder = http.server.HTTPServer(("127.0.0.1", 0), _Health, bind_and_activate=False)
+    idp_holder.allow_reuse_address = False
+    idp_holder.server_bind()
+    held = {"EXPORTER_PORT": exporter_holder.getsockname()[1], "IDP_PORT": idp_holder.server_port}
+    recorded = (stack / "env").read_text()
+    for key, port in held.items():
+        recorded = re.sub(rf"^export {key}='\d+'$", f"export {key}='{port}'", recorded, flags=re.M)
+    (stack / "env").write_text(recorded)
+    assert clone.env()["IDP_PORT"] == str(held["IDP_PORT"])
+    start = subprocess.Popen(
+        ["scripts/stack.sh", "start"],
+        cwd=clone.path,
+        env=_clean_environment(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    serving = False
+    try:
+        lines = []
+        for line in start.stderr:
+            lines.append(line)
+            if "starting the verdict exporter" in line and not serving:
+                idp_holder.server_activate()  # listens now, after the choice
+                threading.Thread(target=idp_holder.serve_forever, daemon=True).start()
+                serving = True
+        assert start.wait(timeout=120) == 0, "".join(lines)
+        output = "".join(lines)
+        env = clone.env()
+        for key, name, pid_file in (
+            ("EXPORTER_PORT", "the verdict exporter", "exporter.pid"),
+            ("IDP_PORT", "the identity provider", "idp.pid"),
+        ):
+            port = int(env[key])
+            assert f"port {held[key]} was taken by another program as {name} started" in output
+            assert port != held[key]
+            pid = int((stack / pid_file).read_text())
+            assert Path(f"/proc/{pid}").exists() and _listener_pids(port) == {pid}, output
+        url = f"http://127.0.0.1:{env['IDP_PORT']}/.well-known/openid-configuration"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert json.load(r)["issuer"] == env["IDP_URL"]
+        prometheus = (stack / "prometheus.yml").read_text()
+        assert f"127.0.0.1:{env['EXPORTER_PORT']}" in prometheus
+        assert _listener_pids(held["IDP_PORT"]) == {os.getpid()}  # still the other program's
+    finally:
+        if start.poll() is None:
+            start.kill()
+        if serving:
+            idp_holder.shutdown()
+        idp_holder.server_close()
+        exporter_holder.close()
 
 
 def test_the_spaced_clone_has_its_own_install(clones: list[Clone]) -> None:
