@@ -8,6 +8,9 @@ that no two checkouts share a port, and that no folder's permissions were loosen
 another program takes between the stack's choice and its bind moves the service. Last, the
 spaced clone runs `make demo` (a small demo fleet, a dashboard port of its own) while this
 checkout's suite goes on, and stops cleanly.
+
+Minutes of installs and set-ups: marked `portability`, run by `make test-portability` (which CI
+runs after `make test`), not by `make test`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import pytest
 import redis
 
 from tests.conftest import ROOT, free_port, read_stack_env
+
+pytestmark = pytest.mark.portability
 
 PORT_KEYS = ("PGPORT", "REDIS_PORT", "PROM_PORT", "EXPORTER_PORT", "IDP_PORT")
 SPACED = "my projects/ai agents"  # the clone with its own install
