@@ -29,6 +29,7 @@ log = logging.getLogger("dashboard")
 F = TypeVar("F", bound=Callable[..., Any])
 # What a client screen says when anything is missing: no cause, no host, nothing internal.
 PUBLIC_UNAVAILABLE = "This information is temporarily unavailable. Please check back shortly."
+T = TypeVar("T")
 
 
 @contextmanager
@@ -60,7 +61,7 @@ def refuse_unsafe_roles(public: bool = False) -> None:
     except UnsafeRole as exc:
         if public:
             log.error("client screen refused: %s", exc)
-            st.info("This information is temporarily unavailable. Please check back shortly.")
+            st.info(PUBLIC_UNAVAILABLE)
         else:
             st.error(str(exc), icon=":material/gpp_bad:")
         st.stop()
@@ -153,6 +154,31 @@ def _tenant_picker(labels: dict[str, str]) -> str | None:
         st.query_params.pop("tenant", None)
     st.session_state["_tenant_in_url"] = tenant_id
     return tenant_id
+
+
+def own_filter(widget: Callable[..., T], *args: Any, key: str, **kwargs: Any) -> T:
+    """A view's own filter, bound to ?<key>=...: a link's value wins; a view opened by the back
+    button on an entry without it gets the value this user last chose in this session, written
+    back to the URL (Streamlit would reset it to the default). Kept under a non-widget key
+    because Streamlit drops the widget keys of pages not drawn."""
+    chosen: dict[str, Any] = st.session_state.setdefault("_own_filters", {})
+    restore: set[str] = st.session_state.setdefault("_own_filters_restore", set())
+    run = get_script_run_ctx()
+    if key not in st.query_params and key in chosen:
+        if run is not None and run.is_history_navigation:
+            # A back-button run forces missing bound parameters to their default even over
+            # st.session_state, so restore them in a plain rerun of the same page.
+            restore.update(k for k in chosen if k not in st.query_params)
+            st.rerun()
+        if key in restore:
+            st.session_state[key] = chosen[key]
+    restore.discard(key)
+    value = widget(*args, key=key, bind="query-params", **kwargs)
+    if key in st.query_params:  # a value the user chose; the default is never in the URL
+        chosen[key] = st.session_state[key]  # st.tabs returns its containers, not the value
+    else:
+        chosen.pop(key, None)
+    return value
 
 
 def sidebar() -> ViewContext:
@@ -292,20 +318,16 @@ def ticket_link(tenant_id: str, ticket_id: str, name_tenant: bool) -> str:
 
 def custom_days(ctx: ViewContext, key: str) -> TimeRange:
     """The sidebar's range, or whole UTC days picked here (both kept in the URL)."""
-    if not st.toggle(
+    if not own_filter(
+        st.toggle,
         "Custom dates",
         key=f"{key}_custom_dates",
-        bind="query-params",
         help="Any range of whole days (UTC) instead of the sidebar's range.",
     ):
         return ctx.range
     default = (ctx.range.since.date(), ctx.now.date())
-    picked = st.date_input(
-        "Dates (UTC)",
-        value=default,
-        max_value=ctx.now.date(),
-        key=f"{key}_dates",
-        bind="query-params",
+    picked = own_filter(
+        st.date_input, "Dates (UTC)", value=default, max_value=ctx.now.date(), key=f"{key}_dates"
     )
     first, last = (picked[0], picked[-1]) if picked else default
     return TimeRange.days(first, last, ctx.now)

@@ -6,6 +6,7 @@ import streamlit as st
 from services import capacity, costs, formatting, scaling
 from services.config import rules
 from ui import figures
+from ui.common import own_filter
 
 CAP = rules("capacity")
 NO_TOOLBAR = {"displayModeBar": False}
@@ -108,8 +109,8 @@ def draw_proposal(result: scaling.ScalingPlan) -> None:
     )
     left, right = st.columns(2)
     choices = result.arrival_choices()
-    picked = left.selectbox(
-        "Arrivals of", list(choices), format_func=choices.get, key="arrivals", bind="query-params"
+    picked = own_filter(
+        left.selectbox, "Arrivals of", list(choices), format_func=choices.get, key="arrivals"
     )
     left.plotly_chart(
         figures.arrival_heatmap(

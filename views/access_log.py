@@ -7,7 +7,7 @@ import streamlit as st
 from services import access_log
 from services.config import rules
 from services.timerange import TimeRange
-from ui.common import ViewContext, guard, record_view, tenants
+from ui.common import ViewContext, guard, own_filter, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
 ANY = "(any)"
@@ -27,20 +27,20 @@ st.caption(
 today = datetime.now(UTC).date()
 with st.container(border=True):
     row1 = st.columns([2, 2, 2, 2])
-    period = row1[0].date_input(
+    period = own_filter(
+        row1[0].date_input,
         "Period (UTC)",
         value=(today - timedelta(days=7), today),
         min_value=today - timedelta(days=retention),
         max_value=today,
         key="log_period",
-        bind="query-params",
     )
     labels = {t.tenant_id: t.label for t in tenants()}
-    tenant = row1[1].selectbox(
+    tenant = own_filter(
+        row1[1].selectbox,
         "Tenant",
         [ANY, access_log.CROSS_TENANT, *labels],
         key="log_tenant",
-        bind="query-params",
         format_func=lambda t: {ANY: "Any tenant", "*": "Cross-tenant (admin views)"}.get(
             t, labels.get(t, t)
         ),
@@ -48,19 +48,19 @@ with st.container(border=True):
     kinds: list[str] = []
     with guard("the query kinds"):
         kinds = access_log.query_kinds()
-    kind = row1[2].selectbox("What was queried", [ANY, *kinds], key="log_kind", bind="query-params")
-    actor = row1[3].text_input(
-        "Engineer", key="log_actor", bind="query-params", placeholder="name or e-mail"
+    kind = own_filter(row1[2].selectbox, "What was queried", [ANY, *kinds], key="log_kind")
+    actor = own_filter(
+        row1[3].text_input, "Engineer", key="log_actor", placeholder="name or e-mail"
     )
     row2 = st.columns([4, 2, 2], vertical_alignment="bottom")
-    text = row2[0].text_input(
+    text = own_filter(
+        row2[0].text_input,
         "Purpose or parameters contain",
         key="log_text",
-        bind="query-params",
         placeholder="e.g. SUP-567 or a ticket id",
     )
-    sensitive_only = row2[1].toggle(
-        "Sensitive content revealed only", key="log_sensitive", bind="query-params"
+    sensitive_only = own_filter(
+        row2[1].toggle, "Sensitive content revealed only", key="log_sensitive"
     )
 
 if not isinstance(period, tuple) or len(period) != 2:

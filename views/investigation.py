@@ -13,7 +13,7 @@ from services.formatting import timestamp
 from services.investigation import lookup, narrative
 from services.investigation.model import Investigation, case_reference, validate_ticket_id
 from ui import reads
-from ui.common import ViewContext, guard, md, record_view
+from ui.common import ViewContext, guard, md, own_filter, record_view
 from ui.investigation import VERDICT_BADGE, show_commands, show_feedback, show_tiles, show_timeline
 from ui.style import use_style
 
@@ -216,10 +216,10 @@ st.caption(
     "the procedures' Ticket Investigation Workflow."
 )
 top_left, top_right = st.columns([2, 3], vertical_alignment="bottom")
-raw_ticket = top_left.text_input(
+raw_ticket = own_filter(
+    top_left.text_input,
     "ServiceDesk Plus ticket id",
     key="ticket",
-    bind="query-params",
     type="search",
     placeholder="e.g. 12345",
 )

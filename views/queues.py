@@ -8,7 +8,7 @@ from services.errors import DashboardError
 from services.timerange import TimeRange
 from ui import figures, reads
 from ui import scaling as scaling_ui
-from ui.common import ViewContext, guard, record_view, tenants
+from ui.common import ViewContext, guard, own_filter, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
 queue_rules, cap_rules = rules("queue"), rules("capacity")
@@ -107,12 +107,12 @@ def show_history() -> metrics.History | None:
     left, right = st.columns([3, 2])
     with left:
         range_key = (
-            st.segmented_control(
+            own_filter(
+                st.segmented_control,
                 "Range",
                 list(metrics.history_ranges()),
                 default="24h",
                 key="history",
-                bind="query-params",
                 required=True,
             )
             or "24h"

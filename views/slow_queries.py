@@ -4,7 +4,7 @@ One tab per topic; each is drawn by its module in views/dbhealth/."""
 import streamlit as st
 
 from services.config import rules
-from ui.common import ViewContext, guard
+from ui.common import ViewContext, guard, own_filter
 from views.dbhealth.connections import show_connections
 from views.dbhealth.relations import show_tables_and_indexes
 from views.dbhealth.statements import show_slow_queries
@@ -24,7 +24,7 @@ sections = {
 }
 # Bound to ?section=...: only the open tab runs its queries, and a tab can be linked to.
 for tab, (name, show) in zip(
-    st.tabs(list(sections), key="section", bind="query-params"), sections.items(), strict=True
+    own_filter(st.tabs, list(sections), key="section"), sections.items(), strict=True
 ):
     if tab.open:
         with tab, guard(name.lower()):

@@ -9,7 +9,7 @@ import streamlit as st
 
 from services.dbhealth import statements
 from ui import figures, reads
-from ui.common import ViewContext, guard, record_view
+from ui.common import ViewContext, guard, own_filter, record_view
 from views.dbhealth.explain import show_explain
 from views.dbhealth.layout import SHARE, show_tiles
 
@@ -89,7 +89,7 @@ def show_slow_queries(ctx: ViewContext, cfg: dict[str, Any]) -> None:
         default="total",
         required=True,
     )
-    own = right.toggle("Include the dashboard's own statements", key="dbh_own", bind="query-params")
+    own = own_filter(right.toggle, "Include the dashboard's own statements", key="dbh_own")
     hidden = () if own else tuple(cfg["own_roles"])
     top = reads.top_statements(to_id, from_id, sort, cfg["top_statements"], hidden)
     params = {"section": "slow queries", "from": from_id, "to": to_id, "sort": sort}
