@@ -376,6 +376,32 @@ def app_test(role: str | None = None, email: str | None = None, tenant_id: str |
     return at
 
 
+def run_page_as(user, path: str, **query: str):
+    """An AppTest run of the page `path` (views/....py) as `user` with the URL's `query`,
+    caches cleared first, after the landing page ran (as a browser arrives)."""
+    import streamlit as st
+
+    from ui.identity import SESSION_KEY
+
+    st.cache_data.clear()
+    at = app_test()
+    at.session_state[SESSION_KEY] = user
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    return at.switch_page(path).run()
+
+
+@pytest.fixture
+def fresh_caches() -> Iterator[None]:
+    """Each test of a module that asks for it (usefixtures) starts and ends with empty caches."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
+
+
 def chart_labels(at) -> list[list[str]]:
     """The annotation texts of each plotly chart an AppTest page drew (events are drawn as
     annotations "▾ <label>", services.charts.with_events)."""

@@ -364,18 +364,9 @@ def test_consented_words_take_at_most_half_the_rows():
 
 
 def run_page(user, **query: str):
-    import streamlit as st
+    from tests.conftest import run_page_as
 
-    from tests.conftest import app_test
-    from ui.identity import SESSION_KEY
-
-    st.cache_data.clear()
-    at = app_test()
-    at.session_state[SESSION_KEY] = user
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    return at.switch_page("views/feedback.py").run()
+    return run_page_as(user, "views/feedback.py", **query)
 
 
 def test_feedback_page_fleet_only_for_admins(use):

@@ -557,18 +557,9 @@ def test_a_week_without_tenants_renders_and_exports(use, review):
 
 
 def run_page(path: str, user, **query: str):
-    import streamlit as st
+    from tests.conftest import run_page_as
 
-    from tests.conftest import app_test
-    from ui.identity import SESSION_KEY
-
-    st.cache_data.clear()
-    at = app_test()
-    at.session_state[SESSION_KEY] = user
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    return at.switch_page(path).run()
+    return run_page_as(user, path, **query)
 
 
 def plain(markdown: str) -> str:

@@ -13,7 +13,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from services.weekly_review import Week
@@ -109,11 +108,7 @@ def assert_only_text(at: AppTest, *values: str) -> None:
         assert any(md(value) in piece for piece in pieces), f"{value!r} is not shown as text"
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 @pytest.fixture
