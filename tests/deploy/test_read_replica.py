@@ -33,6 +33,7 @@ from tests.conftest import (
 )
 from tests.faults import PG_BIN, PrivatePostgres, _as_postgres
 from tests.planting import add_feedback, add_run, add_runs, add_tenant
+from ui.common import md
 
 DATABASE = "replicated"
 URL_VARIABLES = ("DATABASE_URL", "ADMIN_DATABASE_URL", "DASHBOARD_WRITE_URL", "ADMIN_WRITE_URL")
@@ -150,7 +151,10 @@ VIEWS = {
     "fleet health": View(None, {}, ("fleet_health", "*"), "Replica Acme"),
     "tenant detail": View(None, {"tenant": TENANT}, ("tenant_health", TENANT), "Replica Acme"),
     "tenant profile": View(
-        "tenant_profile", {"tenant": TENANT}, ("tenant_profile", TENANT), "replica-acme.example.com"
+        "tenant_profile",
+        {"tenant": TENANT},
+        ("tenant_profile", TENANT),
+        md("replica-acme.example.com"),  # as the page writes platform text: escaped markdown
     ),
     "investigation lookup": View(
         "investigation",
@@ -166,7 +170,7 @@ VIEWS = {
         "weekly_review",
         {"tenant": TENANT},
         ("weekly_review", TENANT),
-        f"({LAST_WEEK_RUNS} requests)",
+        f"({LAST_WEEK_RUNS} tickets)",
     ),
     "queues": View("queues", {}, ("capacity", "*"), "Replica Acme"),
     # The home page's record, replayed to the standby the log is read from.
