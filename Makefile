@@ -1,5 +1,5 @@
 # Two commands: `make demo` (dashboard on a demo stack) and `make test` (the suite but the
-# portability clones, which `make test-portability` runs; `make test-unit` runs the tests
+# tests that start infrastructure of their own, which `make test-infra` runs; `make test-unit` runs the tests
 # marked unit, which need the venv only, not the stack).
 # Both install what is missing, start the private stack (scripts/stack.sh: its folders and
 # ports) and are safe to re-run. The stack's ports are in .stack/env, which every recipe reads.
@@ -12,7 +12,7 @@ DEMO_DAYS ?= 365
 DEMO_PROM_DAYS ?= 60
 PY := .venv/bin/python
 
-.PHONY: demo test test-portability test-unit stack stop clean install dashboard-port demo-loaded demo-data bench lint \
+.PHONY: demo test test-infra test-unit stack stop clean install dashboard-port demo-loaded demo-data bench lint \
 	bench-10m bench-10m-data bench-load image-check
 
 install:
@@ -65,12 +65,13 @@ demo: dashboard-port demo-loaded .stack/idp.json
 	    --secrets.files .stack/secrets.toml
 
 test: stack
-	$(ENV) $(PY) -m pytest -q -m "not portability"
+	$(ENV) $(PY) -m pytest -q -m "not infra"
 
-# Clones of this repository set up in a private folder and a path with spaces, next to this
-# stack (minutes of installs: CI runs it after `make test`).
-test-portability: stack
-	$(ENV) $(PY) -m pytest -q -m portability
+# The tests that start infrastructure of their own: two replicas behind HAProxy, a streaming
+# standby, PgBouncer, and clones of this repository set up in a private folder and a path with
+# spaces (minutes of installs). CI runs it after `make test`.
+test-infra: stack
+	$(ENV) $(PY) -m pytest -q -m infra
 
 test-unit: install
 	$(PY) -m pytest -q -m unit

@@ -30,7 +30,8 @@ from tests.conftest import (
     wait_rendered,
 )
 
-pytestmark = pytest.mark.browser
+# Starts infrastructure of its own (make test-infra, run by CI after make test).
+pytestmark = [pytest.mark.browser, pytest.mark.infra]
 
 HAPROXY = "/usr/sbin/haproxy"
 COOKIE = "dashboard_replica"

@@ -20,6 +20,9 @@ from tests.planting import add_run, add_tenant
 
 TENANTS = [f"pgb-tenant-{n}" for n in range(4)]
 
+# Starts infrastructure of its own (make test-infra, run by CI after make test).
+pytestmark = pytest.mark.infra
+
 
 def passwords() -> dict[str, str]:
     """The stack's role passwords, read when a test runs (collecting needs no stack)."""

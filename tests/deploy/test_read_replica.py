@@ -35,6 +35,9 @@ from tests.faults import PG_BIN, PrivatePostgres, _as_postgres
 from tests.planting import add_feedback, add_run, add_runs, add_tenant
 from ui.common import md
 
+# Starts infrastructure of its own (make test-infra, run by CI after make test).
+pytestmark = pytest.mark.infra
+
 DATABASE = "replicated"
 URL_VARIABLES = ("DATABASE_URL", "ADMIN_DATABASE_URL", "DASHBOARD_WRITE_URL", "ADMIN_WRITE_URL")
 TENANT = "replica-acme"

@@ -9,8 +9,8 @@ another program takes between the stack's choice and its bind moves the service.
 spaced clone runs `make demo` (a small demo fleet, a dashboard port of its own) while this
 checkout's suite goes on, and stops cleanly.
 
-Minutes of installs and set-ups: marked `portability`, run by `make test-portability` (which CI
-runs after `make test`), not by `make test`.
+Minutes of installs and set-ups: marked `infra`, run by `make test-infra` (which CI runs after
+`make test`), not by `make test`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import redis
 
 from tests.conftest import ROOT, free_port, read_stack_env
 
-pytestmark = pytest.mark.portability
+pytestmark = pytest.mark.infra
 
 PORT_KEYS = ("PGPORT", "REDIS_PORT", "PROM_PORT", "EXPORTER_PORT", "IDP_PORT")
 SPACED = "my projects/ai agents"  # the clone with its own install
