@@ -92,8 +92,18 @@ def show_charts(review: WeeklyReview, marks: pd.DataFrame) -> None:
     rows = weekly_review.review_rows(review)
     tenant_rows = rows[rows["tenant_id"] != ""]
     if review.fleet is not None and not tenant_rows.empty:
-        with st.expander("Every tenant's criteria as a chart", expanded=len(review.tenants) <= 12):
-            st.plotly_chart(figures.weekly_scorecard(tenant_rows), width="stretch", config=PLOTLY)
+        # a collapsed expander's content is still sent and drawn: the fleet's chart (52 to 500
+        # tenants) is built only once someone opens it
+        scorecard = st.expander(
+            "Every tenant's criteria as a chart",
+            expanded=len(review.tenants) <= 12,
+            key="weekly_scorecard_open",
+            on_change="rerun",
+        )
+        if scorecard.open:
+            scorecard.plotly_chart(
+                figures.weekly_scorecard(tenant_rows), width="stretch", config=PLOTLY
+            )
     if review.daily.empty:
         st.info("No enhancement attempts in this week.")
         return
