@@ -92,18 +92,12 @@ def show_charts(review: WeeklyReview, marks: pd.DataFrame) -> None:
     rows = weekly_review.review_rows(review)
     tenant_rows = rows[rows["tenant_id"] != ""]
     if review.fleet is not None and not tenant_rows.empty:
-        # a collapsed expander's content is still sent and drawn: the fleet's chart (52 to 500
-        # tenants) is built only once someone opens it
-        scorecard = st.expander(
-            "Every tenant's criteria as a chart",
-            expanded=len(review.tenants) <= 12,
-            key="weekly_scorecard_open",
-            on_change="rerun",
-        )
+        # a closed expander still sends and draws its content: build the chart once opened
+        label, small = "Every tenant's criteria as a chart", len(review.tenants) <= 12
+        scorecard = st.expander(label, expanded=small, key="scorecard_open", on_change="rerun")
         if scorecard.open:
-            scorecard.plotly_chart(
-                figures.weekly_scorecard(tenant_rows), width="stretch", config=PLOTLY
-            )
+            chart = figures.weekly_scorecard(tenant_rows)
+            scorecard.plotly_chart(chart, width="stretch", config=PLOTLY)
     if review.daily.empty:
         st.info("No enhancement attempts in this week.")
         return
