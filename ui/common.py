@@ -181,6 +181,15 @@ def own_filter(widget: Callable[..., T], *args: Any, key: str, **kwargs: Any) ->
     return value
 
 
+def lazy_expander(label: str, key: str, draw: Callable[[], object], **kwargs: Any) -> None:
+    """An expander whose content `draw` builds only while it is open: a closed st.expander
+    still sends its content and the browser draws it. Opening or closing it reruns the page."""
+    box = st.expander(label, key=key, on_change="rerun", **kwargs)
+    if box.open:
+        with box:
+            draw()
+
+
 def sidebar() -> ViewContext:
     """The shared sidebar: tenant and time range (both in the URL), and the access purpose."""
     user = current_user()

@@ -6,7 +6,7 @@ import streamlit as st
 from services import capacity, costs, formatting, scaling
 from services.config import rules
 from ui import figures
-from ui.common import own_filter
+from ui.common import lazy_expander, own_filter
 
 CAP = rules("capacity")
 NO_TOOLBAR = {"displayModeBar": False}
@@ -126,8 +126,10 @@ def draw_proposal(result: scaling.ScalingPlan) -> None:
         width="stretch",
         config=NO_TOOLBAR,
     )
-    with st.expander("Each tenant's arrivals"):
-        st.dataframe(
+    lazy_expander(
+        "Each tenant's arrivals",
+        "tenant_arrivals_open",
+        lambda: st.dataframe(
             result.tenant_peaks(),
             hide_index=True,
             width="stretch",
@@ -138,7 +140,8 @@ def draw_proposal(result: scaling.ScalingPlan) -> None:
                 "peak": "Its busiest hour",
                 "peak_per_hour": st.column_config.NumberColumn("Jobs in it", format="%.1f"),
             },
-        )
+        ),
+    )
     with st.expander("Assumptions of the model", icon=":material/info:"):
         st.markdown(result.assumptions())
 
@@ -186,8 +189,11 @@ def draw_costs(result: scaling.ScalingPlan) -> None:
         mime="text/plain",
         icon=":material/download:",
     )
-    with st.expander("Preview the proposal text"):
-        st.code(result.text, language=None)
+    lazy_expander(
+        "Preview the proposal text",
+        "proposal_text_open",
+        lambda: st.code(result.text, language=None),
+    )
     if not result.client_line:
         st.caption(
             "Pick a tenant in the sidebar to add that client's own share to the text; "

@@ -18,6 +18,7 @@ from ui.common import (
     custom_days,
     guard,
     investigation_link,
+    lazy_expander,
     md,
     record_view,
     tenants,
@@ -54,8 +55,11 @@ def show_tiles(stats: feedback.FeedbackStats) -> None:
     )
     tiles[3].metric("Ratings", f"{counts['rating']:,}", border=True)
     tiles[4].metric("Total feedback", f"{stats.total_feedback:,}", border=True)
-    with st.expander("As the platform's feedback API returns it (GET /api/v1/feedback/stats)"):
-        st.json(stats.as_api())
+    lazy_expander(
+        "As the platform's feedback API returns it (GET /api/v1/feedback/stats)",
+        "feedback_api_open",
+        lambda: st.json(stats.as_api()),
+    )
 
 
 def show_charts(

@@ -8,7 +8,7 @@ from services.errors import DashboardError
 from services.timerange import TimeRange
 from ui import figures, reads
 from ui import scaling as scaling_ui
-from ui.common import ViewContext, guard, own_filter, record_view, tenants
+from ui.common import ViewContext, guard, lazy_expander, own_filter, record_view, tenants
 
 ctx: ViewContext = st.session_state["view_context"]
 queue_rules, cap_rules = rules("queue"), rules("capacity")
@@ -98,8 +98,12 @@ def live_queue() -> None:
             "id, ticket, tenant, priority and queue time (agent runs: the agent id) are read "
             "from each job."
         )
-        with st.expander("Check it yourself (redis-cli)", icon=":material/terminal:"):
-            st.code(queues.cli_commands(), language="bash")
+        lazy_expander(
+            "Check it yourself (redis-cli)",
+            "redis_cli_open",
+            lambda: st.code(queues.cli_commands(), language="bash"),
+            icon=":material/terminal:",
+        )
 
 
 def show_history() -> metrics.History | None:

@@ -8,7 +8,7 @@ from services import events, report, weekly_review
 from services.config import rules
 from services.weekly_review import CRITICAL, HIGH, MEDIUM, NONE, WeeklyReview
 from ui import figures, reads
-from ui.common import ViewContext, guard, md, record_view, tenants, ticket_link
+from ui.common import ViewContext, guard, lazy_expander, md, record_view, tenants, ticket_link
 
 ctx: ViewContext = st.session_state["view_context"]
 health_rules = rules("health")
@@ -92,12 +92,14 @@ def show_charts(review: WeeklyReview, marks: pd.DataFrame) -> None:
     rows = weekly_review.review_rows(review)
     tenant_rows = rows[rows["tenant_id"] != ""]
     if review.fleet is not None and not tenant_rows.empty:
-        # a closed expander still sends and draws its content: build the chart once opened
-        label, small = "Every tenant's criteria as a chart", len(review.tenants) <= 12
-        scorecard = st.expander(label, expanded=small, key="scorecard_open", on_change="rerun")
-        if scorecard.open:
-            chart = figures.weekly_scorecard(tenant_rows)
-            scorecard.plotly_chart(chart, width="stretch", config=PLOTLY)
+        lazy_expander(
+            "Every tenant's criteria as a chart",
+            "scorecard_open",
+            lambda: st.plotly_chart(
+                figures.weekly_scorecard(tenant_rows), width="stretch", config=PLOTLY
+            ),
+            expanded=len(review.tenants) <= 12,
+        )
     if review.daily.empty:
         st.info("No enhancement attempts in this week.")
         return
@@ -177,8 +179,11 @@ def show_exports(review: WeeklyReview, changed: list[str] | None = None) -> None
         on_click="ignore",
         width="stretch",
     )
-    with st.expander("Markdown to paste into the review notes"):
-        st.code(markdown, language="markdown")
+    lazy_expander(
+        "Markdown to paste into the review notes",
+        "review_markdown_open",
+        lambda: st.code(markdown, language="markdown"),
+    )
 
 
 def show(review: WeeklyReview) -> None:

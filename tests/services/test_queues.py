@@ -418,6 +418,7 @@ def test_page_survives_prometheus_stopping_mid_session(page_env, use_db, monkeyp
     try:
         monkeypatch.setenv("PROMETHEUS_URL", prometheus.url)
         at = app_test().run()
+        at.session_state["redis_cli_open"] = True  # a closed expander's content is not built
         at.switch_page("views/queues.py").run()
         assert not at.exception
         assert at.title[0].value == "Queues and scaling"
@@ -466,6 +467,9 @@ def test_without_prometheus_the_proposal_names_only_the_client_in_focus(
     at.run()
     at.switch_page("views/queues.py").run()
     assert not at.exception
+    assert not at.code  # closed expanders: their content is built only once opened
+    at.session_state["redis_cli_open"] = at.session_state["proposal_text_open"] = True
+    at.run()
     assert any(e.value.startswith("Prometheus is not available") for e in at.error)
     assert {m.label: m.value for m in at.metric}["Jobs in celery"] == "25"
     shares = at.dataframe[-1].value.set_index("tenant_id")

@@ -592,7 +592,9 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     # what changed this week, on the page and in the Markdown export
     assert [s.value for s in at.subheader].count("What changed this week") == 1
     assert any(f"- {PAUSE_LINE}" in plain(m.value) for m in at.markdown)
-    exported = at.code[0].value
+    assert not at.code  # the export's expander is closed: its text is built once opened
+    at.session_state["review_markdown_open"] = True
+    exported = at.run().code[0].value
     assert "## What changed this week" in exported and f"- {CONFIG_LINE}" in exported
     assert [m.label for m in at.metric] == ["🔴 Critical", "🟠 High", "🟡 Medium", "🟢 None"]
 
@@ -609,7 +611,8 @@ def test_review_page_for_a_tenant_and_the_fleet(use):
     at = run_page("views/weekly_review.py", support, week="2025-W11", tenant=A)
     texts = " ".join(plain(m.value) for m in at.markdown)
     assert "Wed 12 Mar 09:00 UTC: Configuration changed" in texts
-    assert "Processing paused" not in texts + at.code[0].value  # operations are for admins
+    at.session_state["review_markdown_open"] = True
+    assert "Processing paused" not in texts + at.run().code[0].value  # operations: admins only
     assert all("Fleet" not in str(frame.value) for frame in at.dataframe)
 
     at = run_page("views/weekly_review.py", support, week="2025-W11", tenant=LATE)
