@@ -35,7 +35,8 @@ HISTOGRAM_WIDTH_S = 5
 # the (status, created_at) index serve the window instead of a scan of the whole table).
 _SLOTS_SQL = """
 ), arrivals AS (
-    SELECT tenant_id, dow, hour, sum(arrivals) AS arrivals, sum(finished) AS finished,
+    SELECT tenant_id, dow, hour, CAST(sum(arrivals) AS bigint) AS arrivals,
+           CAST(sum(finished) AS bigint) AS finished,
            CAST(coalesce(sum(busy_ms), 0) AS bigint) AS busy_ms
       FROM slots
      GROUP BY 1, 2, 3
@@ -49,8 +50,9 @@ SELECT NULL, NULL, NULL, NULL, NULL, count(*), NULL, ms
   FROM processing_ms
  GROUP BY ms
 """
+_HOUR_COLUMNS = "tenant_id, hour, attempts, completed, failed, busy_ms, processing_ms"
 _ROLLED_WINDOW_SQL = f"""
-WITH {rollups.WINDOW_CTES}, slots AS (
+WITH {rollups.window_ctes(_HOUR_COLUMNS)}, slots AS (
     SELECT tenant_id, extract(isodow FROM hour AT TIME ZONE :tz)::int AS dow,
            extract(hour FROM hour AT TIME ZONE :tz)::int AS hour, attempts AS arrivals,
            completed + failed AS finished, busy_ms

@@ -41,10 +41,14 @@ LATENCY_S = rollups.LATENCY_S
 # Every tenant-scoped read also names its tenant; the fleet read (admin scope) passes NULL.
 _TENANT = "(CAST(:tenant AS varchar) IS NULL OR tenant_id = :tenant)"
 
-# The window's runs come from services.rollups (WINDOW_CTES: rolled hours plus the raw rest);
+_HOUR_COLUMNS = (
+    "tenant_id, attempts, completed, failed, pending, last_attempt, failures_by_cause,"
+    " latencies, tickets, ticket_enhanced, ticket_open"
+)
+# The window's runs come from services.rollups (window_ctes: rolled hours plus the raw rest);
 # every figure is the raw computation's, the percentiles and distinct tickets included.
 _METRICS_SQL = f"""
-WITH {rollups.WINDOW_CTES}, runs AS (
+WITH {rollups.window_ctes(_HOUR_COLUMNS)}, runs AS (
     -- one row per attempt: a retried ticket has several
     SELECT tenant_id, sum(attempts) AS attempts, sum(completed) AS completed,
            sum(failed) AS failed, sum(pending) AS pending, max(last_attempt) AS last_attempt

@@ -103,15 +103,20 @@ _RAW_SOURCE = f"""
               AND created_at >= w.a AND created_at < w.b AND {_TENANT}
            OFFSET 0) runs"""
 
-# CTEs ending in `hours`: one row per tenant and hour of the window with attempts, the
-# rollup's where it is current, the raw computation's elsewhere. Parameters: window_params.
-WINDOW_CTES = f"""{_hour_rollup(_RAW_SOURCE)}, hours AS (
-    SELECT {COLUMNS} FROM dashboard.run_hours
+
+def window_ctes(columns: str) -> str:
+    """CTEs ending in `hours`: one row per tenant and hour of the window with attempts, the
+    rollup's where it is current, the raw computation's elsewhere; only `columns` (of COLUMNS),
+    since a query reading `hours` twice materialises it, and unused arrays (the tickets, the
+    processing times) would be copied along. Parameters: window_params."""
+    return f"""{_hour_rollup(_RAW_SOURCE)}, hours AS (
+    SELECT {columns} FROM dashboard.run_hours
      WHERE hour >= :covered_from AND hour < :covered_until
        AND hour <> ALL(CAST(:stale AS timestamptz[])) AND {_TENANT}
     UNION ALL
-    SELECT {COLUMNS} FROM raw_hours
+    SELECT {columns} FROM raw_hours
 )"""
+
 
 _STATE_SQL = "SELECT rolled_from, rolled_until FROM dashboard.rollup_state WHERE name = :name"
 
@@ -165,7 +170,7 @@ def _ranges(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, date
 def window_params(
     conn: Connection, since: datetime, until: datetime, tenant_id: str | None
 ) -> dict[str, Any]:
-    """The parameters of WINDOW_CTES for [since, until): the rolled hours it covers, the stale
+    """The parameters of window_ctes() for [since, until): the rolled hours it covers, the stale
     ones among them, and the raw ranges (everything else)."""
     found = coverage(conn)
     first, last = ceil_hour(since), floor_hour(until)

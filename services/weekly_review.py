@@ -376,8 +376,9 @@ class WeeklyReview:
 # tenant and week, the fleet per week, and the fleet (or, in a tenant scope, the tenant) per
 # day for the chart. Counts add up over hours; the distinct tickets and the p95 are taken over
 # the hours' tickets and processing times, so they are the raw computation's.
+_HOUR_COLUMNS = "tenant_id, hour, attempts, completed, failed, tickets, latencies"
 _RUNS_SQL = f"""
-WITH {rollups.WINDOW_CTES}, per_hour AS (
+WITH {rollups.window_ctes(_HOUR_COLUMNS)}, per_hour AS (
     SELECT tenant_id, hour >= :start AS this_week, date_trunc('day', hour, 'UTC') AS day,
            attempts, completed, failed, tickets, latencies
       FROM hours
