@@ -102,7 +102,8 @@ bench-10m-data: stack
 bench-10m: demo-loaded .stack/idp.json
 	@[ -f .stack/bench10m-loaded ] || $(MAKE) bench-10m-data
 	$(ENV) $(ROLLUPS_10M)
-	$(ENV) $(PY) bench/views.py --database $(BENCH_DB) --write docs/performance.md --section 10M
+	$(ENV) $(PY) bench/views.py --database $(BENCH_DB) --write docs/performance.md --section 10M \
+	    --baseline 1M
 
 bench-load: demo-loaded .stack/idp.json
 	$(ENV) $(PY) bench/load.py --database $(DEMO_DB) --write docs/performance.md

@@ -106,6 +106,13 @@ def recent_ticket(database: str, tenant: str) -> str:
     return row[0] if row else ""
 
 
+def read_section(path: Path, name: str) -> str:
+    """The text between the file's markers of section `name` ("" when absent)."""
+    begin, end = f"<!-- bench: {name} -->", f"<!-- /bench: {name} -->"
+    old = path.read_text() if path.exists() else ""
+    return old[old.index(begin) + len(begin) : old.index(end)] if begin in old else ""
+
+
 def write_section(path: Path, name: str, text: str) -> None:
     """Put `text` between the file's markers of section `name` (appended when absent)."""
     begin, end = f"<!-- bench: {name} -->", f"<!-- /bench: {name} -->"
