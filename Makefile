@@ -107,6 +107,7 @@ bench-10m: demo-loaded .stack/idp.json
 
 bench-load: demo-loaded .stack/idp.json
 	$(ENV) $(PY) bench/load.py --database $(DEMO_DB) --write docs/performance.md
+	$(ENV) $(PY) bench/load.py --database $(DEMO_DB) --write docs/performance.md --replicas 2
 
 lint: install
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

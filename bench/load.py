@@ -1,23 +1,27 @@
-"""Concurrent sessions against one dashboard server, with protocol-level clients under Locust.
+"""Concurrent sessions against dashboard servers, with protocol-level clients under Locust.
 
     python bench/load.py [--database aiagents_demo] [--users 1 5 10 20] [--rounds 3]
-        [--write docs/performance.md]
+        [--replicas 1] [--write docs/performance.md]
 
-Starts a dashboard server of its own (bench/harness.py) and signs in once per simulated user
+Starts `--replicas` dashboard servers of its own (bench/harness.py; user i keeps to server
+i mod replicas, as a sticky load balancer would) and signs in once per simulated user
 over HTTP (bench/client.py: st.login's OIDC flow with the demo identity provider; every user
 is the demo support account, each with its own cookie and session). Per concurrency level: the
 server's caches are cleared, then Locust starts that many users at once; each opens, `--rounds`
 times, tenant health, a ticket investigation and feedback for its own tenant (Streamlit's
 websocket protocol: a rerun_script per step, timed until script_finished). Meanwhile the
 dashboard's PostgreSQL connections (pg_stat_activity, application_name support-dashboard) and
-the server's RSS are sampled. Prints p50/p95 per step and level, errors, connections, memory.
+the servers' RSS (summed) are sampled. Prints p50/p95 per step and level, errors, connections,
+memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +44,7 @@ PURPOSE = "SUP-1601 load test"  # the sidebar's purpose of access: a lookup need
 
 @dataclass
 class Persona:
+    url: str  # its server
     cookies: dict[str, str]
     tenant: str
     ticket: str
@@ -47,9 +52,8 @@ class Persona:
 
 @dataclass
 class Plan:
-    """What the users of one level share: the server, their sign-ins, rounds, results."""
+    """What the users of one level share: their sign-ins, rounds, results."""
 
-    url: str = ""
     personas: list[Persona] = field(default_factory=list)
     rounds: int = 3
     results: list[RunResult] = field(default_factory=list)
@@ -77,7 +81,7 @@ class DashboardUser(User):
     def on_start(self) -> None:
         self.persona = PLAN.personas[PLAN.next_persona % len(PLAN.personas)]
         PLAN.next_persona += 1
-        self.session = Session(PLAN.url, self.persona.cookies, timeout_s=120)
+        self.session = Session(self.persona.url, self.persona.cookies, timeout_s=120)
         self.rounds = 0
         # The purpose, typed in on a page that caches nothing: every step below starts cold.
         first = self.session.run("investigation", {"tenant": self.persona.tenant})
@@ -106,10 +110,10 @@ class DashboardUser(User):
 
 
 def personas(
-    server: harness.Server, idp: harness.Identity, database: str, count: int
+    servers: list[harness.Server], idp: harness.Identity, database: str, count: int
 ) -> list[Persona]:
     """`count` signed-in users, each with its own tenant (the busiest first) and a ticket of it
-    from the last day (for the investigation)."""
+    from the last day (for the investigation), signed in at server i mod len(servers)."""
     sql = """
         SELECT DISTINCT ON (tenant_id) tenant_id, ticket_id, n
           FROM (SELECT tenant_id, ticket_id, count(*) OVER (PARTITION BY tenant_id) AS n,
@@ -118,17 +122,18 @@ def personas(
          WHERE r = 1 ORDER BY tenant_id"""
     with psycopg.connect(harness.superuser_conninfo(database)) as conn:
         rows = sorted(conn.execute(sql).fetchall(), key=lambda row: -row[2])[:count]
+    urls = [servers[i % len(servers)].url for i in range(len(rows))]
     return [
-        Persona(sign_in(server.url, idp.email, idp.password), tenant, ticket)
-        for tenant, ticket, _ in rows
+        Persona(url, sign_in(url, idp.email, idp.password), tenant, ticket)
+        for url, (tenant, ticket, _) in zip(urls, rows, strict=True)
     ]
 
 
 @dataclass
 class Sampler:
-    """The dashboard's connections to PostgreSQL and the server's RSS, every half second."""
+    """The dashboard's connections to PostgreSQL and the servers' RSS, every half second."""
 
-    server: harness.Server
+    servers: list[harness.Server]
     database: str
     connections: list[int] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
@@ -138,7 +143,7 @@ class Sampler:
         with psycopg.connect(harness.superuser_conninfo(self.database), autocommit=True) as conn:
             while True:
                 self.connections.append(conn.execute(sql, (APP_NAME,)).fetchone()[0])
-                self.rss.append(self.server.rss_mib())
+                self.rss.append(rss_mib(self.servers))
                 gevent.sleep(0.5)
 
 
@@ -151,13 +156,18 @@ class Level:
     max_rss_mib: float
 
 
-def run_level(server: harness.Server, database: str, users: int) -> Level:
+def rss_mib(servers: list[harness.Server]) -> float:
+    return sum(server.rss_mib() for server in servers)
+
+
+def run_level(servers: list[harness.Server], database: str, users: int) -> Level:
     PLAN.results, PLAN.next_persona = [], 0
-    with Session(server.url, PLAN.personas[0].cookies) as control:
-        control.clear_caches()  # every level starts cold
+    for persona in PLAN.personas[: len(servers)]:  # one signed-in session per server
+        with Session(persona.url, persona.cookies) as control:
+            control.clear_caches()  # every level starts cold
     env = Environment(user_classes=[DashboardUser], events=events)
     runner = env.create_local_runner()
-    sampler = Sampler(server, database)
+    sampler = Sampler(servers, database)
     sampling = gevent.spawn(sampler.run)
     start = time.perf_counter()
     runner.start(users, spawn_rate=users)
@@ -211,20 +221,24 @@ def run(args: argparse.Namespace) -> str:
     idp = harness.identity(args, env)
     PLAN.rounds = rounds
     load_before = harness.load_average()
-    with harness.running_server(env, idp) as server:
-        PLAN.url = server.url
-        PLAN.personas = personas(server, idp, database, max(levels))
-        baseline = server.rss_mib()
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(harness.running_server(env, idp)) for _ in range(args.replicas)
+        ]
+        PLAN.personas = personas(servers, idp, database, max(levels))
+        baseline = rss_mib(servers)
         done = []
         for users in levels:
-            done.append(run_level(server, database, users))
+            done.append(run_level(servers, database, users))
             print(f"{users} sessions: {done[-1].seconds:.1f} s", file=sys.stderr, flush=True)
+    processes = "one server process" if args.replicas == 1 else f"{args.replicas} server processes"
     header = (
         f"`{database}`: {harness.row_count(database):,} enhancement_history rows;"
         f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average {load_before} before,"
-        f" {harness.load_average()} after; one server process; each session {rounds} rounds"
+        f" {harness.load_average()} after; {processes}; each session {rounds} rounds"
         " of tenant health, investigation, feedback for its own tenant, caches cleared before"
-        f" each level; server RSS {baseline:.0f} MiB after sign-in, before the load."
+        f" each level; server RSS {baseline:.0f} MiB after sign-in, before the load;"
+        f" {os.cpu_count()} CPU cores for the servers, PostgreSQL and the clients."
     )
     return table(done, header, baseline)
 
@@ -234,11 +248,13 @@ def main() -> None:
     harness.add_arguments(parser, harness.SUPPORT)
     parser.add_argument("--users", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=1, help="dashboard server processes")
     args = parser.parse_args()
     text = run(args)
     print(text)
     if args.write:
-        harness.write_section(args.write, f"load {args.database}", text)
+        replicas = f" x{args.replicas}" if args.replicas > 1 else ""
+        harness.write_section(args.write, f"load {args.database}{replicas}", text)
 
 
 if __name__ == "__main__":
