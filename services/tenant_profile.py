@@ -45,8 +45,16 @@ SELECT tenant_id, name, servicedesk_url, enhancement_preferences, rate_limits, i
 _ACTIVITY_SQL = """
 SELECT (SELECT count(DISTINCT ticket_id) FROM enhancement_history
          WHERE tenant_id = :tenant AND created_at >= :week_ago) AS tickets_7d,
-       (SELECT min(completed_at) FROM enhancement_history
-         WHERE tenant_id = :tenant AND status = 'completed') AS first_completed,
+       -- completed_at >= created_at, so no attempt created after the first-created completed
+       -- one's completion can have completed first: a few index entries instead of the
+       -- tenant's whole history (OFFSET 0 keeps the planner off a scan of completed_at)
+       (SELECT min(completed_at)
+          FROM (SELECT completed_at FROM enhancement_history
+                 WHERE tenant_id = :tenant AND status = 'completed'
+                   AND created_at <= (SELECT completed_at FROM enhancement_history
+                                       WHERE tenant_id = :tenant AND status = 'completed'
+                                       ORDER BY created_at LIMIT 1)
+                OFFSET 0) earliest) AS first_completed,
        (SELECT count(*) FROM ticket_history WHERE tenant_id = :tenant) AS history_tickets,
        (SELECT extract(epoch FROM max(resolved_date) - min(resolved_date)) / 86400
           FROM ticket_history WHERE tenant_id = :tenant) AS history_span_days,

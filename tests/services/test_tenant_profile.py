@@ -98,3 +98,22 @@ def test_cheatsheet_marks_firing_scenarios():
     assert 'grep "tenant_id: msp-acme-corp"' in stopped.playbook.diagnosis
     assert scenarios["Slow enhancements for one tenant"].state == "clear"
     assert scenarios["Tenant cannot access feedback API"].state == "manual"
+
+
+def test_first_enhancement_is_the_earliest_completion_not_the_earliest_start(use_db, tenant_id):
+    from tests.planting import add_run
+
+    start = NOW - timedelta(days=3)
+    with use_db.superuser() as conn:
+        add_tenant(conn, tenant_id, "Slow Start Ltd")
+        add_run(conn, tenant_id, "slow", "completed", start, latency_s=300)  # done at +5 min
+        add_run(conn, tenant_id, "quick", "completed", start + timedelta(minutes=1), latency_s=60)
+        add_run(conn, tenant_id, "later", "completed", start + timedelta(minutes=4), latency_s=1)
+        add_run(conn, tenant_id, "failed", "failed", start - timedelta(minutes=1), latency_s=1)
+    profile = tenant_profile.load(tenant_id, NOW)
+    assert profile is not None
+    first = by_name(profile.checklist)["A first enhancement completed"]
+    assert (
+        first.ok
+        and first.detail == f"first completed {start + timedelta(minutes=2):%Y-%m-%d %H:%M} UTC"
+    )
