@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import text
 
 from services import access_log, formatting, rollups, stats
 from services.config import rules
@@ -319,6 +320,12 @@ def _as_dict(value: Any) -> dict[str, int]:
     return dict(json.loads(value) if isinstance(value, str) else value)
 
 
+# The planner expects a few thousand (tenant, ticket) groups from the unnested tickets (10 per
+# hour row) and sorts them to count per tenant; at 10M it is 1.3M groups in 30 days, and the
+# sort took 0.8 s of 3.7 s where hashing the 500 tenants takes 0.1 s. Only this transaction.
+_FLEET_SETTINGS = "SELECT set_config('enable_sort', 'off', true)"
+
+
 def metrics(tenant_id: str | None, period: TimeRange) -> pd.DataFrame:
     """One row per tenant as of the end of the period: one tenant's, read inside its RLS scope
     (empty if it does not exist), or (None) every tenant's through the admin path."""
@@ -329,6 +336,8 @@ def metrics(tenant_id: str | None, period: TimeRange) -> pd.DataFrame:
         "stuck_s": rules("health")["stuck_pending_seconds"],
     }
     with scope(tenant_id) as conn:
+        if tenant_id is None:
+            conn.execute(text(_FLEET_SETTINGS))
         window = rollups.window_params(conn, period.since, period.until, tenant_id)
         return _finish(read_frame(conn, _METRICS_SQL, {**params, **window}))
 
