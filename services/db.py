@@ -22,10 +22,12 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import copy_context
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import psycopg
@@ -44,6 +46,7 @@ from services.errors import (
     UnsafeRole,
 )
 
+T = TypeVar("T")
 # Tenant ids are opaque VARCHAR(100): slugs (msp-acme-corp) or UUID strings.
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 
@@ -475,6 +478,14 @@ def job_lock(job: str) -> Iterator[bool]:
             ),
             {"job": job},
         ).scalar()
+
+
+@contextmanager
+def in_background(function: Callable[..., T], *args: Any) -> Iterator[Future[T]]:
+    """`function(*args)` on a thread of its own while the block runs: a query on a second
+    connection alongside this one's. The script run's timing (services.timing) counts it."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        yield thread.submit(copy_context().run, function, *args)
 
 
 def read_frame(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:

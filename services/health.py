@@ -10,8 +10,6 @@ import argparse
 import json
 import math
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +19,7 @@ from sqlalchemy import text
 
 from services import access_log, formatting, rollups, stats
 from services.config import rules
-from services.db import read_frame, scope, tenant_scope
+from services.db import in_background, read_frame, scope, tenant_scope
 from services.errors import DashboardError
 from services.failures import MODES_BY_KEY, sql_case
 from services.metrics import WebhookTraffic, webhook_traffic
@@ -340,8 +338,7 @@ def metrics(tenant_id: str | None, period: TimeRange) -> pd.DataFrame:
         window = {**params, **rollups.window_params(conn, period.since, period.until, tenant_id)}
         # The tickets on a second connection (a snapshot a moment apart: same figures for
         # closed hours; the open one may differ by the attempts started in between).
-        with ThreadPoolExecutor(max_workers=1) as background:
-            tickets = background.submit(copy_context().run, _ticket_outcomes, tenant_id, window)
+        with in_background(_ticket_outcomes, tenant_id, window) as tickets:
             frame = read_frame(conn, _METRICS_SQL, window)
             return _finish(_with_tickets(frame, tickets.result()))
 

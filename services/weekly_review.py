@@ -15,8 +15,7 @@ thresholds in dashboard.toml).
 from __future__ import annotations
 
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextvars import copy_context
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,7 +25,7 @@ from sqlalchemy import Connection
 
 from services import health, rollups, stats, themes
 from services.config import rules
-from services.db import read_frame, scope
+from services.db import in_background, read_frame, scope
 from services.errors import InvalidInput
 from services.timerange import TimeRange
 
@@ -580,10 +579,11 @@ def review(tenant_id: str | None, week_label: str, now: datetime) -> WeeklyRevie
     days = _days_elapsed(week, now)
     # The feedback themes are a query of their own (a third of the time at 10M runs): on a
     # second connection, while this one reads the weeks' runs.
-    with ThreadPoolExecutor(max_workers=1) as background:
-        found = background.submit(copy_context().run, themes.themes, tenant_id, week.range(now))
-        with scope(tenant_id) as conn:
-            return _review(conn, week, now, days, tenant_id, found)
+    with (
+        in_background(themes.themes, tenant_id, week.range(now)) as found,
+        scope(tenant_id) as conn,
+    ):
+        return _review(conn, week, now, days, tenant_id, found)
 
 
 ROW_COLUMNS = (

@@ -44,3 +44,16 @@ def test_off_unless_the_variable_names_a_file(tmp_path, monkeypatch):
     with timing.script_run("Feedback"), timing.timed("sql"):
         timing.add("sql", 1.0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_query_in_the_background_counts_into_its_script_run(tmp_path, monkeypatch):
+    from services.db import in_background
+
+    path = tmp_path / "timings.jsonl"
+    monkeypatch.setenv(timing.ENV, str(path))
+    with timing.script_run("Weekly review"):
+        with in_background(timing.call, "sql", time.sleep, 0.05) as slept:
+            timing.add("sql", 0.5)  # this thread's own call, meanwhile
+        assert slept.result() is None
+    run = json.loads(path.read_text())
+    assert run["sql_calls"] == 2 and 0.55 <= run["sql"] < 0.65
