@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 _run: ContextVar[dict[str, float] | None] = ContextVar("dashboard_timing_run", default=None)
 _write_lock = threading.Lock()
+_add_lock = threading.Lock()
 
 
 def enabled() -> bool:
@@ -33,8 +34,9 @@ def enabled() -> bool:
 def add(source: str, seconds: float) -> None:
     """Count `seconds` of `source` into the current script run, if one is being timed."""
     if (run := _run.get()) is not None:
-        run[source] += seconds
-        run[f"{source}_calls"] += 1
+        with _add_lock:  # a run's queries may run on two threads (db.in_background)
+            run[source] += seconds
+            run[f"{source}_calls"] += 1
 
 
 @contextmanager
