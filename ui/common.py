@@ -227,7 +227,6 @@ def sidebar() -> ViewContext:
             st.caption(f"Served by replica `{replica}`")
         if st.button("Sign out", icon=":material/logout:", type="tertiary"):
             sign_out()
-            st.rerun()
     return context(user, tenant_id, range_key, purpose)
 
 

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 import streamlit as st
@@ -171,15 +171,20 @@ def session_ended() -> bool:
     return SESSION_KEY not in st.session_state and session_state() != "live"
 
 
-def sign_out() -> None:
+def sign_out() -> NoReturn:
     """Ends the sign-in in every tab: the cookie goes (st.logout), and open tabs of it find it
-    ended at their next run."""
+    ended at their next run. Ends this run: the page starts again signed out."""
     claims = _claims()
     if claims and _SESSIONS.end(_session_ref(claims)):
         _record(claims, "signed_out", None)
     st.session_state.clear()
     if oidc_configured():
         st.logout()
+        # Not st.rerun(): a new run empties the queue of messages the browser has not been
+        # sent yet, and with it the redirect that deletes the cookie (seen: a reload still
+        # signed in). The browser follows the redirect and loads the app afresh.
+        st.stop()
+    st.rerun()
 
 
 def requested_page_path() -> str:

@@ -161,4 +161,3 @@ with guard("service health", public=True):
     show()
 if ctx.user.role == CLIENT and st.button("Sign out", icon=":material/logout:", type="tertiary"):
     sign_out()
-    st.rerun()
