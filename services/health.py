@@ -351,12 +351,10 @@ def _ticket_outcomes(tenant_id: str | None, params: dict[str, Any]) -> pd.DataFr
 
 
 def _with_tickets(frame: pd.DataFrame, tickets: pd.DataFrame) -> pd.DataFrame:
-    """The metrics with each tenant's ticket outcomes after its attempts (0 without tickets)."""
+    """The metrics with each tenant's ticket outcomes (0 without tickets)."""
     merged = frame.merge(tickets, on="tenant_id", how="left")
     merged[TICKET_COLUMNS] = merged[TICKET_COLUMNS].fillna(0).astype(int)
-    after = list(frame.columns).index("attempts") + 1
-    order = [*frame.columns[:after], *TICKET_COLUMNS, *frame.columns[after:]]
-    return merged[order]
+    return merged
 
 
 @dataclass(frozen=True)
