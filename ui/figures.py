@@ -67,3 +67,25 @@ workers_history = _cached(charts.workers_history)
 arrival_heatmap = _cached(charts.arrival_heatmap)
 service_time_histogram = _cached(charts.service_time_histogram)
 statement_over_time = _cached(charts.statement_over_time)
+
+
+def show(figure: go.Figure, where: Any = st, static: bool = False) -> None:
+    """A figure at its container's width without plotly's toolbar; `static` (the client screen)
+    also without hover and zoom."""
+    config = {"displayModeBar": False, "staticPlot": static}
+    where.plotly_chart(figure, width="stretch", config=config)
+
+
+def show_health_pair(
+    trend: pd.DataFrame,
+    rules: dict[str, Any],
+    marks: pd.DataFrame,
+    static: bool = False,
+    titles: tuple[str, str] = (charts.VOLUME_TITLE, charts.LATENCY_TITLE),
+) -> None:
+    """Attempts and success rate beside the p95 processing time, against the health rules."""
+    left, right = st.columns(2)
+    success = volume_and_success(trend, rules["success_rate_target"], marks, titles[0])
+    show(success, left, static)
+    p95 = latency_p95(trend, rules["p95_target_s"], rules["p95_critical_s"], marks, titles[1])
+    show(p95, right, static)

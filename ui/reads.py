@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import pandas as pd
 import streamlit as st
 
 from services import (
@@ -26,6 +27,7 @@ from services import (
 )
 from services.dbhealth import connections, relations, statements
 from services.investigation import lookup
+from services.timerange import TimeRange
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,6 +58,19 @@ feedback_themes = _cached(60, themes.themes)
 # Fleet-only (admin pages): the platform's operations and every tenant's own events
 platform_events = _cached(60, events.platform_events)
 fleet_tenant_events = _cached(600, events.fleet_tenant_events)
+
+
+def chart_marks(
+    tenant_id: str | None, period: TimeRange, trend: pd.DataFrame | None, is_admin: bool
+) -> pd.DataFrame:
+    """The events drawn on a view's charts: a tenant's own, the incident episodes of its
+    `trend` and, for admins, the platform operations; for the fleet (None: admins) every
+    tenant's onboarding and configuration changes, the incidents and the operations."""
+    if tenant_id:
+        return chart_events(tenant_id, period, trend, is_admin)
+    fleet_incidents = events.incidents(trend) if trend is not None else events.combined()
+    return events.combined(fleet_tenant_events(period), fleet_incidents, platform_events(period))
+
 
 # Queues and scaling (the fleet's): Prometheus history and now, the measured service times
 # and the simulated check of a proposal (the slow step, cached per input)

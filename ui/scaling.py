@@ -9,7 +9,6 @@ from ui import figures
 from ui.common import lazy_expander, own_filter
 
 CAP = rules("capacity")
-NO_TOOLBAR = {"displayModeBar": False}
 
 
 def read_targets() -> scaling.Targets:
@@ -112,20 +111,11 @@ def draw_proposal(result: scaling.ScalingPlan) -> None:
     picked = own_filter(
         left.selectbox, "Arrivals of", list(choices), format_func=choices.get, key="arrivals"
     )
-    left.plotly_chart(
-        figures.arrival_heatmap(
-            result.arrivals(picked), capacity.WEEKDAYS, f"Jobs per hour: {choices[picked]}"
-        ),
-        width="stretch",
-        config=NO_TOOLBAR,
-    )
-    right.plotly_chart(
-        figures.service_time_histogram(
-            service.histogram, service.mean_s, capacity.HISTOGRAM_WIDTH_S
-        ),
-        width="stretch",
-        config=NO_TOOLBAR,
-    )
+    arrivals = result.arrivals(picked)
+    title = f"Jobs per hour: {choices[picked]}"
+    figures.show(figures.arrival_heatmap(arrivals, capacity.WEEKDAYS, title), left)
+    histogram = service.histogram, service.mean_s, capacity.HISTOGRAM_WIDTH_S
+    figures.show(figures.service_time_histogram(*histogram), right)
     lazy_expander(
         "Each tenant's arrivals",
         "tenant_arrivals_open",

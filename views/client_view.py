@@ -124,28 +124,8 @@ def show() -> None:
     trend = reads.health_trend(tenant_id, period)
     # this tenant's own events only: no platform operations, no internal names
     marks = reads.chart_events(tenant_id, period, trend)
-    left, right = st.columns(2)
-    left.plotly_chart(
-        figures.volume_and_success(
-            trend,
-            health_rules["success_rate_target"],
-            marks,
-            title="Processing attempts and success rate",
-        ),
-        width="stretch",
-        config={"displayModeBar": False, "staticPlot": True},
-    )
-    right.plotly_chart(
-        figures.latency_p95(
-            trend,
-            health_rules["p95_target_s"],
-            health_rules["p95_critical_s"],
-            marks,
-            title="Processing time of 95% of attempts",
-        ),
-        width="stretch",
-        config={"displayModeBar": False, "staticPlot": True},
-    )
+    titles = ("Processing attempts and success rate", "Processing time of 95% of attempts")
+    figures.show_health_pair(trend, health_rules, marks, static=True, titles=titles)
     st.caption(f"Figures for {choice.lower()}, updated {period.until:%Y-%m-%d %H:%M} UTC.")
 
 

@@ -8,7 +8,7 @@ purpose.
 import pandas as pd
 import streamlit as st
 
-from services import events, feedback, formatting, themes
+from services import feedback, formatting, themes
 from services.config import rules
 from services.timerange import TimeRange
 from ui import figures, reads
@@ -27,7 +27,6 @@ from ui.common import (
 
 ctx: ViewContext = st.session_state["view_context"]
 health_rules = rules("health")
-PLOTLY = {"displayModeBar": False}
 
 
 def show_tiles(stats: feedback.FeedbackStats) -> None:
@@ -65,20 +64,11 @@ def show_tiles(stats: feedback.FeedbackStats) -> None:
 def show_charts(
     trend: feedback.FeedbackTrend, stats: feedback.FeedbackStats, marks: pd.DataFrame
 ) -> None:
-    st.plotly_chart(
-        figures.feedback_over_time(trend.over_time, health_rules["rating_target"], marks),
-        width="stretch",
-        config=PLOTLY,
-    )
+    figures.show(figures.feedback_over_time(trend.over_time, health_rules["rating_target"], marks))
     left, right = st.columns(2)
-    left.plotly_chart(figures.rating_distribution(trend.ratings), width="stretch", config=PLOTLY)
-    right.plotly_chart(
-        figures.thumbs_split(
-            stats.feedback_counts["thumbs_up"], stats.feedback_counts["thumbs_down"]
-        ),
-        width="stretch",
-        config=PLOTLY,
-    )
+    figures.show(figures.rating_distribution(trend.ratings), left)
+    counts = stats.feedback_counts
+    figures.show(figures.thumbs_split(counts["thumbs_up"], counts["thumbs_down"]), right)
 
 
 def show_worst(worst: pd.DataFrame, fleet: bool, consented: bool) -> None:
@@ -170,9 +160,7 @@ def show_themes(found: themes.Themes, fleet: bool, consented: bool) -> None:
     st.markdown("**:green[Positive] themes**")
     theme_table(found.positive, themes.POSITIVE, fleet, consented)
     if not found.negative.empty:
-        st.plotly_chart(
-            figures.theme_shares(found.negative, themes.NEGATIVE), width="stretch", config=PLOTLY
-        )
+        figures.show(figures.theme_shares(found.negative, themes.NEGATIVE))
     # Example tickets open in the investigation view.
     if examples := themes.negative_examples(found):
         st.caption(
@@ -214,13 +202,10 @@ def show(tenant_id: str | None, period: TimeRange) -> None:
             f"Every tenant · {period.label}. Pick a tenant in the sidebar (or a row below) for "
             "its detail and, with the client's consent, its comments."
         )
-        # every tenant's onboarding and configuration changes, and the platform operations
-        marks = events.combined(reads.fleet_tenant_events(period), reads.platform_events(period))
     else:
         st.caption(f"`{tenant_id}` · {period.label}")
-        # the tenant's own events and the incident episodes of its health trend
-        trend = reads.health_trend(tenant_id, period)
-        marks = reads.chart_events(tenant_id, period, trend, ctx.user.is_admin)
+    trend = None if fleet else reads.health_trend(tenant_id, period)  # for its incidents
+    marks = reads.chart_marks(tenant_id, period, trend, ctx.user.is_admin)
     show_tiles(summary.total)
     show_charts(reads.feedback_trend(tenant_id, period), summary.total, marks)
     if fleet:

@@ -12,7 +12,6 @@ from ui.common import ViewContext, guard, lazy_expander, own_filter, record_view
 
 ctx: ViewContext = st.session_state["view_context"]
 queue_rules, cap_rules = rules("queue"), rules("capacity")
-NO_TOOLBAR = scaling_ui.NO_TOOLBAR
 BOXES = {"ok": st.success, "info": st.info, "warning": st.warning, "critical": st.error}
 ICONS = {
     "ok": ":material/check_circle:",
@@ -158,12 +157,8 @@ def show_history() -> metrics.History | None:
             queue_rules["not_draining_tolerance"],
         )
         left, right = st.columns(2)
-        left.plotly_chart(
-            figures.queue_history(frame, queues.band_frame(), found, marks),
-            width="stretch",
-            config=NO_TOOLBAR,
-        )
-        right.plotly_chart(figures.workers_history(frame), width="stretch", config=NO_TOOLBAR)
+        figures.show(figures.queue_history(frame, queues.band_frame(), found, marks), left)
+        figures.show(figures.workers_history(frame), right)
         if found.empty:
             st.caption(f"No episodes in this range (one point every {history.step_s} s).")
         else:

@@ -196,30 +196,14 @@ def show_tenant(tenant_id: str) -> None:
 
     trend = reads.health_trend(tenant_id, ctx.range)
     marks = reads.chart_events(tenant_id, ctx.range, trend, ctx.user.is_admin)
-    left, right = st.columns(2)
-    with left:
-        st.plotly_chart(
-            figures.volume_and_success(trend, health_rules["success_rate_target"], marks),
-            width="stretch",
-            config={"displayModeBar": False},
-        )
-    with right:
-        st.plotly_chart(
-            figures.latency_p95(
-                trend, health_rules["p95_target_s"], health_rules["p95_critical_s"], marks
-            ),
-            width="stretch",
-            config={"displayModeBar": False},
-        )
+    figures.show_health_pair(trend, health_rules, marks)
     show_rules()
     st.subheader("Failures by cause")
     if failures.empty:
         st.info("No failed attempts in this range.")
     else:
         left, right = st.columns([2, 3])
-        left.plotly_chart(
-            figures.failure_breakdown(failures), width="stretch", config={"displayModeBar": False}
-        )
+        figures.show(figures.failure_breakdown(failures), left)
         right.dataframe(
             failures[["cause", "attempts", "last_seen", "typical_error", "next_step"]],
             hide_index=True,

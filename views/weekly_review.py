@@ -12,7 +12,6 @@ from ui.common import ViewContext, guard, lazy_expander, md, record_view, tenant
 
 ctx: ViewContext = st.session_state["view_context"]
 health_rules = rules("health")
-PLOTLY = {"displayModeBar": False}
 LEVEL_BADGE = {
     CRITICAL: ":red-badge[:material/error: Critical]",
     HIGH: ":orange-badge[:material/warning: High]",
@@ -71,13 +70,7 @@ def week_events(review: WeeklyReview) -> pd.DataFrame:
     """The week's events: a tenant's own (and platform operations for admins), or for the fleet
     review (admins) every tenant's onboarding and configuration changes and the operations."""
     week = review.week.range(review.as_of)
-    if review.tenant_id:
-        return reads.chart_events(review.tenant_id, week, review.daily, ctx.user.is_admin)
-    return events.combined(
-        reads.fleet_tenant_events(week),
-        events.incidents(review.daily),
-        reads.platform_events(week),
-    )
+    return reads.chart_marks(review.tenant_id, week, review.daily, ctx.user.is_admin)
 
 
 def show_what_changed(lines: list[str]) -> None:
@@ -95,27 +88,13 @@ def show_charts(review: WeeklyReview, marks: pd.DataFrame) -> None:
         lazy_expander(
             "Every tenant's criteria as a chart",
             "scorecard_open",
-            lambda: st.plotly_chart(
-                figures.weekly_scorecard(tenant_rows), width="stretch", config=PLOTLY
-            ),
+            lambda: figures.show(figures.weekly_scorecard(tenant_rows)),
             expanded=len(review.tenants) <= 12,
         )
     if review.daily.empty:
         st.info("No enhancement attempts in this week.")
         return
-    left, right = st.columns(2)
-    left.plotly_chart(
-        figures.volume_and_success(review.daily, health_rules["success_rate_target"], marks),
-        width="stretch",
-        config=PLOTLY,
-    )
-    right.plotly_chart(
-        figures.latency_p95(
-            review.daily, health_rules["p95_target_s"], health_rules["p95_critical_s"], marks
-        ),
-        width="stretch",
-        config=PLOTLY,
-    )
+    figures.show_health_pair(review.daily, health_rules, marks)
 
 
 def show_themes(review: WeeklyReview) -> None:

@@ -61,11 +61,7 @@ def show_statement_detail(ctx: ViewContext, row: pd.Series, until: datetime) -> 
         if len(history) < 2:
             st.info("The trend needs at least three snapshots in the range.")
         else:
-            st.plotly_chart(
-                figures.statement_over_time(history),
-                width="stretch",
-                config={"displayModeBar": False},
-            )
+            figures.show(figures.statement_over_time(history))
     with right:
         st.markdown(statements.statement_heading(row))
         st.code(row["query"], language="sql", wrap_lines=True, height=250)
