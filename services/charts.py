@@ -536,6 +536,31 @@ def statement_over_time(history: pd.DataFrame) -> go.Figure:
 EVENT_COLORS = {"incident": BAD_RED, "onboarded": OK_GREEN, "config_changed": INK}
 
 
+# Event labels: about 6 px per character at font size 10, on a plot about 600 px wide (the
+# half-width charts are narrower, the full-width ones wider: a guess that errs towards space).
+LABEL_CHAR_WIDTH = 6 / 600
+LABEL_ROWS = 3
+LABEL_ROW_PX = 13
+
+
+def label_places(positions: list[float], widths: list[float]) -> list[tuple[int, str]]:
+    """(row, xanchor) of each label, given its event's position on the time axis (0 to 1, in time
+    order) and its width (same unit): each goes into the lowest row where it does not run into an
+    earlier label (the one with the most room when none is free). A label reads to the right of
+    its line in the left part of the chart and to the left in the right part, so that it stays
+    inside the plot and does not stretch the axis (plotly widens the range to fit annotations)."""
+    ends = [-1.0] * LABEL_ROWS  # where each row's last label ends
+    places = []
+    for at, width in zip(positions, widths, strict=True):
+        anchor = "left" if at < 0.6 else "right"
+        start = at if anchor == "left" else at - width
+        free = [row for row in range(LABEL_ROWS) if ends[row] < start]
+        row = free[0] if free else min(range(LABEL_ROWS), key=ends.__getitem__)
+        ends[row] = start + width
+        places.append((row, anchor))
+    return places
+
+
 def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
     """Events (services.events frames) as dotted vertical lines with a short label at the top;
     hovering the label shows the detail. Events outside the figure's data range are not drawn
@@ -546,9 +571,13 @@ def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
     if events.empty or not xs:
         return fig
     first, last = min(x.min() for x in xs), max(x.max() for x in xs)
-    shown = events[(events["at"] >= first) & (events["at"] <= last)]
+    shown = events[(events["at"] >= first) & (events["at"] <= last)].sort_values("at")
+    span = max((last - first).total_seconds(), 1.0)
+    positions = [(at - first).total_seconds() / span for at in shown["at"]]
+    texts = [f"▾ {label}" for label in shown["label"]]
+    places = label_places(positions, [LABEL_CHAR_WIDTH * len(text) for text in texts])
     shapes, notes = list(fig.layout.shapes), list(fig.layout.annotations)
-    for i, event in enumerate(shown.itertuples()):
+    for event, text, (row, anchor) in zip(shown.itertuples(), texts, places, strict=True):
         color = EVENT_COLORS.get(event.kind, "#6b7280")
         at = event.at.to_pydatetime()
         line = _vline(at, color, yref="paper")
@@ -559,12 +588,12 @@ def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
                 "y": 1,
                 "xref": "x",
                 "yref": "paper",
-                "text": f"▾ {event.label}",
+                "text": text if anchor == "left" else f"{event.label} ▾",
                 "hovertext": f"{at:%Y-%m-%d %H:%M} UTC: {event.detail}",
                 "showarrow": False,
                 "yanchor": "bottom",
-                "xanchor": "left",
-                "yshift": 13 * (i % 3),  # three rows of labels, so that close events stay readable
+                "xanchor": anchor,
+                "yshift": LABEL_ROW_PX * row,
                 "font": {"size": 10, "color": color},
             }
         )

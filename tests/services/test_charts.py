@@ -88,3 +88,29 @@ def test_bars_and_line_keeps_the_line_on_the_right_axis_over_the_bars() -> None:
     assert list(fig.data[3].y) == pytest.approx([90, 100 * 10 / 11, 100])
     assert fig.layout.barmode == "stack" and fig.layout.hovermode == "x unified"
     assert fig.layout.yaxis.gridcolor == charts.GRID and fig.layout.xaxis.showgrid is False
+
+
+def test_close_event_labels_take_separate_rows_and_right_hand_labels_read_leftwards() -> None:
+    # two labels close together, one far from both, two near the right edge
+    places = charts.label_places([0.10, 0.12, 0.40, 0.90, 0.91], [0.1, 0.1, 0.1, 0.1, 0.1])
+    assert places == [(0, "left"), (1, "left"), (0, "left"), (0, "right"), (1, "right")]
+    # more overlapping labels than rows: the row whose last label ends first is reused
+    crowded = charts.label_places([0.1, 0.1, 0.1, 0.1], [0.3, 0.2, 0.1, 0.1])
+    assert [row for row, _ in crowded] == [0, 1, 2, 2]
+
+
+def test_event_labels_follow_time_order_and_stay_inside_the_data_range() -> None:
+    frame = history()
+    fig = charts.queue_history(
+        frame,
+        pd.DataFrame(columns=["low", "high", "label", "severity"]),
+        pd.DataFrame({"start": [], "end": []}),
+    )
+    late, early = START + timedelta(hours=23), START + timedelta(hours=1)
+    fig = charts.with_events(fig, marks(late, early, early + timedelta(minutes=5)))
+    notes = [a for a in fig.layout.annotations if a.hovertext]
+    assert [(a.text, a.xanchor, a.yshift) for a in notes] == [
+        ("▾ change 1", "left", 0),
+        ("▾ change 2", "left", charts.LABEL_ROW_PX),
+        ("change 0 ▾", "right", 0),
+    ]
