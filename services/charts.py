@@ -536,36 +536,49 @@ def statement_over_time(history: pd.DataFrame) -> go.Figure:
 EVENT_COLORS = {"incident": BAD_RED, "onboarded": OK_GREEN, "config_changed": INK}
 
 
-# Event labels: about 6 px per character at font size 10, on a plot about 600 px wide (the
-# half-width charts are narrower, the full-width ones wider: a guess that errs towards space).
-LABEL_CHAR_WIDTH = 6 / 600
+# Event labels: about 6 px per character at font size 10 on a plot about 400 px wide (a chart
+# beside another; a full-width chart has more room than this assumes).
+LABEL_CHAR_WIDTH = 6 / 400
+LABEL_CHARS = 30  # longer labels are cut (the hover has the whole detail)
 LABEL_ROWS = 3
 LABEL_ROW_PX = 13
+LABEL_JOIN_DISTANCE = 0.1  # of the time axis: events this close share a label when crowded
 
 
-def label_places(positions: list[float], widths: list[float]) -> list[tuple[int, str]]:
+def label_places(positions: list[float], widths: list[float]) -> list[tuple[int, str] | None]:
     """(row, xanchor) of each label, given its event's position on the time axis (0 to 1, in time
     order) and its width (same unit): each goes into the lowest row where it does not run into an
-    earlier label (the one with the most room when none is free). A label reads to the right of
-    its line in the left part of the chart and to the left in the right part, so that it stays
-    inside the plot and does not stretch the axis (plotly widens the range to fit annotations)."""
+    earlier label. Where no row has room, an event close to the one labelled just before it
+    joins that label (None); any other takes the row that frees up first. A label reads to the
+    right of its line in the left part of the chart and to the left in the right part, so that
+    it stays inside the plot and does not stretch the axis (plotly widens the range to fit
+    annotations)."""
     ends = [-1.0] * LABEL_ROWS  # where each row's last label ends
-    places = []
+    last_at = -1.0  # the event labelled last
+    places: list[tuple[int, str] | None] = []
     for at, width in zip(positions, widths, strict=True):
         anchor = "left" if at < 0.6 else "right"
         start = at if anchor == "left" else at - width
-        free = [row for row in range(LABEL_ROWS) if ends[row] < start]
-        row = free[0] if free else min(range(LABEL_ROWS), key=ends.__getitem__)
-        ends[row] = start + width
+        row = next((row for row in range(LABEL_ROWS) if ends[row] < start), None)
+        if row is None and at - last_at <= LABEL_JOIN_DISTANCE:
+            places.append(None)
+            continue
+        if row is None:
+            row = min(range(LABEL_ROWS), key=ends.__getitem__)
+        ends[row], last_at = start + width, at
         places.append((row, anchor))
     return places
 
 
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
 def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
     """Events (services.events frames) as dotted vertical lines with a short label at the top;
-    hovering the label shows the detail. Events outside the figure's data range are not drawn
-    (they would stretch its time axis). Changes `fig` (and returns it): never pass a figure
-    that is cached."""
+    hovering the label shows the detail (of every event it stands for, where labels had to be
+    joined). Events outside the figure's data range are not drawn (they would stretch its time
+    axis). Changes `fig` (and returns it): never pass a figure that is cached."""
     xs = [_times(t.x) for t in fig.data if getattr(t, "x", None) is not None]
     xs = [x for x in xs if len(x)]
     if events.empty or not xs:
@@ -574,27 +587,38 @@ def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
     shown = events[(events["at"] >= first) & (events["at"] <= last)].sort_values("at")
     span = max((last - first).total_seconds(), 1.0)
     positions = [(at - first).total_seconds() / span for at in shown["at"]]
-    texts = [f"▾ {label}" for label in shown["label"]]
-    places = label_places(positions, [LABEL_CHAR_WIDTH * len(text) for text in texts])
+    labels = [_short(label) for label in shown["label"]]
+    widths = [LABEL_CHAR_WIDTH * (len(label) + 2) for label in labels]  # with "▾ "
     shapes, notes = list(fig.layout.shapes), list(fig.layout.annotations)
-    for event, text, (row, anchor) in zip(shown.itertuples(), texts, places, strict=True):
+    placed: list[tuple[dict[str, Any], str, int]] = []  # note, its label, events joined to it
+    places = label_places(positions, widths)
+    for event, label, place in zip(shown.itertuples(), labels, places, strict=True):
         color = EVENT_COLORS.get(event.kind, "#6b7280")
         at = event.at.to_pydatetime()
         line = _vline(at, color, yref="paper")
         shapes.append({**line, "line": {**line["line"], "width": 1}})
-        notes.append(
-            {
-                "x": at,
-                "y": 1,
-                "xref": "x",
-                "yref": "paper",
-                "text": text if anchor == "left" else f"{event.label} ▾",
-                "hovertext": f"{at:%Y-%m-%d %H:%M} UTC: {event.detail}",
-                "showarrow": False,
-                "yanchor": "bottom",
-                "xanchor": anchor,
-                "yshift": LABEL_ROW_PX * row,
-                "font": {"size": 10, "color": color},
-            }
-        )
+        hover = f"{at:%Y-%m-%d %H:%M} UTC: {event.detail}"
+        if place is None and placed:
+            note, text, joined = placed[-1]
+            note["hovertext"] += f"<br>{hover}"
+            placed[-1] = (note, text, joined + 1)
+            continue
+        row, anchor = place or (0, "left")
+        note = {
+            "x": at,
+            "y": 1,
+            "xref": "x",
+            "yref": "paper",
+            "hovertext": hover,
+            "showarrow": False,
+            "yanchor": "bottom",
+            "xanchor": anchor,
+            "yshift": LABEL_ROW_PX * row,
+            "font": {"size": 10, "color": color},
+        }
+        placed.append((note, label, 0))
+    for note, label, joined in placed:
+        text = f"{label} (+{joined})" if joined else label
+        note["text"] = f"▾ {text}" if note["xanchor"] == "left" else f"{text} ▾"
+        notes.append(note)
     return fig.update_layout(shapes=shapes, annotations=notes, margin={"t": 95}, title_y=0.98)

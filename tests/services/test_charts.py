@@ -94,23 +94,27 @@ def test_close_event_labels_take_separate_rows_and_right_hand_labels_read_leftwa
     # two labels close together, one far from both, two near the right edge
     places = charts.label_places([0.10, 0.12, 0.40, 0.90, 0.91], [0.1, 0.1, 0.1, 0.1, 0.1])
     assert places == [(0, "left"), (1, "left"), (0, "left"), (0, "right"), (1, "right")]
-    # more overlapping labels than rows: the row whose last label ends first is reused
+    # more overlapping labels than rows: the fourth, close to the third, joins it
     crowded = charts.label_places([0.1, 0.1, 0.1, 0.1], [0.3, 0.2, 0.1, 0.1])
-    assert [row for row, _ in crowded] == [0, 1, 2, 2]
+    assert crowded == [(0, "left"), (1, "left"), (2, "left"), None]
+    # an event far from the last label is not joined to it: it takes the row free soonest
+    far = charts.label_places([0.1, 0.1, 0.5, 0.9], [0.9, 0.9, 0.3, 0.5])
+    assert far[3] == (2, "right")
 
 
-def test_event_labels_follow_time_order_and_stay_inside_the_data_range() -> None:
+def test_event_labels_follow_time_order_and_crowded_ones_are_joined() -> None:
     frame = history()
-    fig = charts.queue_history(
-        frame,
-        pd.DataFrame(columns=["low", "high", "label", "severity"]),
-        pd.DataFrame({"start": [], "end": []}),
-    )
+    no_bands = pd.DataFrame(columns=["low", "high", "label", "severity"])
+    fig = charts.queue_history(frame, no_bands, pd.DataFrame({"start": [], "end": []}))
     late, early = START + timedelta(hours=23), START + timedelta(hours=1)
-    fig = charts.with_events(fig, marks(late, early, early + timedelta(minutes=5)))
+    crowd = [early + timedelta(minutes=m) for m in (5, 10, 15)]
+    fig = charts.with_events(fig, marks(late, early, *crowd))
     notes = [a for a in fig.layout.annotations if a.hovertext]
     assert [(a.text, a.xanchor, a.yshift) for a in notes] == [
         ("▾ change 1", "left", 0),
         ("▾ change 2", "left", charts.LABEL_ROW_PX),
+        ("▾ change 3 (+1)", "left", 2 * charts.LABEL_ROW_PX),
         ("change 0 ▾", "right", 0),
     ]
+    assert notes[2].hovertext.count("Configuration changed") == 2  # both events' details
+    assert len([s for s in fig.layout.shapes if s.line.width == 1]) == 5  # every event's line

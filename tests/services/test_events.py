@@ -158,6 +158,7 @@ def test_chart_draws_events_in_range_with_hover_text():
     )
     fig = charts.with_events(charts.volume_and_success(trend, 0.95), marks)
     labels = [a.text for a in fig.layout.annotations if a.hovertext]
-    assert labels == ["▾ Configuration changed", "▾ Incident: low success rate"]
+    # the incident is in the last bucket: its label reads leftwards from its line
+    assert labels == ["▾ Configuration changed", "Incident: low success rate ▾"]
     assert all("UTC: " in a.hovertext for a in fig.layout.annotations if a.hovertext)
     assert sum(1 for s in fig.layout.shapes if s.line.dash == "dot" and s.yref == "paper") == 2
