@@ -483,7 +483,10 @@ def job_lock(job: str) -> Iterator[bool]:
 @contextmanager
 def in_background(function: Callable[..., T], *args: Any) -> Iterator[Future[T]]:
     """`function(*args)` on a thread of its own while the block runs: a query on a second
-    connection alongside this one's. The script run's timing (services.timing) counts it."""
+    connection alongside this one's. The script run's timing (services.timing) counts it.
+    Never wait for its result while holding a connection of the same pool: once every pooled
+    connection is held by a session waiting for its second, none comes free, and all of them
+    fail as busy pool_wait_s later (10 concurrent sessions did, with 5 connections)."""
     with ThreadPoolExecutor(max_workers=1) as thread:
         yield thread.submit(copy_context().run, function, *args)
 

@@ -336,11 +336,16 @@ def metrics(tenant_id: str | None, period: TimeRange) -> pd.DataFrame:
     }
     with scope(tenant_id) as conn:
         window = {**params, **rollups.window_params(conn, period.since, period.until, tenant_id)}
-        # The tickets on a second connection (a snapshot a moment apart: same figures for
-        # closed hours; the open one may differ by the attempts started in between).
-        with in_background(_ticket_outcomes, tenant_id, window) as tickets:
-            frame = read_frame(conn, _METRICS_SQL, window)
-            return _finish(_with_tickets(frame, tickets.result()))
+    # The tickets on a second connection (a snapshot a moment apart: same figures for closed
+    # hours; the open one may differ by the attempts started in between).
+    with in_background(_ticket_outcomes, tenant_id, window) as tickets:
+        frame = _window_metrics(tenant_id, window)
+    return _finish(_with_tickets(frame, tickets.result()))
+
+
+def _window_metrics(tenant_id: str | None, params: dict[str, Any]) -> pd.DataFrame:
+    with scope(tenant_id) as conn:
+        return read_frame(conn, _METRICS_SQL, params)
 
 
 def _ticket_outcomes(tenant_id: str | None, params: dict[str, Any]) -> pd.DataFrame:

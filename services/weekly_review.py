@@ -15,7 +15,6 @@ thresholds in dashboard.toml).
 from __future__ import annotations
 
 import re
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -540,16 +539,15 @@ def _daily(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _review(
-    conn: Connection,
     week: Week,
     now: datetime,
     days: float,
     tenant_id: str | None,
-    found: Future[themes.Themes],
+    rows: dict[Key, dict],
+    daily: pd.DataFrame,
+    known: pd.DataFrame,
+    found: themes.Themes,
 ) -> WeeklyReview:
-    rows, daily = _weeks(conn, week, days, tenant_id)
-    known = read_frame(conn, _TENANTS_SQL, {"end": week.end, "tenant": tenant_id})
-
     def reviewed_scope(key: str | None, name: str, fleet_size: int | None = None) -> ScopeReview:
         return review_scope(
             key,
@@ -564,7 +562,7 @@ def _review(
     # Worst first, as the review discusses them (the sort keeps names in order within a level).
     tenants = tuple(sorted(reviewed, key=lambda s: -LEVEL_ORDER[s.escalation.level]))
     fleet = None if tenant_id else reviewed_scope(None, "Fleet", max(len(tenants), 1))
-    return WeeklyReview(week, now, days, tenant_id, fleet, tenants, found.result(), daily)
+    return WeeklyReview(week, now, days, tenant_id, fleet, tenants, found, daily)
 
 
 def as_of(week_label: str, now: datetime) -> datetime:
@@ -579,11 +577,12 @@ def review(tenant_id: str | None, week_label: str, now: datetime) -> WeeklyRevie
     days = _days_elapsed(week, now)
     # The feedback themes are a query of their own (a third of the time at 10M runs): on a
     # second connection, while this one reads the weeks' runs.
-    with (
-        in_background(themes.themes, tenant_id, week.range(now)) as found,
-        scope(tenant_id) as conn,
-    ):
-        return _review(conn, week, now, days, tenant_id, found)
+    with in_background(themes.themes, tenant_id, week.range(now)) as found:
+        with scope(tenant_id) as conn:
+            rows, daily = _weeks(conn, week, days, tenant_id)
+            known = read_frame(conn, _TENANTS_SQL, {"end": week.end, "tenant": tenant_id})
+        # the connection is back in the pool before this waits for the themes (db.in_background)
+        return _review(week, now, days, tenant_id, rows, daily, known, found.result())
 
 
 ROW_COLUMNS = (

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from services import db
+from services import db, health, weekly_review
 from services.errors import Busy, InvalidInput, QueryTimeout, SourceUnavailable
+from services.timerange import TimeRange
 from tests.conftest import ROOT, use_config
 from tests.planting import add_feedback, add_runs, add_tenant
 
@@ -259,4 +260,34 @@ def test_busy_connections_are_waited_for_then_named_not_called_down(
         assert 0.4 < time.monotonic() - started < 3
     with db.tenant_scope(mine) as conn:  # released: the next session gets it at once
         assert conn.execute(text("SELECT 1")).scalar() == 1
+    db.dispose_engines()
+
+
+def test_a_view_never_waits_for_its_second_connection_while_holding_its_first(
+    two_tenants, tmp_path, monkeypatch
+):
+    """The health metrics and the weekly review read on two connections at once. With as many
+    sessions as pooled connections, a session holding one while it waits for a second would
+    leave none for anyone (10 concurrent sessions, 5 connections: all said "busy" after 10 s).
+    With a pool of one connection the two reads take turns, and both views still come back."""
+    mine, _ = two_tenants
+    config = (ROOT / "dashboard.toml").read_text()
+    single = tmp_path / "single.toml"
+    single.write_text(
+        config.replace("pool_size = 5 ", "pool_size = 1 ", 1).replace(
+            "pool_wait_s = 10 ", "pool_wait_s = 3 ", 1
+        )
+    )
+    monkeypatch.setenv("DASHBOARD_CONFIG", str(single))
+    db.dispose_engines()
+    later = NOW + timedelta(hours=1)
+    period = TimeRange(NOW - timedelta(days=1), later, "24h")
+    for tenant in (mine, None):  # its scope, and the admin path
+        started = time.monotonic()
+        metrics = health.metrics(tenant, period)
+        review = weekly_review.review(tenant, weekly_review.Week.of(NOW).label, later)
+        assert time.monotonic() - started < 3  # no read waited out pool_wait_s
+        assert metrics.loc[metrics["tenant_id"] == mine, "tickets"].item() == 3
+        attempts = review.daily["attempts"].sum()
+        assert attempts == 3 if tenant else attempts >= 8  # the fleet: other tests' tenants too
     db.dispose_engines()
