@@ -81,7 +81,11 @@ class RunResult:
     errors: list[str] = field(default_factory=list)  # exceptions and faults shown
     buttons: dict[str, str] = field(default_factory=dict)  # label: widget id
     text_inputs: dict[str, str] = field(default_factory=dict)  # label: widget id
+    # selectbox id: the option the server set (None: cleared), or its default if first seen
+    selected: dict[str, str | None] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)
     redirect: str = ""  # where st.login sent the browser
+    markdown: list[str] = field(default_factory=list)  # the bodies of markdown and captions
 
     @property
     def ok(self) -> bool:
@@ -103,6 +107,9 @@ class Session:
         )
         self.page, self.query = "", ""
         self.texts: dict[str, str] = {}  # widget id: text typed in, sent with every run
+        # widget id: each selectbox's current option, sent with every run as the browser does
+        # (a widget state left out of a run can be lost: the sidebar's tenant, say)
+        self.choices: dict[str, str | None] = {}
 
     def close(self) -> None:
         self.ws.close()
@@ -144,6 +151,9 @@ class Session:
     def _until_finished(self, msg: BackMsg) -> RunResult:
         for widget_id, text in self.texts.items():
             msg.rerun_script.widget_states.widgets.add(id=widget_id, string_value=text)
+        for widget_id, option in self.choices.items():
+            if option is not None:
+                msg.rerun_script.widget_states.widgets.add(id=widget_id, string_value=option)
         page = self.page
         start = time.perf_counter()
         self._send(msg)
@@ -173,6 +183,7 @@ class Session:
                 result.status = status
                 break
         result.seconds = time.perf_counter() - start
+        self.choices = {**result.defaults, **self.choices, **result.selected}
         return result
 
     def clear_caches(self) -> None:
@@ -205,7 +216,15 @@ def _read_element(forward: ForwardMsg, result: RunResult) -> None:
     elif kind == "alert" and element.alert.format == element.alert.ERROR:
         if any(re.search(fault, element.alert.body) for fault in FAULTS):
             result.errors.append(f"fault shown: {element.alert.body[:200]}")
+    elif kind == "markdown":
+        result.markdown.append(element.markdown.body)
     elif kind == "button":
         result.buttons[element.button.label] = element.button.id
     elif kind == "text_input":
         result.text_inputs[element.text_input.label] = element.text_input.id
+    elif kind == "selectbox":
+        box = element.selectbox
+        if box.set_value:
+            result.selected[box.id] = box.raw_value if box.HasField("raw_value") else None
+        elif box.HasField("default"):
+            result.defaults[box.id] = box.options[box.default]

@@ -97,6 +97,8 @@ class DashboardUser(User):
         for name, page, query in steps(self.persona):
             result = self.session.run(page, query)
             result.page = name
+            if not any(f"`{self.persona.tenant}`" in text for text in result.markdown):
+                result.errors.append(f"{name}: the page did not show tenant {self.persona.tenant}")
             PLAN.results.append(result)
             events.request.fire(
                 request_type="ws",
