@@ -1,16 +1,19 @@
 """Concurrent sessions against dashboard servers, with protocol-level clients under Locust.
 
-    python bench/load.py [--database aiagents_demo] [--users 1 5 10 20] [--rounds 3]
-        [--replicas 1] [--write docs/performance.md]
+    python bench/load.py [--database aiagents_demo] [--users 1 5 10 20] [--rounds 2]
+        [--think 0 0] [--arrival 0] [--replicas 1] [--write docs/performance.md]
 
 Starts `--replicas` dashboard servers of its own (bench/harness.py; user i keeps to server
 i mod replicas, as a sticky load balancer would) and signs in once per simulated user
 over HTTP (bench/client.py: st.login's OIDC flow with the demo identity provider; every user
 is the demo support account, each with its own cookie and session). Per concurrency level: the
-server's caches are cleared, then Locust starts that many users at once; each opens, `--rounds`
+server's caches are cleared, then Locust starts that many users; each opens, `--rounds`
 times, tenant health, a ticket investigation and feedback for its own tenant (Streamlit's
-websocket protocol: a rerun_script per step, timed until script_finished). Meanwhile the
-dashboard's PostgreSQL connections (pg_stat_activity, application_name support-dashboard) and
+websocket protocol: a rerun_script per step, timed until script_finished). `--think LO HI`: a
+pause of LO-HI s (uniform) after each step, as an engineer reads the page (0 0: none, every
+session clicking back to back); `--arrival S`: the users start over S s, not all at once
+(Locust's spawn rate). A step whose page does not show its tenant counts as an error. Meanwhile
+the dashboard's PostgreSQL connections (pg_stat_activity, application_name support-dashboard) and
 the servers' RSS (summed) are sampled. Prints p50/p95 per step and level, errors, connections,
 memory.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import time
 from contextlib import ExitStack
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import gevent
 import psycopg
-from locust import User, constant, events, task
+from locust import User, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 
@@ -55,7 +59,8 @@ class Plan:
     """What the users of one level share: their sign-ins, rounds, results."""
 
     personas: list[Persona] = field(default_factory=list)
-    rounds: int = 3
+    rounds: int = 2
+    think_s: tuple[float, float] = (0.0, 0.0)
     results: list[RunResult] = field(default_factory=list)
     next_persona: int = 0
 
@@ -74,15 +79,16 @@ def steps(persona: Persona) -> list[tuple[str, str, dict[str, str]]]:
 
 
 class DashboardUser(User):
-    """One signed-in session working through its own tenant, `PLAN.rounds` times."""
+    """One signed-in session working through its own tenant's steps, `PLAN.rounds` times."""
 
-    wait_time = constant(0)
+    def wait_time(self) -> float:  # Locust pauses this long after each step
+        return random.uniform(*PLAN.think_s)
 
     def on_start(self) -> None:
         self.persona = PLAN.personas[PLAN.next_persona % len(PLAN.personas)]
         PLAN.next_persona += 1
         self.session = Session(self.persona.url, self.persona.cookies, timeout_s=120)
-        self.rounds = 0
+        self.done = 0  # steps
         # The purpose, typed in on a page that caches nothing: every step below starts cold.
         first = self.session.run("investigation", {"tenant": self.persona.tenant})
         self.session.type_text(first.text_inputs["Purpose of access"], PURPOSE)
@@ -91,24 +97,25 @@ class DashboardUser(User):
         self.session.close()
 
     @task
-    def round(self) -> None:
-        if self.rounds >= PLAN.rounds:
+    def step(self) -> None:
+        todo = steps(self.persona)
+        if self.done >= PLAN.rounds * len(todo):
             raise StopUser
-        for name, page, query in steps(self.persona):
-            result = self.session.run(page, query)
-            result.page = name
-            if not any(f"`{self.persona.tenant}`" in text for text in result.markdown):
-                result.errors.append(f"{name}: the page did not show tenant {self.persona.tenant}")
-            PLAN.results.append(result)
-            events.request.fire(
-                request_type="ws",
-                name=name,
-                response_time=result.seconds * 1000,
-                response_length=result.deltas,
-                exception=None if result.ok else RuntimeError("; ".join(result.errors)),
-                context={},
-            )
-        self.rounds += 1
+        name, page, query = todo[self.done % len(todo)]
+        result = self.session.run(page, query)
+        result.page = name
+        if not any(f"`{self.persona.tenant}`" in text for text in result.markdown):
+            result.errors.append(f"{name}: the page did not show tenant {self.persona.tenant}")
+        PLAN.results.append(result)
+        events.request.fire(
+            request_type="ws",
+            name=name,
+            response_time=result.seconds * 1000,
+            response_length=result.deltas,
+            exception=None if result.ok else RuntimeError("; ".join(result.errors)),
+            context={},
+        )
+        self.done += 1
 
 
 def personas(
@@ -162,7 +169,7 @@ def rss_mib(servers: list[harness.Server]) -> float:
     return sum(server.rss_mib() for server in servers)
 
 
-def run_level(servers: list[harness.Server], database: str, users: int) -> Level:
+def run_level(servers: list[harness.Server], database: str, users: int, arrival_s: float) -> Level:
     PLAN.results, PLAN.next_persona = [], 0
     for persona in PLAN.personas[: len(servers)]:  # one signed-in session per server
         with Session(persona.url, persona.cookies) as control:
@@ -172,7 +179,7 @@ def run_level(servers: list[harness.Server], database: str, users: int) -> Level
     sampler = Sampler(servers, database)
     sampling = gevent.spawn(sampler.run)
     start = time.perf_counter()
-    runner.start(users, spawn_rate=users)
+    runner.start(users, spawn_rate=users / arrival_s if arrival_s else users)
     gevent.sleep(0.5)
     while runner.user_count:
         gevent.sleep(0.2)
@@ -221,7 +228,7 @@ def run(args: argparse.Namespace) -> str:
     database, levels, rounds = args.database, args.users, args.rounds
     env = harness.stack_env(database)
     idp = harness.identity(args, env)
-    PLAN.rounds = rounds
+    PLAN.rounds, PLAN.think_s = rounds, (args.think[0], args.think[1])
     load_before = harness.load_average()
     with ExitStack() as stack:
         servers = [
@@ -231,15 +238,23 @@ def run(args: argparse.Namespace) -> str:
         baseline = rss_mib(servers)
         done = []
         for users in levels:
-            done.append(run_level(servers, database, users))
+            done.append(run_level(servers, database, users, args.arrival))
             print(f"{users} sessions: {done[-1].seconds:.1f} s", file=sys.stderr, flush=True)
     processes = "one server process" if args.replicas == 1 else f"{args.replicas} server processes"
+    low, high = args.think
+    pacing = (
+        f"a pause of {low:g}-{high:g} s after each step (reading the page)"
+        if high
+        else "no pause between steps (each session clicks back to back)"
+    )
+    arrival = f"users starting over {args.arrival:g} s" if args.arrival else "all starting at once"
     header = (
         f"`{database}`: {harness.row_count(database):,} enhancement_history rows;"
         f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average {load_before} before,"
         f" {harness.load_average()} after; {processes}; each session {rounds} rounds"
-        " of tenant health, investigation, feedback for its own tenant, caches cleared before"
-        f" each level; server RSS {baseline:.0f} MiB after sign-in, before the load;"
+        f" of tenant health, investigation, feedback for its own tenant, {pacing}, {arrival};"
+        f" caches cleared before each level; server RSS {baseline:.0f} MiB after sign-in,"
+        " before the load;"
         f" {os.cpu_count()} CPU cores for the servers, PostgreSQL and the clients."
     )
     return table(done, header, baseline)
@@ -251,12 +266,22 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--replicas", type=int, default=1, help="dashboard server processes")
+    parser.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        default=[0.0, 0.0],
+        metavar=("LO", "HI"),
+        help="pause after each step, uniform between LO and HI seconds",
+    )
+    parser.add_argument("--arrival", type=float, default=0.0, help="start the users over S s")
     args = parser.parse_args()
     text = run(args)
     print(text)
     if args.write:
         replicas = f" x{args.replicas}" if args.replicas > 1 else ""
-        harness.write_section(args.write, f"load {args.database}{replicas}", text)
+        paced = " paced" if args.think[1] else ""
+        harness.write_section(args.write, f"load {args.database}{replicas}{paced}", text)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ def test_view_harness_measures_one_view(tiny_fleet):
 
 
 def test_load_test_runs_one_session(tiny_fleet):
-    out = bench("load.py", tiny_fleet.name, "--users", "1", "--rounds", "1")
+    out = bench(
+        "load.py", tiny_fleet.name, "--users", "1", "--rounds", "1", "--think", "0.1", "0.2"
+    )
     rows = [line for line in out.splitlines() if line.startswith("| 1 |")]
     assert [row.split("|")[2].strip() for row in rows] == [
         "tenant health",
