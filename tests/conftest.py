@@ -169,6 +169,23 @@ def use_config(tmp_path: Path, monkeypatch, old: str, new: str) -> None:
     monkeypatch.setenv("DASHBOARD_CONFIG", str(path))
 
 
+def use_pool(tmp_path: Path, monkeypatch, size: int, wait_s: float) -> None:
+    """Point the dashboard at a copy of dashboard.toml with `size` pooled connections per URL and
+    `wait_s` of waiting for one, with fresh pools (the caller disposes of them at its end)."""
+    from services import db
+
+    text = (ROOT / "dashboard.toml").read_text()
+    assert "pool_size = 5 " in text and "pool_wait_s = 10 " in text
+    path = tmp_path / f"dashboard-{uuid.uuid4().hex[:8]}.toml"
+    path.write_text(
+        text.replace("pool_size = 5 ", f"pool_size = {size} ", 1).replace(
+            "pool_wait_s = 10 ", f"pool_wait_s = {wait_s:g} ", 1
+        )
+    )
+    monkeypatch.setenv("DASHBOARD_CONFIG", str(path))
+    db.dispose_engines()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

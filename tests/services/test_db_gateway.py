@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from services import db, health, weekly_review
 from services.errors import Busy, InvalidInput, QueryTimeout, SourceUnavailable
 from services.timerange import TimeRange
-from tests.conftest import ROOT, use_config
+from tests.conftest import use_config, use_pool
 from tests.planting import add_feedback, add_runs, add_tenant
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -241,15 +241,7 @@ def test_busy_connections_are_waited_for_then_named_not_called_down(
     """More sessions at once than connections: a session waits for one (busy is not down),
     and after pool_wait_s says that they were all busy, not that PostgreSQL is unavailable."""
     mine, _ = two_tenants
-    config = (ROOT / "dashboard.toml").read_text()
-    busy = tmp_path / "busy.toml"
-    busy.write_text(
-        config.replace("pool_size = 5 ", "pool_size = 1 ", 1).replace(
-            "pool_wait_s = 10 ", "pool_wait_s = 0.5 ", 1
-        )
-    )
-    monkeypatch.setenv("DASHBOARD_CONFIG", str(busy))
-    db.dispose_engines()
+    use_pool(tmp_path, monkeypatch, size=1, wait_s=0.5)
     with db.tenant_scope(mine):  # the only connection, held by another session
         started = time.monotonic()
         with (
@@ -271,15 +263,7 @@ def test_a_view_never_waits_for_its_second_connection_while_holding_its_first(
     leave none for anyone (10 concurrent sessions, 5 connections: all said "busy" after 10 s).
     With a pool of one connection the two reads take turns, and both views still come back."""
     mine, _ = two_tenants
-    config = (ROOT / "dashboard.toml").read_text()
-    single = tmp_path / "single.toml"
-    single.write_text(
-        config.replace("pool_size = 5 ", "pool_size = 1 ", 1).replace(
-            "pool_wait_s = 10 ", "pool_wait_s = 3 ", 1
-        )
-    )
-    monkeypatch.setenv("DASHBOARD_CONFIG", str(single))
-    db.dispose_engines()
+    use_pool(tmp_path, monkeypatch, size=1, wait_s=3)
     later = NOW + timedelta(hours=1)
     period = TimeRange(NOW - timedelta(days=1), later, "24h")
     for tenant in (mine, None):  # its scope, and the admin path

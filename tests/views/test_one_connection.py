@@ -10,22 +10,13 @@ import streamlit as st
 
 from demo import fleet
 from services import db
-from tests.conftest import ROOT, app_test
+from tests.conftest import app_test, use_pool
 from tests.views.test_roles import ADMIN_PAGES, SUPPORT_PAGES
 
 
 @pytest.fixture
 def one_connection(tmp_path, monkeypatch):
-    config = (ROOT / "dashboard.toml").read_text()
-    assert "pool_size = 5 " in config and "pool_wait_s = 10 " in config
-    path = tmp_path / "one-connection.toml"
-    path.write_text(
-        config.replace("pool_size = 5 ", "pool_size = 1 ", 1).replace(
-            "pool_wait_s = 10 ", "pool_wait_s = 2 ", 1
-        )
-    )
-    monkeypatch.setenv("DASHBOARD_CONFIG", str(path))
-    db.dispose_engines()
+    use_pool(tmp_path, monkeypatch, size=1, wait_s=2)
     st.cache_data.clear()
     yield
     db.dispose_engines()
