@@ -420,10 +420,16 @@ def fresh_caches() -> Iterator[None]:
 
 
 def chart_labels(at) -> list[list[str]]:
-    """The annotation texts of each plotly chart an AppTest page drew (events are drawn as
-    annotations "▾ <label>", services.charts.with_events)."""
+    """The annotation texts of each plotly chart an AppTest page drew, without the marker of an
+    event's label ("▾ <label>" or "<label> ▾" by its side of the chart: charts.with_events)."""
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return [[a.get("text", "") for a in s.get("layout", {}).get("annotations", [])] for s in specs]
+    return [
+        [
+            a.get("text", "").replace("▾", "").strip()
+            for a in s.get("layout", {}).get("annotations", [])
+        ]
+        for s in specs
+    ]
 
 
 def page_text(at) -> str:
