@@ -536,9 +536,11 @@ def statement_over_time(history: pd.DataFrame) -> go.Figure:
 EVENT_COLORS = {"incident": BAD_RED, "onboarded": OK_GREEN, "config_changed": INK}
 
 
-# Event labels: about 6 px per character at font size 10 on a plot about 400 px wide (a chart
-# beside another; a full-width chart has more room than this assumes).
-LABEL_CHAR_WIDTH = 6 / 400
+# Event labels: about 6 px per character at font size 10. A chart beside another has a plot
+# about 400 px wide, a full-width one about 800 px (on narrower screens labels may touch).
+LABEL_CHAR_PX = 6
+HALF_WIDTH_PX = 400
+FULL_WIDTH_PX = 800
 LABEL_CHARS = 30  # longer labels are cut (the hover has the whole detail)
 LABEL_ROWS = 3
 LABEL_ROW_PX = 13
@@ -574,11 +576,12 @@ def _short(label: str) -> str:
     return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
 
 
-def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
+def with_events(fig: go.Figure, events: pd.DataFrame, plot_px: int = HALF_WIDTH_PX) -> go.Figure:
     """Events (services.events frames) as dotted vertical lines with a short label at the top;
     hovering the label shows the detail (of every event it stands for, where labels had to be
-    joined). Events outside the figure's data range are not drawn (they would stretch its time
-    axis). Changes `fig` (and returns it): never pass a figure that is cached."""
+    joined). `plot_px`: about how wide the plot is drawn, for the labels' room. Events outside
+    the figure's data range are not drawn (they would stretch its time axis). Changes `fig` (and
+    returns it): never pass a figure that is cached."""
     xs = [_times(t.x) for t in fig.data if getattr(t, "x", None) is not None]
     xs = [x for x in xs if len(x)]
     if events.empty or not xs:
@@ -588,7 +591,7 @@ def with_events(fig: go.Figure, events: pd.DataFrame) -> go.Figure:
     span = max((last - first).total_seconds(), 1.0)
     positions = [(at - first).total_seconds() / span for at in shown["at"]]
     labels = [_short(label) for label in shown["label"]]
-    widths = [LABEL_CHAR_WIDTH * (len(label) + 2) for label in labels]  # with "▾ "
+    widths = [LABEL_CHAR_PX * (len(label) + 2) / plot_px for label in labels]  # with "▾ "
     shapes, notes = list(fig.layout.shapes), list(fig.layout.annotations)
     placed: list[tuple[dict[str, Any], str, int]] = []  # note, its label, events joined to it
     places = label_places(positions, widths)

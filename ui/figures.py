@@ -48,7 +48,8 @@ def latency_p95(
 def feedback_over_time(
     over_time: pd.DataFrame, rating_target: float, marks: pd.DataFrame
 ) -> go.Figure:
-    return charts.with_events(charts.feedback_over_time(over_time, rating_target), marks)
+    figure = charts.feedback_over_time(over_time, rating_target)
+    return charts.with_events(figure, marks, charts.FULL_WIDTH_PX)  # drawn across the page
 
 
 @_cached
