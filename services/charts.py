@@ -601,12 +601,12 @@ def with_events(fig: go.Figure, events: pd.DataFrame, plot_px: int = HALF_WIDTH_
         line = _vline(at, color, yref="paper")
         shapes.append({**line, "line": {**line["line"], "width": 1}})
         hover = f"{at:%Y-%m-%d %H:%M} UTC: {event.detail}"
-        if place is None and placed:
+        if place is None:  # joins the label placed before it (the first always has a row)
             note, text, joined = placed[-1]
             note["hovertext"] += f"<br>{hover}"
             placed[-1] = (note, text, joined + 1)
             continue
-        row, anchor = place or (0, "left")
+        row, anchor = place
         note = {
             "x": at,
             "y": 1,
