@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import text
 
 from services import access_log, formatting, rollups, stats
 from services.config import rules
@@ -305,24 +304,30 @@ def _as_dict(value: Any) -> dict[str, int]:
 
 
 # A ticket is enhanced when any attempt completed; it ended failed when none completed and none
-# is still pending (Celery gave up, or nobody re-queued it). One hashed pass per ticket; COLLATE
-# "C" compares ids by bytes (equality is the same, strcoll is slower). The costliest part of the
-# metrics (1.3M tickets in 30 days at 10M runs), so a query of its own, run alongside.
+# is still pending (Celery gave up, or nobody re-queued it). The hours count their solo tickets
+# (services.rollups); the linked ones, a few, are told apart by id: one hashed pass, COLLATE "C"
+# comparing ids by bytes (equality is the same, strcoll is slower). A query of its own, run
+# alongside the metrics.
+_TICKET_COLUMNS = (
+    "tenant_id, solo_tickets, solo_enhanced, solo_failed, linked_tickets, linked_enhanced,"
+    " linked_open"
+)
 _TICKETS_SQL = f"""
-WITH {rollups.window_ctes("tenant_id, tickets, ticket_enhanced, ticket_open")}
-SELECT tenant_id, count(*) AS tickets, count(*) FILTER (WHERE enhanced) AS tickets_enhanced,
-       count(*) FILTER (WHERE NOT (enhanced OR open)) AS tickets_failed
-  FROM (SELECT tenant_id, bool_or(enhanced) AS enhanced, bool_or(open) AS open
-          FROM hours, unnest(tickets, ticket_enhanced, ticket_open) AS u(ticket_id, enhanced, open)
+WITH {rollups.window_ctes(_TICKET_COLUMNS)}
+SELECT tenant_id, sum(tickets) AS tickets, sum(enhanced) AS tickets_enhanced,
+       sum(failed) AS tickets_failed
+  FROM (SELECT tenant_id, solo_tickets AS tickets, solo_enhanced AS enhanced,
+               solo_failed AS failed
+          FROM hours
+         UNION ALL
+        SELECT tenant_id, 1, CAST(bool_or(enhanced) AS int),
+               CAST(NOT bool_or(enhanced OR open) AS int)
+          FROM hours, unnest(linked_tickets, linked_enhanced, linked_open)
+                      AS u(ticket_id, enhanced, open)
          GROUP BY tenant_id, ticket_id COLLATE "C") per_ticket
  GROUP BY tenant_id
 """
 TICKET_COLUMNS = ["tickets", "tickets_enhanced", "tickets_failed"]
-
-# The planner expects a few thousand (tenant, ticket) groups from the unnested tickets (10 per
-# hour row) and sorts them to count per tenant; at 10M it is 1.3M groups in 30 days, and the
-# sort took 0.8 s of 3.7 s where hashing the 500 tenants takes 0.1 s. Only this transaction.
-_FLEET_SETTINGS = "SELECT set_config('enable_sort', 'off', true)"
 
 
 def metrics(tenant_id: str | None, period: TimeRange) -> pd.DataFrame:
@@ -350,8 +355,6 @@ def _window_metrics(tenant_id: str | None, params: dict[str, Any]) -> pd.DataFra
 
 def _ticket_outcomes(tenant_id: str | None, params: dict[str, Any]) -> pd.DataFrame:
     with scope(tenant_id) as conn:
-        if tenant_id is None:
-            conn.execute(text(_FLEET_SETTINGS))
         return read_frame(conn, _TICKETS_SQL, params)
 
 

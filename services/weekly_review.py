@@ -374,29 +374,36 @@ class WeeklyReview:
 
 # One pass over the two weeks' hours (services.rollups: rolled hours plus the raw rest): per
 # tenant and week, the fleet per week, and the fleet (or, in a tenant scope, the tenant) per
-# day for the chart. Counts add up over hours; the distinct tickets and the p95 are taken over
-# the hours' tickets and processing times, so they are the raw computation's.
-_HOUR_COLUMNS = "tenant_id, hour, attempts, completed, failed, tickets, latencies"
+# day for the chart. Counts add up over hours, the solo tickets too (each lies in one hour);
+# the linked tickets are counted distinct and the p95 is taken over the hours' processing times,
+# so they are the raw computation's.
+_HOUR_COLUMNS = (
+    "tenant_id, hour, attempts, completed, failed, solo_tickets, linked_tickets, latencies"
+)
 _RUNS_SQL = f"""
 WITH {rollups.window_ctes(_HOUR_COLUMNS)}, per_hour AS (
     SELECT tenant_id, hour >= :start AS this_week, date_trunc('day', hour, 'UTC') AS day,
-           attempts, completed, failed, tickets, latencies
+           attempts, completed, failed, solo_tickets, linked_tickets, latencies
       FROM hours
 ), rows AS (
-    -- the hour's counts on its first row; unnest pads the shorter array with NULLs
+    -- the hour's counts on its first row (its only one when both arrays are empty); unnest
+    -- pads the shorter array with NULLs
     SELECT tenant_id, this_week, day,
-           CASE WHEN n = 1 THEN attempts ELSE 0 END AS attempts,
-           CASE WHEN n = 1 THEN completed ELSE 0 END AS completed,
-           CASE WHEN n = 1 THEN failed ELSE 0 END AS failed,
+           CASE WHEN coalesce(n, 1) = 1 THEN attempts ELSE 0 END AS attempts,
+           CASE WHEN coalesce(n, 1) = 1 THEN completed ELSE 0 END AS completed,
+           CASE WHEN coalesce(n, 1) = 1 THEN failed ELSE 0 END AS failed,
+           CASE WHEN coalesce(n, 1) = 1 THEN solo_tickets ELSE 0 END AS solo_tickets,
            ticket_id, latency_s
-      FROM per_hour, unnest(tickets, latencies) WITH ORDINALITY AS u(ticket_id, latency_s, n)
+      FROM per_hour
+      LEFT JOIN LATERAL unnest(linked_tickets, latencies) WITH ORDINALITY
+           AS u(ticket_id, latency_s, n) ON true
 )
 SELECT tenant_id, this_week, day,
        GROUPING(tenant_id) = 1 AND GROUPING(day) = 1 AS is_fleet, GROUPING(day) = 0 AS is_day,
        -- distinct (tenant, ticket) as one byte-compared string (length-prefixed, so no two
        -- pairs give the same one): comparing records under the database's collation took 3x
-       count(DISTINCT (length(tenant_id) || ':' || tenant_id || ticket_id) COLLATE "C")
-           FILTER (WHERE ticket_id IS NOT NULL) AS tickets,
+       sum(solo_tickets) + count(DISTINCT (length(tenant_id) || ':' || tenant_id || ticket_id)
+                                 COLLATE "C") FILTER (WHERE ticket_id IS NOT NULL) AS tickets,
        sum(attempts) AS attempts, sum(completed) AS completed, sum(failed) AS failed,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_s) AS p95_s,
        -- the same sort at the grid's fractions: the p95's interval (services.stats)

@@ -31,6 +31,7 @@ ERRORS = (
     "something odd",
 )
 STUCK_S = rules("health")["stuck_pending_seconds"]
+SOLO_AT = NOW - timedelta(hours=3, minutes=10)
 
 # The original definitions, straight over the platform's table (the spec the rollups match).
 _REFERENCE_SQL = f"""
@@ -155,6 +156,8 @@ def _plant(conn) -> dict[str, str]:
     add_run(conn, "rollup-b", "rerun", "failed", NOW - timedelta(days=2), 2.0, ERRORS[1])
     for hours in (50, 26):
         add_run(conn, "rollup-a", "open", "failed", NOW - timedelta(hours=hours), 1.5, ERRORS[0])
+    # A ticket with one attempt, whose re-run comes after its hour was rolled up.
+    add_run(conn, "rollup-a", "solo", "failed", SOLO_AT, 2.0, ERRORS[2])
     running = {
         # pending in an hour the first refresh rolls, finished afterwards
         "closed_hour": add_run(
@@ -257,6 +260,15 @@ def _run_hours(db) -> list[tuple]:
         ).fetchall()
 
 
+def _linked_tickets(db, tenant: str, hour: datetime) -> list[str]:
+    with db.superuser() as conn:
+        row = conn.execute(
+            "SELECT linked_tickets FROM dashboard.run_hours WHERE tenant_id = %s AND hour = %s",
+            (tenant, hour),
+        ).fetchone()
+    return row[0]
+
+
 @pytest.fixture(scope="module")
 def rollup_db(make_platform_db):
     db = make_platform_db("rollups")
@@ -316,6 +328,27 @@ def test_rollup_figures_equal_the_raw_computation(rollup_db):
     before = _run_hours(db)
     rollups.refresh(NOW)
     assert _run_hours(db) == before
+
+    # A ticket counted as solo in a rolled hour gets another attempt (in the open hour): until
+    # a refresh lists it as linked there, that hour is read raw.
+    solo_hour = rollups.floor_hour(SOLO_AT)
+    assert "solo" not in _linked_tickets(db, "rollup-a", solo_hour)
+    with db.superuser() as conn:
+        add_run(conn, "rollup-a", "solo", "completed", NOW - timedelta(minutes=2), 5.5)
+    with scope(None) as conn:
+        window = rollups.window_params(conn, NOW - timedelta(hours=24), NOW, None)
+    assert window["stale"] == [solo_hour]
+    _assert_health_equal(db)
+    _assert_weeks_equal(db)
+
+    # The refresh that rolls the re-run's hour rolls the solo hour again, linked.
+    later = rollups.refresh(NOW + timedelta(hours=1))
+    assert later.hours_rolled == 3 + 1  # the last two rolled again, the new one, the solo hour
+    assert "solo" in _linked_tickets(db, "rollup-a", solo_hour)
+    with scope(None) as conn:
+        assert rollups.window_params(conn, NOW - timedelta(hours=24), NOW, None)["stale"] == []
+    _assert_health_equal(db)
+    _assert_weeks_equal(db)
 
 
 def test_refresh_skips_while_another_run_holds_the_lock(rollup_db, capsys):
