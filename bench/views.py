@@ -91,7 +91,8 @@ def measure(
 ) -> Row:
     def sample(action) -> Sample:
         mark = server.timing_mark()
-        seconds = browser.timed(action) if not view.path else browser.goto(view.path)
+        ran = lambda: bool(server.timing_lines(mark))  # noqa: E731
+        seconds = browser.timed(action, ran) if not view.path else browser.goto(view.path)
         script, calls = harness.server_share(server.timing_lines(mark))
         return Sample(seconds, script, calls, browser.shows_fault())
 
