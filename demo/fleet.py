@@ -654,9 +654,14 @@ class Incident:
     hours: float
     failure_share: float  # share of runs in the window that fail this way
     tenant_id: str | None = None  # None: the whole platform
+    # starts on the next weekday when days_ago falls on a weekend: a day of a small tenant's
+    # weekend traffic has too few attempts for its success rate to be judged
+    working_day: bool = False
 
     def window(self, now: datetime) -> tuple[datetime, datetime]:
         start = day_clock(now, self.days_ago, self.start_hour)
+        while self.working_day and start.weekday() >= 5:
+            start += timedelta(days=1)
         return start, start + timedelta(hours=self.hours)
 
 
@@ -664,7 +669,7 @@ INCIDENTS: tuple[Incident, ...] = (
     Incident("acme-sdp-latency", SDP_TIMEOUT, 1, 10.0, 1.5, 0.4, ACME),
     Incident("openai-rate-limit", LLM_RATE_LIMIT, 2, 14.0, 1.5, 0.35),
     Incident("globex-sdp-429", SDP_RATE_LIMIT, 4, 9.0, 3.0, 0.25, GLOBEX),
-    Incident("initech-sdp-401-expired-key", SDP_UNAUTHORIZED, 6, 7.5, 26.0, 0.97, INITECH),
+    Incident("initech-sdp-401-expired-key", SDP_UNAUTHORIZED, 6, 7.5, 26.0, 0.97, INITECH, True),
     Incident("openai-timeouts", LLM_TIMEOUT, 8, 15.0, 1.0, 0.5),
     Incident("bad-deploy-attributeerror", PLATFORM_BUG, 7, 13.0, 0.75, 0.9),
     Incident("context-db-slow", CONTEXT_TIMEOUT, 11, 10.0, 2.0, 0.45),
