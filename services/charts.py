@@ -182,21 +182,6 @@ def latency_p95(
     return _figure([line], layout, title)
 
 
-def failure_breakdown(failures: pd.DataFrame) -> go.Figure:
-    ordered = failures.sort_values("attempts")
-    bar = {
-        "type": "bar",
-        "x": ordered["attempts"],
-        "y": ordered["cause"],
-        "orientation": "h",
-        "marker": {"color": BAD_RED},
-        "text": ordered["attempts"],
-        "textposition": "auto",
-    }
-    layout = {"xaxis": {"title": {"text": "failed attempts"}}}
-    return _figure([bar], layout, "Failures by cause", height=max(220, 60 + 45 * len(ordered)))
-
-
 RATING_COLORS = ("#c8382d", "#e0702d", "#e0b000", "#7fb069", OK_GREEN)  # 1 star .. 5 stars
 VERDICT_COLORS = {"PASS": OK_GREEN, "MARGINAL": WARN_ORANGE, "FAIL": BAD_RED, "NO DATA": "#b8c0cc"}
 
@@ -228,31 +213,20 @@ def feedback_over_time(over_time: pd.DataFrame, rating_target: float) -> go.Figu
 
 
 def rating_distribution(ratings: pd.DataFrame) -> go.Figure:
+    """Ratings per star, as bars across the page (5 stars on top)."""
     bar = {
         "type": "bar",
-        "x": [f"{v} ★" for v in ratings["rating_value"]],
-        "y": ratings["n"],
+        "orientation": "h",
+        "y": [f"{v} ★" for v in ratings["rating_value"]],
+        "x": ratings["n"],
         "marker": {"color": list(RATING_COLORS)},
         "text": ratings["n"],
-        "textposition": "auto",
+        "textposition": "outside",
+        "textangle": 0,
+        "cliponaxis": False,
     }
-    layout = {"yaxis": {"title": {"text": "ratings"}}}
-    return _figure([bar], layout, "Rating distribution")
-
-
-def thumbs_split(thumbs_up: int, thumbs_down: int) -> go.Figure:
-    pie = {
-        "type": "pie",
-        "labels": ["Thumbs up", "Thumbs down"],
-        "values": [thumbs_up, thumbs_down],
-        "hole": 0.55,
-        "marker": {"colors": [OK_GREEN, BAD_RED]},
-        "sort": False,
-        "textinfo": "value+percent",
-    }
-    total = thumbs_up + thumbs_down
-    note = {"text": f"{total}<br>votes", "showarrow": False, "font": {"size": 16}}
-    return _figure([pie], {"annotations": [note]}, "Thumbs up / down")
+    layout = {"xaxis": {"title": {"text": "ratings"}}}
+    return _figure([bar], layout, "Rating distribution", height=240)
 
 
 def theme_shares(themes: pd.DataFrame, side: str) -> go.Figure:

@@ -59,9 +59,7 @@ def queue_history(
     return charts.with_events(charts.queue_history(history, bands, episodes), marks)
 
 
-failure_breakdown = _cached(charts.failure_breakdown)
 rating_distribution = _cached(charts.rating_distribution)
-thumbs_split = _cached(charts.thumbs_split)
 theme_shares = _cached(charts.theme_shares)
 weekly_scorecard = _cached(charts.weekly_scorecard)
 workers_history = _cached(charts.workers_history)

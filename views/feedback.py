@@ -61,14 +61,9 @@ def show_tiles(stats: feedback.FeedbackStats) -> None:
     )
 
 
-def show_charts(
-    trend: feedback.FeedbackTrend, stats: feedback.FeedbackStats, marks: pd.DataFrame
-) -> None:
+def show_charts(trend: feedback.FeedbackTrend, marks: pd.DataFrame) -> None:
     figures.show(figures.feedback_over_time(trend.over_time, health_rules["rating_target"], marks))
-    left, right = st.columns(2)
-    figures.show(figures.rating_distribution(trend.ratings), left)
-    counts = stats.feedback_counts
-    figures.show(figures.thumbs_split(counts["thumbs_up"], counts["thumbs_down"]), right)
+    figures.show(figures.rating_distribution(trend.ratings))  # the thumbs are in the tiles
 
 
 def show_worst(worst: pd.DataFrame, fleet: bool, consented: bool) -> None:
@@ -207,7 +202,7 @@ def show(tenant_id: str | None, period: TimeRange) -> None:
     trend = None if fleet else reads.health_trend(tenant_id, period)  # for its incidents
     marks = reads.chart_marks(tenant_id, period, trend, ctx.user.is_admin)
     show_tiles(summary.total)
-    show_charts(reads.feedback_trend(tenant_id, period), summary.total, marks)
+    show_charts(reads.feedback_trend(tenant_id, period), marks)
     if fleet:
         show_tenants(summary)
         consented = False

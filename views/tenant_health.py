@@ -202,12 +202,16 @@ def show_tenant(tenant_id: str) -> None:
     if failures.empty:
         st.info("No failed attempts in this range.")
     else:
-        left, right = st.columns([2, 3])
-        figures.show(figures.failure_breakdown(failures), left)
-        right.dataframe(
+        # the attempts as bars in their own column: the table is the chart (one element less
+        # for the browser to draw on every visit)
+        bar = st.column_config.ProgressColumn(
+            "failed attempts", format="%d", min_value=0, max_value=int(failures["attempts"].max())
+        )
+        st.dataframe(
             failures[["cause", "attempts", "last_seen", "typical_error", "next_step"]],
             hide_index=True,
             width="stretch",
+            column_config={"attempts": bar},
         )
 
 
