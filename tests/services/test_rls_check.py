@@ -183,6 +183,18 @@ def test_temp_granted_to_a_dashboard_role_fails(checked_db):
     assert failed(rls_check.run_checks()) == ESCALATION_CHECKS[:1]
 
 
+def test_a_readable_encrypted_column_fails(checked_db):
+    with checked_db.superuser() as conn:
+        conn.execute(
+            "GRANT SELECT (servicedesk_api_key_encrypted) ON tenant_configs TO dashboard_reader"
+        )
+    checks = {c.name: c for c in rls_check.run_checks()}
+    found = checks["reader role cannot read any *_encrypted column"]
+    assert not found.passed
+    assert found.detail == "tenant_configs.servicedesk_api_key_encrypted"
+    assert checks["admin role cannot read any *_encrypted column"].passed
+
+
 def test_create_on_a_schema_fails(checked_db):
     with checked_db.superuser() as conn:
         conn.execute("GRANT CREATE ON SCHEMA dashboard TO dashboard_admin")
