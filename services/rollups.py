@@ -183,11 +183,6 @@ SELECT DISTINCT r.hour
 _SOLO_NO_MORE_RAW_SQL = f"""
 WITH attempts AS (SELECT runs.tenant_id, runs.ticket_id, runs.created_at {_RAW_SOURCE})
 {_SOLO_NO_MORE}"""
-_SOLO_NO_MORE_ROLLED_SQL = f"""
-WITH attempts AS (
-    SELECT tenant_id, ticket_id, created_at FROM enhancement_history
-     WHERE status = ANY('{{pending,completed,failed}}') AND created_at >= :a AND created_at < :b)
-{_SOLO_NO_MORE}"""
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -270,6 +265,9 @@ _ROLLED_SOURCE = (
     "FROM enhancement_history WHERE status = ANY('{pending,completed,failed}')"
     " AND created_at >= :a AND created_at < :b"
 )
+_SOLO_NO_MORE_ROLLED_SQL = f"""
+WITH attempts AS (SELECT tenant_id, ticket_id, created_at {_ROLLED_SOURCE})
+{_SOLO_NO_MORE}"""
 _ROLL_SQL = f"""
 WITH {_hour_rollup(_ROLLED_SOURCE)}
 INSERT INTO dashboard.run_hours ({COLUMNS}) SELECT {COLUMNS} FROM raw_hours
